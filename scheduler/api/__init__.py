@@ -50,7 +50,30 @@ from .dra import (
 )
 from .errors import FieldError, InvalidSelectorError, LoadError, format_field_path
 from .loaders import dump_objects, load_documents, load_object, load_objects, load_yaml, model_for
-from .lws import LeaderWorkerSet, LeaderWorkerSetSpec, LeaderWorkerTemplate, SubGroupPolicy
+from .lws import (
+    LWS_API_VERSION,
+    LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION,
+    LWS_GROUP,
+    LWS_GROUP_INDEX_LABEL,
+    LWS_GROUP_KEY_LABEL,
+    LWS_LEADER_NAME_ANNOTATION,
+    LWS_LEADER_REQUESTS_TPUS_ANNOTATION,
+    LWS_NAME_LABEL,
+    LWS_REPLICAS_ANNOTATION,
+    LWS_SIZE_ANNOTATION,
+    LWS_SUBDOMAIN_POLICY_ANNOTATION,
+    LWS_SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION,
+    LWS_SUBGROUP_INDEX_LABEL,
+    LWS_SUBGROUP_KEY_LABEL,
+    LWS_SUBGROUP_POLICY_TYPE_ANNOTATION,
+    LWS_SUBGROUP_SIZE_ANNOTATION,
+    LWS_TEMPLATE_REVISION_HASH_LABEL,
+    LWS_WORKER_INDEX_LABEL,
+    LeaderWorkerSet,
+    LeaderWorkerSetSpec,
+    LeaderWorkerTemplate,
+    SubGroupPolicy,
+)
 from .meta import (
     K8sModel,
     KubeObject,
@@ -83,7 +106,7 @@ from .pod import (
     pod_key,
     pod_requests,
 )
-from .podgroup import POD_GROUP_LABEL, PodGroup, PodGroupSpec
+from .podgroup import POD_GROUP_API_VERSION, POD_GROUP_LABEL, PodGroup, PodGroupSpec
 from .priority import PriorityClass
 from .quantity import format_quantity, parse_quantity, quantity_milli, quantity_value
 from .selectors import (
@@ -117,6 +140,25 @@ __all__ = [
     "DRA_API_VERSION",
     "DRA_GROUP",
     "DRA_VERSIONS",
+    "LWS_API_VERSION",
+    "LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION",
+    "LWS_GROUP",
+    "LWS_GROUP_INDEX_LABEL",
+    "LWS_GROUP_KEY_LABEL",
+    "LWS_LEADER_NAME_ANNOTATION",
+    "LWS_LEADER_REQUESTS_TPUS_ANNOTATION",
+    "LWS_NAME_LABEL",
+    "LWS_REPLICAS_ANNOTATION",
+    "LWS_SIZE_ANNOTATION",
+    "LWS_SUBDOMAIN_POLICY_ANNOTATION",
+    "LWS_SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION",
+    "LWS_SUBGROUP_INDEX_LABEL",
+    "LWS_SUBGROUP_KEY_LABEL",
+    "LWS_SUBGROUP_POLICY_TYPE_ANNOTATION",
+    "LWS_SUBGROUP_SIZE_ANNOTATION",
+    "LWS_TEMPLATE_REVISION_HASH_LABEL",
+    "LWS_WORKER_INDEX_LABEL",
+    "POD_GROUP_API_VERSION",
     "POD_GROUP_LABEL",
     "Affinity",
     "AllocatedDeviceStatus",

@@ -1,0 +1,269 @@
+"""``core/v1`` Pod (the fields the scheduler reads) and the pure helpers built on it.
+
+:func:`pod_requests` is the effective resource request kube-scheduler's NodeResourcesFit
+uses; :func:`pod_key` is the ``namespace/name`` key of caches and logs.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from pydantic import Field
+
+from .meta import (
+    K8sModel,
+    KubeObject,
+    Loose,
+    ObjectMeta,
+    QuantityMap,
+    ResourceList,
+    StrictInt,
+    Timestamp,
+    resource_amount,
+)
+from .quantity import parse_quantity
+from .selectors import LabelSelector, NodeSelector, NodeSelectorTerm
+from .taints import Toleration
+
+__all__ = [
+    "Affinity",
+    "Container",
+    "NodeAffinity",
+    "Pod",
+    "PodAffinity",
+    "PodAffinityTerm",
+    "PodResourceClaim",
+    "PodResourceClaimStatus",
+    "PodSchedulingGate",
+    "PodSpec",
+    "PodStatus",
+    "PodTemplateSpec",
+    "PreferredSchedulingTerm",
+    "ResourceClaimRef",
+    "ResourceRequirements",
+    "WeightedPodAffinityTerm",
+    "pod_key",
+    "pod_requests",
+]
+
+
+class ResourceClaimRef(K8sModel):
+    """``containers[].resources.claims[]``: a pod claim name and optionally one request."""
+
+    name: str = ""
+    request: str | None = None
+
+
+class ResourceRequirements(K8sModel):
+    """``resources``: ``requests``/``limits`` quantity maps and DRA claim references."""
+
+    requests: QuantityMap = Field(default_factory=dict)
+    limits: QuantityMap = Field(default_factory=dict)
+    claims: tuple[ResourceClaimRef, ...] = Field(default_factory=tuple)
+
+
+class Container(K8sModel):
+    """A container or init container. ``restartPolicy: Always`` on an init container makes
+    it a sidecar (restartable init container)."""
+
+    name: str = ""
+    image: str | None = None
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    restart_policy: str | None = None
+
+    @property
+    def is_sidecar(self) -> bool:
+        """True for a restartable init container (``restartPolicy: Always``)."""
+        return self.restart_policy == "Always"
+
+
+class PreferredSchedulingTerm(K8sModel):
+    """``preferredDuringSchedulingIgnoredDuringExecution[]`` of node affinity."""
+
+    weight: StrictInt = 0
+    preference: NodeSelectorTerm = Field(default_factory=NodeSelectorTerm)
+
+
+class NodeAffinity(K8sModel):
+    """Node affinity: a required node selector and weighted preferred terms."""
+
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    preferred_during_scheduling_ignored_during_execution: tuple[PreferredSchedulingTerm, ...] = (
+        Field(default_factory=tuple)
+    )
+
+
+class PodAffinityTerm(K8sModel):
+    """Pods matching ``labelSelector`` in ``namespaces``/``namespaceSelector``, co-located
+    by ``topologyKey``. A nil ``labelSelector`` matches no pods."""
+
+    label_selector: LabelSelector | None = None
+    topology_key: str = ""
+    namespaces: tuple[str, ...] = Field(default_factory=tuple)
+    namespace_selector: LabelSelector | None = None
+    match_label_keys: tuple[str, ...] = Field(default_factory=tuple)
+    mismatch_label_keys: tuple[str, ...] = Field(default_factory=tuple)
+
+
+class WeightedPodAffinityTerm(K8sModel):
+    """``preferredDuringSchedulingIgnoredDuringExecution[]`` of pod (anti-)affinity."""
+
+    weight: StrictInt = 0
+    pod_affinity_term: PodAffinityTerm = Field(default_factory=PodAffinityTerm)
+
+
+class PodAffinity(K8sModel):
+    """Pod affinity or anti-affinity (same shape)."""
+
+    required_during_scheduling_ignored_during_execution: tuple[PodAffinityTerm, ...] = Field(
+        default_factory=tuple
+    )
+    preferred_during_scheduling_ignored_during_execution: tuple[WeightedPodAffinityTerm, ...] = (
+        Field(default_factory=tuple)
+    )
+
+
+class Affinity(K8sModel):
+    """``spec.affinity``."""
+
+    node_affinity: NodeAffinity | None = None
+    pod_affinity: PodAffinity | None = None
+    pod_anti_affinity: PodAffinity | None = None
+
+
+class PodResourceClaim(K8sModel):
+    """``spec.resourceClaims[]``: a pod-local name and exactly one source (by API rule)."""
+
+    name: str = ""
+    resource_claim_name: str | None = None
+    resource_claim_template_name: str | None = None
+
+
+class PodSchedulingGate(K8sModel):
+    """``spec.schedulingGates[]``; a pod with gates is not scheduled."""
+
+    name: str = ""
+
+
+class PodSpec(K8sModel):
+    """The scheduling-relevant part of ``spec``. ``priority`` is ``None`` until admission
+    resolves ``priorityClassName``; ``resources`` is the pod-level resources block."""
+
+    containers: tuple[Container, ...] = Field(default_factory=tuple)
+    init_containers: tuple[Container, ...] = Field(default_factory=tuple)
+    node_name: str | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    affinity: Affinity | None = None
+    tolerations: tuple[Toleration, ...] = Field(default_factory=tuple)
+    priority: StrictInt | None = None
+    priority_class_name: str | None = None
+    preemption_policy: str | None = None
+    scheduler_name: str | None = None
+    resource_claims: tuple[PodResourceClaim, ...] = Field(default_factory=tuple)
+    overhead: QuantityMap = Field(default_factory=dict)
+    scheduling_gates: tuple[PodSchedulingGate, ...] = Field(default_factory=tuple)
+    resources: ResourceRequirements | None = None
+    restart_policy: str | None = None
+
+
+class PodResourceClaimStatus(K8sModel):
+    """``status.resourceClaimStatuses[]``: the claim generated for a template-backed entry."""
+
+    name: str = ""
+    resource_claim_name: str | None = None
+
+
+class PodStatus(K8sModel):
+    """The scheduling-relevant part of ``status``; ``conditions`` are kept loosely."""
+
+    phase: str | None = None
+    nominated_node_name: str | None = None
+    resource_claim_statuses: tuple[PodResourceClaimStatus, ...] = Field(default_factory=tuple)
+    extended_resource_claim_status: Loose | None = None
+    conditions: tuple[Loose, ...] = Field(default_factory=tuple)
+    start_time: Timestamp | None = None
+
+
+class Pod(KubeObject):
+    """``v1`` Pod."""
+
+    api_version: str = "v1"
+    kind: str = "Pod"
+    spec: PodSpec = Field(default_factory=PodSpec)
+    status: PodStatus = Field(default_factory=PodStatus)
+
+
+class PodTemplateSpec(K8sModel):
+    """``metadata`` + ``spec`` of a pod template (LeaderWorkerSet, workload templates)."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PodSpec = Field(default_factory=PodSpec)
+
+
+def pod_key(pod: Pod) -> str:
+    """``namespace/name`` (``default`` when the namespace is unset, as the API server fills)."""
+    return f"{pod.metadata.namespace or 'default'}/{pod.metadata.name or ''}"
+
+
+# Resources that pod-level ``spec.resources.requests`` may set (component-helpers
+# ``IsSupportedPodLevelResource``): cpu, memory and hugepages-<size>.
+def _pod_level_supported(name: str) -> bool:
+    return name in ("cpu", "memory") or name.startswith("hugepages-")
+
+
+def _add(total: dict[str, Fraction], quantities: QuantityMap | dict[str, Fraction]) -> None:
+    for name, q in quantities.items():
+        amount = q if isinstance(q, Fraction) else parse_quantity(q)
+        total[name] = total.get(name, Fraction(0)) + amount
+
+
+def _max_into(total: dict[str, Fraction], other: dict[str, Fraction]) -> None:
+    for name, amount in other.items():
+        if name not in total or amount > total[name]:
+            total[name] = amount
+
+
+def pod_requests(pod: Pod) -> ResourceList:
+    """The pod's effective resource request, as kube-scheduler's NodeResourcesFit computes it.
+
+    Implements ``component-helpers/resource.PodRequests`` (1.35) for a pod that is not
+    running yet (no in-place resize status):
+
+    1. sum the ``requests`` of all regular containers;
+    2. walk the init containers in order. A sidecar (``restartPolicy: Always``) adds its
+       requests to the sum of step 1 and to a running sidecar total; a regular init
+       container needs its own requests plus the sidecars started before it. The init
+       phase needs the per-resource maximum of those needs;
+    3. take the per-resource maximum of steps 1 and 2;
+    4. pod-level ``spec.resources.requests`` (PodLevelResources, on by default since 1.34)
+       replace the result for cpu, memory and ``hugepages-*``;
+    5. add ``spec.overhead``.
+
+    Quantities are summed exactly and converted once at the end: ``cpu`` in milli-cores,
+    everything else in whole units (bytes for memory and storage, counts for extended
+    resources), rounded up. Only resources the pod names appear (no zero-request defaults,
+    no ``pods`` entry: the Fit plugin counts the pod itself separately).
+    """
+    spec = pod.spec
+    total: dict[str, Fraction] = {}
+    for container in spec.containers:
+        _add(total, container.resources.requests)
+    sidecars: dict[str, Fraction] = {}
+    init_peak: dict[str, Fraction] = {}
+    for container in spec.init_containers:
+        if container.is_sidecar:
+            _add(total, container.resources.requests)
+            _add(sidecars, container.resources.requests)
+            need = dict(sidecars)
+        else:
+            need = {}
+            _add(need, container.resources.requests)
+            _add(need, sidecars)
+        _max_into(init_peak, need)
+    _max_into(total, init_peak)
+    if spec.resources is not None:
+        for name, q in spec.resources.requests.items():
+            if _pod_level_supported(name):
+                total[name] = parse_quantity(q)
+    _add(total, spec.overhead)
+    return {name: resource_amount(name, amount) for name, amount in total.items()}

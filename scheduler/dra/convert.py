@@ -1,0 +1,178 @@
+"""Adapters between the API models and the allocator's records.
+
+``claim_spec``/``class_spec`` read ResourceClaim and DeviceClass models into the
+allocator's plain records (:mod:`scheduler.dra.claims`); ``allocation_result`` and
+``device_results`` go the other way, between a :class:`ClaimAllocation` and
+``ResourceClaim.status.allocation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scheduler.api.dra import (
+    AllocationResult,
+    DeviceClass,
+    DeviceRequestAllocationResult,
+    DeviceSelector,
+    ExactDeviceRequest,
+    OpaqueDeviceConfiguration,
+    ResourceClaim,
+    ResourceClaimSpec,
+)
+from scheduler.api.quantity import format_quantity
+from scheduler.dra.claims import (
+    ClaimAllocation,
+    ClaimSpec,
+    ClassSpec,
+    ConfigSpec,
+    ConstraintSpec,
+    DeviceResult,
+    RequestGroup,
+    RequestSpec,
+)
+from scheduler.dra.inventory import exact
+
+
+def _selectors(selectors: tuple[DeviceSelector, ...]) -> tuple[str | None, ...]:
+    return tuple(s.cel.expression if s.cel is not None else None for s in selectors)
+
+
+def _opaque(opaque: OpaqueDeviceConfiguration | None) -> Mapping[str, Any] | None:
+    return opaque.to_dict() if opaque is not None else None
+
+
+def _request(name: str, sub: str, req: Any) -> RequestSpec:
+    capacity = None
+    if req.capacity is not None and req.capacity.requests:
+        capacity = {k: exact(v) for k, v in req.capacity.requests.items()}
+    return RequestSpec(
+        name=f"{name}/{sub}" if sub else name,
+        base=name,
+        sub=sub,
+        class_name=req.device_class_name,
+        selectors=_selectors(req.selectors),
+        mode=req.allocation_mode,
+        count=req.count,
+        admin_access=req.admin_access if isinstance(req, ExactDeviceRequest) else None,
+        tolerations=tuple(req.tolerations),
+        capacity_requests=capacity,
+    )
+
+
+def claim_spec_from(
+    spec: ResourceClaimSpec, *, namespace: str, name: str, uid: str = ""
+) -> ClaimSpec:
+    """The allocator's record of a claim spec (also used for template-generated claims)."""
+    groups = []
+    for r in spec.devices.requests:
+        groups.append(
+            RequestGroup(
+                name=r.name,
+                exactly=_request(r.name, "", r.exactly) if r.exactly is not None else None,
+                first_available=tuple(_request(r.name, s.name, s) for s in r.first_available),
+            )
+        )
+    return ClaimSpec(
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        requests=tuple(groups),
+        constraints=tuple(
+            ConstraintSpec(tuple(c.requests), c.match_attribute, c.distinct_attribute)
+            for c in spec.devices.constraints
+        ),
+        config=tuple(ConfigSpec(tuple(c.requests), _opaque(c.opaque)) for c in spec.devices.config),
+    )
+
+
+def claim_spec(claim: ResourceClaim) -> ClaimSpec:
+    """The allocator's record of a ResourceClaim."""
+    return claim_spec_from(
+        claim.spec,
+        namespace=claim.metadata.namespace or "",
+        name=claim.metadata.name or "",
+        uid=claim.metadata.uid or "",
+    )
+
+
+def class_spec(cls: DeviceClass) -> ClassSpec:
+    """The allocator's record of a DeviceClass."""
+    return ClassSpec(
+        name=cls.metadata.name or "",
+        selectors=_selectors(cls.spec.selectors),
+        config=tuple(ConfigSpec((), _opaque(c.opaque)) for c in cls.spec.config),
+        extended_resource_name=cls.spec.extended_resource_name,
+    )
+
+
+def device_result_json(result: DeviceResult) -> dict[str, Any]:
+    """One ``results[]`` entry as Kubernetes JSON (optional keys only when set)."""
+    out: dict[str, Any] = {
+        "request": result.request,
+        "driver": result.driver,
+        "pool": result.pool,
+        "device": result.device,
+    }
+    if result.admin_access:
+        out["adminAccess"] = True
+    if result.tolerations:
+        out["tolerations"] = [t.to_dict() for t in result.tolerations]
+    if result.binding_conditions:
+        out["bindingConditions"] = list(result.binding_conditions)
+    if result.binding_failure_conditions:
+        out["bindingFailureConditions"] = list(result.binding_failure_conditions)
+    if result.share_id is not None:
+        out["shareID"] = result.share_id
+    if result.consumed_capacity:
+        out["consumedCapacity"] = {
+            k: format_quantity(v) for k, v in result.consumed_capacity.items()
+        }
+    return out
+
+
+def allocation_json(allocation: ClaimAllocation) -> dict[str, Any]:
+    """``status.allocation`` as Kubernetes JSON."""
+    out: dict[str, Any] = {
+        "devices": {"results": [device_result_json(r) for r in allocation.devices]}
+    }
+    if allocation.config:
+        out["devices"]["config"] = [
+            {
+                "source": c.source,
+                **({"requests": list(c.requests)} if c.requests else {}),
+                **({"opaque": dict(c.opaque)} if c.opaque is not None else {}),
+            }
+            for c in allocation.config
+        ]
+    if allocation.node_selector is not None:
+        out["nodeSelector"] = dict(allocation.node_selector)
+    return out
+
+
+def allocation_result(allocation: ClaimAllocation) -> AllocationResult:
+    """``status.allocation`` as a model."""
+    return AllocationResult.model_validate(allocation_json(allocation))
+
+
+def device_results(allocation: AllocationResult) -> list[DeviceResult]:
+    """The device results of an allocation model (for the cache's in-use bookkeeping)."""
+    if allocation.devices is None:
+        return []
+    return [_device_result(r) for r in allocation.devices.results]
+
+
+def _device_result(r: DeviceRequestAllocationResult) -> DeviceResult:
+    return DeviceResult(
+        request=r.request,
+        driver=r.driver,
+        pool=r.pool,
+        device=r.device,
+        admin_access=bool(r.admin_access),
+        tolerations=tuple(r.tolerations),
+        binding_conditions=tuple(r.binding_conditions),
+        binding_failure_conditions=tuple(r.binding_failure_conditions),
+        share_id=r.share_id,
+        consumed_capacity={k: exact(v) for k, v in r.consumed_capacity.items()} or None,
+    )

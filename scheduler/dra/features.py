@@ -1,0 +1,97 @@
+"""DRA feature gates as the allocator sees them.
+
+kube-scheduler builds the allocator's feature set from its feature gates
+(reference/dra.md §1). :class:`Features` is that set; :meth:`Features.for_version`
+gives a release's defaults and :meth:`Features.from_gates` applies gate overrides by
+their Kubernetes names, so a cluster spec or a case file can say exactly what its
+scheduler runs with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+
+# Kubernetes feature-gate name -> Features field. DeviceBindingAndStatus needs both of its
+# gates; it is tracked through the two booleans below.
+GATE_FIELDS: dict[str, str] = {
+    "DRAAdminAccess": "admin_access",
+    "DRAPrioritizedList": "prioritized_list",
+    "DRAPartitionableDevices": "partitionable_devices",
+    "DRADeviceTaints": "device_taints",
+    "DRAConsumableCapacity": "consumable_capacity",
+    "DRADeviceBindingConditions": "binding_conditions",
+    "DRAResourceClaimDeviceStatus": "claim_device_status",
+}
+
+# conformance case files name features by the allocator's switch names
+CASE_FEATURES: dict[str, tuple[str, ...]] = {
+    "adminAccess": ("admin_access",),
+    "prioritizedList": ("prioritized_list",),
+    "partitionable": ("partitionable_devices",),
+    "deviceTaints": ("device_taints",),
+    "consumableCapacity": ("consumable_capacity",),
+    "deviceBindingAndStatus": ("binding_conditions", "claim_device_status"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Which optional DRA behaviours the allocator applies (all off = the stable variant)."""
+
+    admin_access: bool = False
+    prioritized_list: bool = False
+    partitionable_devices: bool = False
+    device_taints: bool = False
+    consumable_capacity: bool = False
+    binding_conditions: bool = False
+    claim_device_status: bool = False
+
+    @property
+    def device_binding_and_status(self) -> bool:
+        """Binding conditions apply only when both of their gates are on (dra.md §1)."""
+        return self.binding_conditions and self.claim_device_status
+
+    @classmethod
+    def for_version(cls, version: str = "1.35") -> Features:
+        """Defaults of a Kubernetes minor release (1.33, 1.34, 1.35 and later)."""
+        major, minor = (int(part) for part in version.split(".")[:2])
+        if (major, minor) < (1, 33):
+            raise ValueError(f"kubernetesVersion {version!r}: tessera models 1.33 and later")
+        if (major, minor) >= (1, 36):
+            # 1.36 promotes partitionable devices, taints, consumable capacity and
+            # binding conditions to beta (on by default).
+            return cls(True, True, True, True, True, True, True)
+        if (major, minor) == (1, 33):
+            return cls(admin_access=False, prioritized_list=False)
+        return cls(admin_access=True, prioritized_list=True)
+
+    @classmethod
+    def from_gates(cls, gates: Mapping[str, bool], version: str = "1.35") -> Features:
+        """Apply Kubernetes feature-gate overrides (unknown gate names are rejected)."""
+        base = cls.for_version(version)
+        updates: dict[str, bool] = {}
+        for gate, enabled in gates.items():
+            if gate not in GATE_FIELDS:
+                known = ", ".join(sorted(GATE_FIELDS))
+                raise ValueError(f"featureGates.{gate}: unknown DRA feature gate (known: {known})")
+            updates[GATE_FIELDS[gate]] = bool(enabled)
+        return replace(base, **updates)
+
+    @classmethod
+    def from_case(cls, names: Iterable[str]) -> Features:
+        """The feature list of a DRA case file: listed switches on, everything else off."""
+        updates: dict[str, bool] = {}
+        for name in names:
+            if name not in CASE_FEATURES:
+                raise ValueError(
+                    f"features: unknown feature {name!r} (known: {sorted(CASE_FEATURES)})"
+                )
+            for field in CASE_FEATURES[name]:
+                updates[field] = True
+        return replace(cls(), **updates)
+
+    def gates(self) -> dict[str, bool]:
+        """The Kubernetes gate names and their values."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {gate: values[field] for gate, field in GATE_FIELDS.items()}

@@ -263,20 +263,28 @@ def best_node(scores: ArrayLike, idx: ArrayLike, rank: ArrayLike | None = None) 
 # --------------------------------------------------------------------------------------- FGD
 
 
-def fgd_scores(view: NodeView, idx: ArrayLike, pod: PodRequest, mix: WorkloadMix) -> Scored:
+def fgd_scores(
+    view: NodeView,
+    idx: ArrayLike,
+    pod: PodRequest,
+    mix: WorkloadMix,
+    now: NDArray[np.float64] | None = None,
+) -> Scored:
     """FGD: score = ⌊100·σ((F_n(M) − F_n'(M))/1000)⌋, n' = n after placing the pod.
 
     A sharing pod is tried on every GPU with enough milli left; the node's score is the best
     option's and the pod gets the first GPU reaching it. Any other pod takes its GPUs by
     scanning them in ascending milli left (stable) and taking the first `num_gpu` that fit;
     its device ids are the lowest-index idle GPUs (the same set for whole GPUs). A sharing pod
-    with no fitting GPU scores 0 with no GPU.
+    with no fitting GPU scores 0 with no GPU. ``now`` may pass the candidates' current
+    F_n(M) when the caller already has them (it must equal ``node_frag`` of their state).
     """
     nodes = _idx(idx)
     cpu = view.cpu_free[nodes].astype(np.int64)
     rows = view.gpu_free[nodes].astype(np.int64)
     models = view.gpu_model[nodes]
-    now = node_frag(cpu, rows, models, mix)
+    if now is None:
+        now = node_frag(cpu, rows, models, mix)
     if pod.is_share:
         return _fgd_share(cpu, rows, models, now, pod=pod, mix=mix)
     after = rows.copy()

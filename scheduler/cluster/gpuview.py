@@ -1,0 +1,164 @@
+"""The accelerator view: per-node physical GPUs as dense arrays, maintained incrementally.
+
+FGD and the paper's baselines reason about GPUs, not DRA devices. :class:`GpuViewTracker`
+(owned by the ClusterCache) keeps ``gpu_free[N, G]`` up to date: a full rebuild when the
+node set or the device inventory changes shape, otherwise only the rows of nodes whose
+devices were allocated or released since the last read (one node per bind in a replay).
+
+How a GPU's free share (milli-GPU) is read from its devices:
+
+* shared GPU (multi-allocatable): its remaining ``compute`` capacity (thousandths);
+* exclusive whole GPU: 1000 if free, else 0;
+* dynamic MIG (whole GPU and partitions consume one counter set): 1000 x free memory-slice
+  counters / all memory slices;
+* static MIG (partitions only): 1000 x the free instances' memory / all instances' memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.cluster.devices import TemplateState
+from scheduler.cluster.templates import DeviceTemplate
+
+if TYPE_CHECKING:
+    from scheduler.cluster.cache import ClusterCache
+
+GPU_MILLI = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class GpuView:
+    """Per-node physical GPUs (the FGD measure's input).
+
+    ``gpu_free[n, g]``: milli-GPU still free on GPU g of node n (zero-padded past
+    ``gpu_count[n]``); ``gpu_model[n]``: index into ``models`` (-1 = no GPU);
+    ``cpu_free[n]``: milli-CPU free. Arrays are read-only.
+    """
+
+    cpu_free: npt.NDArray[np.int64]
+    gpu_free: npt.NDArray[np.int32]
+    gpu_count: npt.NDArray[np.int32]
+    gpu_model: npt.NDArray[np.int32]
+    models: tuple[str, ...]
+
+
+def gpu_free_rows(
+    t: DeviceTemplate, state: TemplateState, rows: npt.NDArray[np.intp]
+) -> npt.NDArray[np.int32]:
+    """Free milli per GPU of the template for the given rows, ``int32[len(rows), G]``."""
+    layout = t.gpus
+    out = np.zeros((len(rows), layout.count), dtype=np.int64)
+    compute = t.capacity_names.index("compute") if "compute" in t.capacity_names else -1
+    memory = t.capacity_names.index("memory") if "memory" in t.capacity_names else -1
+    slices = layout.slice_counters
+    for g in range(layout.count):
+        shared = layout.shared_kind[g]
+        full = layout.full_kind[g]
+        counter_set = layout.counter_set[g]
+        if shared >= 0:
+            slot = t.shared_slot[shared]
+            if compute >= 0:
+                total = t.capacity[shared, compute]
+                used = state.shared_used[rows, slot, compute]
+                out[:, g] = (total - used) * GPU_MILLI // max(total, 1)
+            else:
+                out[:, g] = np.where(state.share_count[rows, shared] > 0, 0, GPU_MILLI)
+        elif full >= 0 and counter_set >= 0 and slices:
+            left = state.counters_left[rows][:, counter_set, slices].sum(axis=1)
+            whole = t.set_totals[counter_set, slices].sum()
+            out[:, g] = left * GPU_MILLI // max(int(whole), 1)
+        elif full >= 0:
+            out[:, g] = np.where(state.allocated[rows, full], 0, GPU_MILLI)
+        else:
+            kinds = np.array(layout.kinds[g], dtype=np.intp)
+            weight = (
+                t.capacity[kinds, memory] if memory >= 0 else np.ones(len(kinds), dtype=np.int64)
+            )
+            weight = np.maximum(weight, 0)
+            free_weight = (~state.allocated[rows][:, kinds] * weight[None, :]).sum(axis=1)
+            out[:, g] = free_weight * GPU_MILLI // max(int(weight.sum()), 1)
+    return out.astype(np.int32)
+
+
+class GpuViewTracker:
+    """Keeps the GPU arrays of one ClusterCache current (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._shape_key: tuple[int, int, int] | None = None
+        self.gpu_free = np.zeros((0, 0), dtype=np.int32)
+        self.gpu_count = np.zeros(0, dtype=np.int32)
+        self.gpu_model = np.zeros(0, dtype=np.int32)
+        self.models: dict[str, int] = {}
+
+    def _rebuild(self, cache: ClusterCache) -> None:
+        inventory = cache.devices
+        size = len(cache.node_names)
+        width = max((t.gpus.count for t in inventory.templates), default=0)
+        self.gpu_free = np.zeros((size, width), dtype=np.int32)
+        self.gpu_count = np.zeros(size, dtype=np.int32)
+        self.gpu_model = np.full(size, -1, dtype=np.int32)
+        self.models = {}
+        for template, state in zip(inventory.templates, inventory.states, strict=True):
+            layout = template.gpus
+            if layout.count == 0 or state.rows == 0:
+                continue
+            alive = state.row_alive[: state.rows] & (state.row_node[: state.rows] >= 0)
+            rows = np.flatnonzero(alive)
+            if len(rows) == 0:
+                continue
+            nodes = state.row_node[rows]
+            free = gpu_free_rows(template, state, rows)
+            start = self.gpu_count[nodes]
+            for g in range(layout.count):
+                self.gpu_free[nodes, start + g] = free[:, g]
+            self.gpu_count[nodes] += layout.count
+            self.gpu_model[nodes] = self.models.setdefault(layout.model, len(self.models))
+        inventory.dirty_nodes.clear()
+
+    def _refresh(self, cache: ClusterCache) -> None:
+        inventory = cache.devices
+        for name in inventory.dirty_nodes:
+            i = cache.node_index.get(name)
+            if i is None:
+                continue
+            column = 0
+            for t, row, _ in sorted(inventory.rows_of_node.get(name, ())):
+                template = inventory.templates[t]
+                if template.gpus.count == 0:
+                    continue
+                free = gpu_free_rows(template, inventory.states[t], np.array([row], dtype=np.intp))
+                self.gpu_free[i, column : column + template.gpus.count] = free[0]
+                column += template.gpus.count
+        inventory.dirty_nodes.clear()
+
+    def view(self, cache: ClusterCache) -> GpuView:
+        """The current view (read-only arrays; ``cpu_free`` from the cache's resources)."""
+        key = (cache.node_generation, cache.devices.generation, len(cache.devices.templates))
+        if key != self._shape_key:
+            self._rebuild(cache)
+            self._shape_key = key
+        elif cache.devices.dirty_nodes:
+            self._refresh(cache)
+        cpu = cache.resources.index("cpu")
+        cpu_free = cache.allocatable[:, cpu] - cache.requested[:, cpu]
+        return GpuView(
+            cpu_free=_readonly(cpu_free),
+            gpu_free=_readonly(self.gpu_free),
+            gpu_count=_readonly(self.gpu_count),
+            gpu_model=_readonly(self.gpu_model),
+            models=tuple(self.models),
+        )
+
+
+_A = TypeVar("_A", bound=np.generic)
+
+
+def _readonly(array: npt.NDArray[_A]) -> npt.NDArray[_A]:
+    view = array.view()
+    view.setflags(write=False)
+    return view

@@ -1,0 +1,312 @@
+"""The vectorised DRA prefilter: a necessary condition, over every node at once.
+
+Before the exact allocator runs node by node, :func:`prefilter` answers for all nodes
+together, from the snapshot's template arrays: "could this pod's claims possibly be
+allocated here?". It never rejects a node the exact allocator would accept (a property test
+checks this); when it cannot tell, it lets the node through.
+
+Per request (class selectors AND request selectors): each template's kinds are matched
+once on the template's representative devices (cached); a node's count of matching,
+currently available devices (exclusive: free and counters fit; shared: enough capacity
+left for this request) must reach the request's count. A request with alternatives passes
+when any alternative does. Conservative cases (the node passes that request):
+
+* selectors that may read per-node identifiers (:func:`instance_sensitive`) or whose
+  evaluation fails (the exact allocator reports the error);
+* devices in pools that are not node-local (nodeSelector/allNodes/per-device selection);
+* nodes with slices not yet attached to a template (pools mid-update);
+* ``All`` requests: only "some matching device exists" is checked.
+
+``exact`` is True when the answer is also *sufficient*: a single claim with a single
+ExactCount request, no constraints, no admin access, matched devices without taints or
+binding conditions, and either one device wanted or no counter-consuming device matched.
+Then the exact allocator only needs to run on the node finally chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.cluster.devices import TemplateState
+from scheduler.cluster.snapshot import Snapshot
+from scheduler.cluster.templates import DeviceTemplate, instance_sensitive
+from scheduler.dra.allocator import MatchCache
+from scheduler.dra.capacity import consumed_capacity
+from scheduler.dra.cel import CelError
+from scheduler.dra.claims import ClaimSpec, ClassSpec, RequestSpec
+from scheduler.dra.features import Features
+
+
+@dataclass(frozen=True, slots=True)
+class PrefilterAnswer:
+    """``possible[n]``: node n may fit all claims; ``exact``: the answer is also sufficient."""
+
+    possible: npt.NDArray[np.bool_]
+    exact: bool
+
+
+@dataclass(slots=True)
+class _KindMatch:
+    kinds: npt.NDArray[np.bool_]
+    certain: bool
+    needed: npt.NDArray[np.int64] | None  # per-capacity need of one share, per shared slot
+
+
+def _match_kinds(
+    template: DeviceTemplate,
+    spec: RequestSpec,
+    cls: ClassSpec,
+    cache: MatchCache,
+    features: Features,
+) -> _KindMatch:
+    """Which kinds of a template a request's selectors accept (and the shares' needs)."""
+    expressions = [e for e in (*cls.selectors, *spec.selectors) if e is not None]
+    if len(expressions) != len(cls.selectors) + len(spec.selectors):
+        return _KindMatch(np.ones(template.kinds, dtype=bool), False, None)
+    sensitive = any(instance_sensitive(e, template.instance_names) for e in expressions)
+    kinds = np.zeros(template.kinds, dtype=bool)
+    certain = not sensitive
+    for k, device in enumerate(template.devices):
+        if device.binding_conditions and not features.device_binding_and_status:
+            continue
+        if device.consumes and not features.partitionable_devices:
+            continue
+        if sensitive:
+            kinds[k] = True
+            continue
+        driver = template.driver_of_slice[template.kind_slice[k]]
+        try:
+            kinds[k] = all(cache.matches(e, driver, device) for e in expressions)
+        except CelError:
+            kinds[k] = True
+            certain = False
+    needed: npt.NDArray[np.int64] | None = None
+    if features.consumable_capacity:
+        needed = np.zeros(
+            (len(template.shared_kinds), len(template.capacity_names)), dtype=np.int64
+        )
+        for k in np.flatnonzero(kinds).tolist():
+            device = template.devices[k]
+            consumed = consumed_capacity(device, spec.capacity_requests, None, None)
+            if consumed is None:
+                kinds[k] = False
+                continue
+            slot = int(template.shared_slot[k])
+            if slot >= 0:
+                for name, amount in consumed.items():
+                    needed[slot, template.capacity_names.index(name)] = int(amount)
+    return _KindMatch(kinds, certain, needed)
+
+
+def _count(
+    template: DeviceTemplate,
+    state: TemplateState,
+    match: _KindMatch,
+    admin: bool,
+    rows: npt.NDArray[np.intp],
+) -> npt.NDArray[np.int64]:
+    """For the given rows: how many matching devices could serve one slot right now."""
+    kinds = match.kinds
+    exclusive = kinds & template.exclusive
+    if admin:
+        count = np.full(len(rows), int(exclusive.sum()), dtype=np.int64)
+    else:
+        count = state.available[rows][:, exclusive].sum(axis=1).astype(np.int64)
+    shared = np.flatnonzero(kinds & ~template.exclusive)
+    if len(shared):
+        slots = template.shared_slot[shared]
+        ok = state.available[rows][:, shared]
+        if match.needed is not None:
+            total = template.capacity[shared]  # [S, Q]; -1 where absent
+            used = state.shared_used[rows][:, slots, :]
+            need = match.needed[slots]
+            room = (total[None, :, :] < 0) | (used + need[None, :, :] <= total[None, :, :])
+            ok = ok & room.all(axis=2)
+        count = count + ok.sum(axis=1)
+    return count
+
+
+@dataclass(slots=True)
+class _Counts:
+    """Cached per-node device counts of one request signature."""
+
+    counts: npt.NDArray[np.int64]
+    versions: npt.NDArray[np.int64]
+    matches: dict[int, _KindMatch]
+    exact: bool
+    everywhere: bool
+
+
+class PrefilterCache:
+    """Per-request, per-node counts, refreshed only for nodes whose ``node_version`` moved.
+
+    Owned by the DynamicResources plugin (long-lived). A node's count for a request depends
+    only on that node's device state, so after a bind only that node is recounted. Entries
+    are dropped when the node set or the device inventory changes shape.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[object, ...], _Counts] = {}
+        self._shape: tuple[int, int, int] | None = None
+
+    def counts(
+        self,
+        snapshot: Snapshot,
+        spec: RequestSpec,
+        cls: ClassSpec,
+        cache: MatchCache,
+    ) -> _Counts:
+        """Current counts for one (sub)request (ExactCount or All)."""
+        inventory = snapshot.cache.devices
+        shape = (snapshot.node_generation, inventory.generation, len(snapshot.templates))
+        if shape != self._shape or len(self._entries) > self.max_entries:
+            self._entries.clear()
+            self._shape = shape
+        features = snapshot.features
+        key = (
+            cls.name,
+            cls.selectors,
+            spec.selectors,
+            spec.mode or "ExactCount",
+            bool(spec.admin_access),
+            tuple(sorted((spec.capacity_requests or {}).items())),
+            features,
+        )
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = _full_counts(snapshot, spec, cls, cache)
+            self._entries[key] = entry
+            return entry
+        stale = np.flatnonzero(entry.versions != snapshot.node_version)
+        if len(stale) == 0:
+            return entry
+        if len(stale) * 8 > snapshot.size:
+            entry = _full_counts(snapshot, spec, cls, cache)
+            self._entries[key] = entry
+            return entry
+        admin = bool(spec.admin_access)
+        all_mode = (spec.mode or "ExactCount") == "All"
+        by_template: dict[int, tuple[list[int], list[int]]] = {}
+        for i in stale.tolist():
+            for t, row, _ in inventory.rows_of_node.get(snapshot.node_names[i], ()):
+                if t in entry.matches:
+                    rows, owners = by_template.setdefault(t, ([], []))
+                    rows.append(row)
+                    owners.append(i)
+        entry.counts[stale] = 0
+        for t, (rows, owners) in by_template.items():
+            if all_mode:
+                per_row = np.ones(len(rows), dtype=np.int64)
+            else:
+                state = snapshot.template_states[t]
+                per_row = _count(
+                    snapshot.templates[t], state, entry.matches[t], admin, np.array(rows)
+                )
+            np.add.at(entry.counts, np.array(owners), per_row)
+        entry.versions[stale] = snapshot.node_version[stale]
+        return entry
+
+
+def _full_counts(
+    snapshot: Snapshot, spec: RequestSpec, cls: ClassSpec, cache: MatchCache
+) -> _Counts:
+    features = snapshot.features
+    admin = bool(spec.admin_access)
+    all_mode = (spec.mode or "ExactCount") == "All"
+    counts = np.zeros(snapshot.size, dtype=np.int64)
+    matches: dict[int, _KindMatch] = {}
+    exact = not all_mode and not admin
+    everywhere = False
+    for t, (template, state) in enumerate(
+        zip(snapshot.templates, snapshot.template_states, strict=True)
+    ):
+        if state.rows == 0:
+            continue
+        match = _match_kinds(template, spec, cls, cache, features)
+        if not match.kinds.any():
+            continue
+        matches[t] = match
+        if not match.certain or not template.integral:
+            exact = False
+        for k in np.flatnonzero(match.kinds).tolist():
+            device = template.devices[k]
+            if (device.taints and features.device_taints) or device.binding_conditions:
+                exact = False
+        rows = np.arange(state.rows)
+        alive = state.row_alive[: state.rows]
+        nodes = state.row_node[: state.rows]
+        per_row = (
+            alive.astype(np.int64) if all_mode else _count(template, state, match, admin, rows)
+        )
+        if not template.node_local and (alive & (per_row > 0)).any():
+            everywhere = True
+            continue
+        local = alive & (nodes >= 0)
+        np.add.at(counts, nodes[local], per_row[local])
+    return _Counts(counts, snapshot.node_version.copy(), matches, exact, everywhere)
+
+
+def prefilter(
+    snapshot: Snapshot,
+    claims: Sequence[ClaimSpec],
+    cache: MatchCache,
+    counts_cache: PrefilterCache,
+) -> PrefilterAnswer:
+    """Necessary condition for allocating ``claims`` on each node (see the module docstring).
+
+    Nodes with slices outside any template always pass. Unknown classes and other request
+    errors pass too: the exact allocator reports them.
+    """
+    size = snapshot.size
+    classes = snapshot.classes
+    possible = np.ones(size, dtype=bool)
+    exact = len(claims) == 1
+    for claim in claims:
+        if claim.constraints or len(claim.requests) != 1:
+            exact = False
+        for group in claim.requests:
+            alternatives = group.first_available or ((group.exactly,) if group.exactly else ())
+            if group.first_available or not alternatives:
+                exact = False
+            group_ok = np.zeros(size, dtype=bool)
+            for spec in alternatives:
+                assert spec is not None
+                cls = classes.get(spec.class_name)
+                mode = spec.mode or "ExactCount"
+                if cls is None or mode not in ("ExactCount", "All"):
+                    group_ok[:] = True
+                    exact = False
+                    continue
+                entry = counts_cache.counts(snapshot, spec, cls, cache)
+                wanted = (
+                    (spec.count if spec.count is not None else 1) if mode == "ExactCount" else 1
+                )
+                if entry.everywhere:
+                    group_ok[:] = True
+                    exact = False
+                    continue
+                group_ok |= entry.counts >= wanted
+                exact = exact and entry.exact
+                if wanted > 1 and any(
+                    template_uses_counters(snapshot.templates[t], m)
+                    for t, m in entry.matches.items()
+                ):
+                    exact = False
+            if not alternatives:
+                group_ok[:] = True
+            possible &= group_ok
+    unsettled = snapshot.unsettled
+    if unsettled.any():
+        possible |= unsettled
+        exact = False
+    return PrefilterAnswer(possible, exact)
+
+
+def template_uses_counters(template: DeviceTemplate, match: _KindMatch) -> bool:
+    """Whether some matched kind consumes counters (several picks may then collide)."""
+    return bool((template.uses_counters & match.kinds).any())

@@ -1,0 +1,102 @@
+"""The FGD paper's baseline GPU scoring policies, exactly as its simulator scores them.
+
+BestFit, GpuPacking, GpuClustering, DotProd and Random (reference/openb-fgd.md §4): same
+formulas, integer truncations, normalisation and GPU choice ("best": the tightest GPU that
+fits; Random: a uniformly random GPU). Each is a Score plugin over the snapshot's
+accelerator view; they differ only in their kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from scheduler.cluster.snapshot import Snapshot
+from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.interfaces import NodeIds
+from scheduler.framework.podinfo import PodInfo, pod_info
+from scheduler.plugins.gpuscore import GpuScorePlugin
+from scheduler.plugins.scoring_kernels import (
+    NodeView,
+    PodRequest,
+    Scored,
+    bestfit_raw,
+    dotprod_scores,
+    gpu_clustering_scores,
+    gpu_packing_scores,
+    gpu_tag,
+    minmax_normalize,
+    pick_gpus,
+    random_scores,
+)
+
+_TAGS = 9  # SHARE_TAG and 1..8 whole GPUs
+
+
+class BestFit(GpuScorePlugin):
+    """Least weighted leftover CPU and GPU after placement (min-max normalised)."""
+
+    name = "BestFit"
+
+    def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
+        """Raw BestFit scores (normalised over the feasible set in :meth:`normalize`)."""
+        raw = bestfit_raw(view, idx, pod)
+        gpus = [pick_gpus(view.gpu_free[n], pod) for n in idx.tolist()]
+        return Scored(raw, gpus)
+
+    def normalize(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Min-max over the feasible nodes, as the reference's NormalizeScore."""
+        return minmax_normalize(scores)
+
+
+class DotProd(GpuScorePlugin):
+    """Smallest dot product of the node's free vector and the pod's demand (Tetris-like)."""
+
+    name = "DotProd"
+
+    def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
+        """DotProd scores and best-fit GPU picks."""
+        return dotprod_scores(view, idx, pod)
+
+
+class GpuPacking(GpuScorePlugin):
+    """Partly used GPUs first, then free GPUs on used nodes, then untouched nodes."""
+
+    name = "GpuPacking"
+
+    def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
+        """GpuPacking scores and best-fit GPU picks."""
+        return gpu_packing_scores(view, idx, pod)
+
+
+class GpuClustering(GpuScorePlugin):
+    """Pods of the same kind (share / k whole GPUs) together."""
+
+    name = "GpuClustering"
+
+    def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
+        """GpuClustering scores from the tags of the pods on each candidate node."""
+        tags = np.zeros((view.n_nodes, _TAGS), dtype=np.int64)
+        for n in idx.tolist():
+            for record in snapshot.pods_on(snapshot.node_names[n]).values():
+                shape = self.shape(pod_info(record.pod), snapshot)
+                tag = gpu_tag(self.request(shape, snapshot))
+                if tag is not None and tag < _TAGS:
+                    tags[n, tag] += 1
+        return gpu_clustering_scores(view, idx, pod, tags)
+
+
+class Random(GpuScorePlugin):
+    """One feasible node drawn uniformly scores 100; GPUs drawn uniformly among those that fit."""
+
+    name = "Random"
+    cacheable = False
+
+    def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
+        """A uniform draw over the candidates (from the plugin's seeded generator)."""
+        return random_scores(view, idx, pod, self.rng)
+
+
+PLUGINS = {p.name: p for p in (BestFit, DotProd, GpuPacking, GpuClustering, Random)}

@@ -1,0 +1,331 @@
+"""DynamicResources: DRA claims, with kube-scheduler 1.35's allocator semantics.
+
+Extension points (what kube-scheduler's plugin of the same name does, reference/dra.md
+§4.12):
+
+* **PreFilter** — resolve the pod's claims (by name, or the claim the resourceclaim
+  controller generated from a template, found through ``status.resourceClaimStatuses``);
+  a missing claim or class, or an allocated claim with no room left in ``reservedFor``,
+  makes the pod unschedulable. Pods without claims SKIP the plugin.
+* **Filter** — allocated claims: the allocation's node selector must match the node.
+  Unallocated claims: the vectorised prefilter narrows the nodes; then the exact allocator
+  runs on each survivor — unless the prefilter's answer is exact, in which case the exact
+  allocator runs only at Reserve on the chosen node. A fatal allocator error aborts the
+  cycle (Status ERROR), as upstream.
+* **Score** (1.35) — for claims with ``firstAvailable`` requests, +(8 − index of the chosen
+  alternative) per request, normalised (highest = 100).
+* **Reserve / Unreserve** — allocate on the chosen node (honouring a device-choice hint,
+  :mod:`scheduler.framework.hints`) and assume the allocations in the cache; forget them.
+* **PreBind** — write each allocation (and the pod's reservation) through the backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from scheduler.api.selectors import NodeSelector, node_selector_matches
+from scheduler.cluster.prefilter import PrefilterAnswer, PrefilterCache, prefilter
+from scheduler.cluster.snapshot import Snapshot
+from scheduler.dra.allocator import DEFAULT_TIMEOUT_SECONDS, Allocator, MatchCache
+from scheduler.dra.cel import CelEnvironment
+from scheduler.dra.claims import AllocationOutcome, ClaimAllocation, ClaimSpec
+from scheduler.dra.convert import claim_spec
+from scheduler.framework.cycle_state import CycleState, StateKey
+from scheduler.framework.hints import DEVICE_PREFERENCE
+from scheduler.framework.interfaces import FilterResult, Handle, NodeIds, PreFilterResult
+from scheduler.framework.podinfo import PodInfo
+from scheduler.framework.status import Status
+from scheduler.plugins.normalize import default_normalize
+
+log = logging.getLogger(__name__)
+
+MAX_RESERVED_FOR = 256  # ResourceClaimReservedForMaxSize
+_CANNOT = "cannot allocate all claims"
+
+
+class DynamicResourcesArgs(BaseModel):
+    """Arguments of the DynamicResources plugin."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    filter_timeout_seconds: float = Field(
+        default=DEFAULT_TIMEOUT_SECONDS,
+        alias="filterTimeoutSeconds",
+        ge=0,
+        description="Per-node allocation deadline (DynamicResourcesArgs.filterTimeout); 0 = none.",
+    )
+
+
+@dataclass(slots=True)
+class _State:
+    """What PreFilter learned, kept for Filter/Reserve."""
+
+    pending: list[tuple[str, ClaimSpec]] = field(default_factory=list)
+    allocated_keys: list[str] = field(default_factory=list)
+    allocated_selectors: list[NodeSelector | None] = field(default_factory=list)
+    allocator: Allocator | None = None
+    answer: PrefilterAnswer | None = None
+    outcomes: dict[int, AllocationOutcome] = field(default_factory=dict)
+    assumed: list[str] = field(default_factory=list)
+    allocations: dict[str, ClaimAllocation] = field(default_factory=dict)
+
+
+_KEY: StateKey[_State] = StateKey("DynamicResources")
+
+
+def pod_claim_keys(pod: PodInfo) -> list[tuple[str, str | None]]:
+    """``(pod claim name, claim key or None if not generated yet)`` for each pod claim."""
+    generated = {s.name: s.resource_claim_name for s in pod.pod.status.resource_claim_statuses}
+    out: list[tuple[str, str | None]] = []
+    for ref in pod.pod.spec.resource_claims:
+        if ref.resource_claim_name:
+            out.append((ref.name, f"{pod.namespace}/{ref.resource_claim_name}"))
+        else:
+            name = generated.get(ref.name)
+            out.append((ref.name, f"{pod.namespace}/{name}" if name else None))
+    return out
+
+
+class DynamicResources:
+    """The DRA plugin (see the module docstring)."""
+
+    name = "DynamicResources"
+
+    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
+        self.args = DynamicResourcesArgs.model_validate(dict(args))
+        self.handle = handle
+        self._caches: dict[bool, MatchCache] = {}
+        self._counts = PrefilterCache()
+
+    def _match_cache(self, consumable: bool) -> MatchCache:
+        found = self._caches.get(consumable)
+        if found is None:
+            found = MatchCache(CelEnvironment(consumable_capacity=consumable))
+            self._caches[consumable] = found
+        return found
+
+    # -- PreFilter --------------------------------------------------------------------------------
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> tuple[PreFilterResult | None, Status]:
+        """Resolve claims; unknown ones or classes make the pod unschedulable."""
+        refs = pod_claim_keys(pod)
+        if not refs:
+            return None, Status.skip()
+        data = _State()
+        for name, key in refs:
+            if key is None:
+                return None, Status.unresolvable(
+                    f"waiting for resource claim {name} of pod {pod.key} to be created"
+                )
+            record = snapshot.claims.get(key)
+            if record is None:
+                return None, Status.unresolvable(f'resourceclaim "{key}" not found')
+            claim = record.claim
+            if claim.metadata.deletion_timestamp is not None:
+                return None, Status.unresolvable(f'resourceclaim "{key}" is being deleted')
+            if record.results:
+                reserved = {r.uid for r in claim.status.reserved_for}
+                if len(reserved) >= MAX_RESERVED_FOR and pod.pod.metadata.uid not in reserved:
+                    return None, Status.unschedulable("resourceclaim in use")
+                allocation = claim.status.allocation
+                data.allocated_keys.append(key)
+                data.allocated_selectors.append(
+                    allocation.node_selector if allocation is not None else None
+                )
+                continue
+            spec = claim_spec(claim)
+            for group in spec.requests:
+                for request in (group.exactly, *group.first_available):
+                    if (
+                        request is not None
+                        and request.class_name
+                        and request.class_name not in snapshot.classes
+                    ):
+                        return None, Status.unresolvable(
+                            f"request {request.name}: "
+                            f"device class {request.class_name} does not exist"
+                        )
+            data.pending.append((key, spec))
+        if data.pending:
+            features = snapshot.features
+            data.allocator = Allocator(
+                features=features,
+                classes=snapshot.classes,
+                allocated=snapshot.cache.devices,
+                cache=self._match_cache(features.consumable_capacity),
+                timeout_seconds=self.args.filter_timeout_seconds or None,
+            )
+        state.write(_KEY, data)
+        return None, Status.success()
+
+    # -- Filter -----------------------------------------------------------------------------------
+    def filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
+    ) -> FilterResult:
+        """Allocated claims must be usable on the node; pending ones must be allocatable."""
+        data = state.read(_KEY)
+        passed = np.ones(len(nodes), dtype=bool)
+        checks: list[tuple[Status, npt.NDArray[np.bool_]]] = []
+        if data.allocated_selectors:
+            ok = np.array(
+                [
+                    all(
+                        node_selector_matches(sel, snapshot.node_names[i], snapshot.labels(i))
+                        for sel in data.allocated_selectors
+                    )
+                    for i in nodes
+                ],
+                dtype=bool,
+            )
+            checks.append((Status.unresolvable("resourceclaim not available on the node"), ~ok))
+            passed &= ok
+        if data.pending:
+            assert data.allocator is not None
+            if data.answer is None:
+                data.answer = prefilter(
+                    snapshot, [spec for _, spec in data.pending], data.allocator.cache, self._counts
+                )
+            possible = data.answer.possible[nodes]
+            checks.append((Status.unschedulable(_CANNOT), passed & ~possible))
+            passed &= possible
+            if not data.answer.exact:
+                for position in np.flatnonzero(passed):
+                    i = int(nodes[position])
+                    outcome = self._allocate(data, snapshot, i, None)
+                    if outcome.ok:
+                        continue
+                    passed[position] = False
+                    if outcome.status == "error" and outcome.fatal:
+                        failed = np.zeros(len(nodes), dtype=bool)
+                        failed[:] = True
+                        return FilterResult(
+                            np.zeros(len(nodes), dtype=bool),
+                            ((Status.error(outcome.message), failed),),
+                        )
+                    mask = np.zeros(len(nodes), dtype=bool)
+                    mask[position] = True
+                    checks.append((Status.unschedulable(outcome.message), mask))
+        return FilterResult.from_checks(checks, len(nodes))
+
+    def _allocate(
+        self,
+        data: _State,
+        snapshot: Snapshot,
+        i: int,
+        preference: tuple[tuple[str, str, str], ...] | None,
+    ) -> AllocationOutcome:
+        if preference is None and i in data.outcomes:
+            return data.outcomes[i]
+        assert data.allocator is not None
+        order = None
+        if preference:
+            rank = {device: r for r, device in enumerate(preference)}
+
+            def order(candidates: list[Any]) -> list[Any]:
+                return sorted(candidates, key=lambda c: rank.get(c.key, len(rank)))
+
+        outcome = data.allocator.allocate(
+            [spec for _, spec in data.pending],
+            snapshot.node_names[i],
+            snapshot.labels(i),
+            snapshot.node_pools(i),
+            preferred=order,
+        )
+        if preference is None:
+            data.outcomes[i] = outcome
+        return outcome
+
+    # -- Score ------------------------------------------------------------------------------------
+    def score(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
+    ) -> npt.NDArray[np.int64]:
+        """1.35: reward nodes where earlier ``firstAvailable`` alternatives were chosen."""
+        data = state.get(_KEY)
+        scores = np.zeros(len(nodes), dtype=np.int64)
+        if data is None or not any(
+            g.first_available for _, spec in data.pending for g in spec.requests
+        ):
+            return scores
+        for position, i in enumerate(nodes):
+            outcome = self._allocate(data, snapshot, int(i), None)
+            if not outcome.ok:
+                continue
+            total = 0
+            for (_, spec), allocation in zip(data.pending, outcome.allocations, strict=True):
+                chosen = {r.request for r in allocation.devices}
+                for group in spec.requests:
+                    for index, alternative in enumerate(group.first_available):
+                        if alternative.name in chosen:
+                            total += 8 - index
+                            break
+            scores[position] = total
+        return scores
+
+    def normalize(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Highest score -> 100."""
+        return default_normalize(scores)
+
+    # -- Reserve / Unreserve / PreBind ------------------------------------------------------------
+    def reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status:
+        """Allocate on the chosen node and assume the allocations in the cache."""
+        data = state.get(_KEY)
+        if data is None or not data.pending:
+            return Status.success()
+        snapshot = self.handle.cache.snapshot()
+        i = snapshot.node_index[node]
+        hints = state.get(DEVICE_PREFERENCE)
+        preference = hints.get(i) if hints else None
+        outcome = self._allocate(data, snapshot, i, preference)
+        if not outcome.ok:
+            if data.answer is not None and data.answer.exact:
+                log.warning(
+                    "prefilter said %s fits on %s, allocator: %s", pod.key, node, outcome.message
+                )
+            if outcome.status == "error" and outcome.fatal:
+                return Status.error(outcome.message)
+            return Status.unschedulable(outcome.message or _CANNOT)
+        cache = self.handle.cache
+        for (key, _), allocation in zip(data.pending, outcome.allocations, strict=True):
+            cache.assume_claim(key, allocation)
+            data.assumed.append(key)
+            data.allocations[key] = allocation
+        return Status.success()
+
+    def unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        """Forget what Reserve assumed (idempotent)."""
+        data = state.get(_KEY)
+        if data is None:
+            return
+        for key in data.assumed:
+            self.handle.cache.forget_claim(key)
+        data.assumed.clear()
+        data.allocations.clear()
+
+    def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status:
+        """Write each allocation and the pod's reservation (status.allocation, reservedFor)."""
+        data = state.get(_KEY)
+        if data is None:
+            return Status.success()
+        writes: list[tuple[str, ClaimAllocation | None]] = [
+            *data.allocations.items(),
+            *((key, None) for key in data.allocated_keys),
+        ]
+        for key, allocation in writes:
+            try:
+                self.handle.backend.write_allocation(key, allocation, pod.key)
+            except Exception as err:
+                return Status.error(f"writing allocation of resourceclaim {key}: {err}")
+        return Status.success()
+
+
+PLUGINS = {DynamicResources.name: DynamicResources}

@@ -1,0 +1,439 @@
+"""NodeResourcesFit (filter) and the LeastAllocated / MostAllocated resource scores.
+
+Semantics are kube-scheduler 1.35's ``noderesources`` package, per node, evaluated for all
+candidate nodes at once over the snapshot's ``allocatable`` / ``requested`` arrays:
+
+* **Fit** (Filter): a node fails with ``Too many pods`` when its pods plus this one exceed
+  its allocatable ``pods``; then, for every resource the pod requests (> 0) among cpu,
+  memory, ephemeral-storage and the *scalar* resources (extended, ``hugepages-*``,
+  ``kubernetes.io/``-prefixed, ``attachable-volumes-*``; other names are not checked), it
+  fails with ``Insufficient <resource>`` when ``request > allocatable - requested``. A node
+  reports every reason that applies, in that order (scalar resources by name). The status is
+  UNSCHEDULABLE, or UNSCHEDULABLE_AND_UNRESOLVABLE when some request exceeds the node's
+  whole allocatable (preemption cannot help; upstream since 1.34).
+* **LeastAllocated / MostAllocated** (Score): per configured resource (default cpu and
+  memory, weight 1), ``floor((cap - req) * 100 / cap)`` resp. ``floor(min(req, cap) * 100 /
+  cap)`` where ``req`` = node's requested + pod's request; LeastAllocated scores 0 when
+  ``req > cap``. The node score is ``floor(sum(score * weight) / sum(weight))`` over the
+  resources the node has (``cap > 0``). cpu and memory use *non-zero* requests: a container
+  without a cpu / memory request counts as 100m / 200Mi (:func:`non_zero_requests`); a scalar
+  resource the pod does not request is left out.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field, field_validator
+
+from scheduler.api.pod import Container, Pod, pod_requests
+from scheduler.api.selectors import label_key_problem
+from scheduler.framework.cycle_state import CycleState, StateKey
+from scheduler.framework.interfaces import (
+    MAX_NODE_SCORE,
+    FilterResult,
+    Handle,
+    NodeIds,
+    PreFilterResult,
+)
+from scheduler.framework.podinfo import PodInfo
+from scheduler.framework.status import Status
+from scheduler.plugins.args import PluginArgs, parse_args
+
+if TYPE_CHECKING:
+    from scheduler.cluster.cache import ClusterCache
+    from scheduler.cluster.snapshot import Snapshot
+
+__all__ = [
+    "DEFAULT_MEMORY_REQUEST",
+    "DEFAULT_MILLI_CPU_REQUEST",
+    "PLUGINS",
+    "LeastAllocated",
+    "MostAllocated",
+    "NodeResourcesFit",
+    "NonZeroRequested",
+    "is_extended_resource",
+    "is_scalar_resource",
+    "least_requested_score",
+    "most_requested_score",
+    "non_zero_requests",
+]
+
+DEFAULT_MILLI_CPU_REQUEST = 100
+"""kube-scheduler's ``DefaultMilliCPURequest``: a container without a cpu request, for scoring."""
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+"""kube-scheduler's ``DefaultMemoryRequest`` (200Mi), likewise for memory."""
+
+_DEFAULT_QUANTITIES = {
+    "cpu": f"{DEFAULT_MILLI_CPU_REQUEST}m",
+    "memory": str(DEFAULT_MEMORY_REQUEST),
+}
+_NATIVE_PREFIX = "kubernetes.io/"
+_FIXED = ("cpu", "memory", "ephemeral-storage")
+
+
+# -- resource names -------------------------------------------------------------------------------
+def is_extended_resource(name: str) -> bool:
+    """Upstream ``IsExtendedResourceName``: a ``domain/name`` outside ``kubernetes.io/`` whose
+    ``requests.``-prefixed form is a qualified name."""
+    if "/" not in name or _NATIVE_PREFIX in name or name.startswith("requests."):
+        return False
+    return label_key_problem(f"requests.{name}") is None
+
+
+def is_scalar_resource(name: str) -> bool:
+    """Upstream ``IsScalarResourceName``: extended, ``hugepages-*``, ``kubernetes.io/``-prefixed
+    and ``attachable-volumes-*`` resources."""
+    return (
+        is_extended_resource(name)
+        or name.startswith("hugepages-")
+        or _NATIVE_PREFIX in name
+        or name.startswith("attachable-volumes-")
+    )
+
+
+# -- non-zero requests ----------------------------------------------------------------------------
+def _pod_level_requests_set(pod: Pod) -> bool:
+    """Upstream ``IsPodLevelRequestsSet`` (cpu, memory, hugepages-* at ``spec.resources``)."""
+    resources = pod.spec.resources
+    if resources is None:
+        return False
+    return any(
+        name in ("cpu", "memory") or name.startswith("hugepages-") for name in resources.requests
+    )
+
+
+def _fill(container: Container, defaults: Mapping[str, str]) -> Container:
+    missing = {k: v for k, v in defaults.items() if k not in container.resources.requests}
+    if not missing:
+        return container
+    requests = {**missing, **container.resources.requests}
+    return container.model_copy(
+        update={"resources": container.resources.model_copy(update={"requests": requests})}
+    )
+
+
+def non_zero_requests(pod: Pod, *, assigned: bool) -> tuple[int, int]:
+    """The pod's (milli-cpu, memory bytes) request with kube-scheduler's scoring defaults.
+
+    Every container (and init container) without a ``cpu`` / ``memory`` key in its requests
+    counts as 100m / 200Mi; then the usual effective request is taken (sidecars, init peak,
+    pod-level requests, overhead). ``assigned=False`` is the incoming pod (``PreScore``:
+    defaults always apply per container); ``assigned=True`` is a pod already on a node
+    (``NodeInfo.NonZeroRequested``): when the pod sets pod-level requests, a default applies
+    only if the pod's whole effective request lacks that resource.
+    """
+    defaults: Mapping[str, str] = _DEFAULT_QUANTITIES
+    if assigned and _pod_level_requests_set(pod):
+        exact = pod_requests(pod)
+        defaults = {k: v for k, v in _DEFAULT_QUANTITIES.items() if k not in exact}
+    spec = pod.spec
+    everyone = (*spec.containers, *spec.init_containers)
+    if defaults and any(k not in c.resources.requests for c in everyone for k in defaults):
+        filled = spec.model_copy(
+            update={
+                "containers": tuple(_fill(c, defaults) for c in spec.containers),
+                "init_containers": tuple(_fill(c, defaults) for c in spec.init_containers),
+            }
+        )
+        pod = pod.model_copy(update={"spec": filled})
+    amounts = pod_requests(pod)
+    return amounts.get("cpu", 0), amounts.get("memory", 0)
+
+
+class NonZeroRequested:
+    """Per-node sums of the non-zero (cpu, memory) requests of the pods on each node.
+
+    Who calls: the allocation score plugins, once per cycle (:meth:`view`). The sums live
+    across cycles and are refreshed one node at a time, for the nodes whose
+    ``node_version`` moved since the last call; a new cache or node set rebuilds them.
+    """
+
+    def __init__(self) -> None:
+        self._owner: weakref.ref[ClusterCache] | None = None
+        self._node_generation = -1
+        self._versions = np.zeros(0, dtype=np.int64)
+        self._values = np.zeros((0, 2), dtype=np.int64)
+
+    def view(self, snapshot: Snapshot) -> npt.NDArray[np.int64]:
+        """``[N, 2]`` int64: column 0 milli-cpu, column 1 memory bytes, per dense node id."""
+        cache = snapshot.cache
+        owner = self._owner() if self._owner is not None else None
+        versions = np.array(snapshot.node_version, dtype=np.int64)
+        if (
+            owner is not cache
+            or self._node_generation != snapshot.node_generation
+            or len(self._values) != snapshot.size
+        ):
+            self._values = np.zeros((snapshot.size, 2), dtype=np.int64)
+            stale: Sequence[int] = range(snapshot.size)
+        else:
+            stale = np.flatnonzero(self._versions != versions).tolist()
+        for i in stale:
+            cpu = memory = 0
+            for record in snapshot.pods_on(snapshot.node_names[i]).values():
+                pod_cpu, pod_memory = non_zero_requests(record.pod, assigned=True)
+                cpu += pod_cpu
+                memory += pod_memory
+            self._values[i] = (cpu, memory)
+        self._owner = weakref.ref(cache)
+        self._node_generation = snapshot.node_generation
+        self._versions = versions
+        view = self._values.view()
+        view.setflags(write=False)
+        return view
+
+
+# -- NodeResourcesFit -----------------------------------------------------------------------------
+class FitArgs(PluginArgs):
+    """Args of NodeResourcesFit (kube-scheduler's ``NodeResourcesFitArgs`` filter part)."""
+
+    ignored_resources: tuple[str, ...] = Field(
+        default=(),
+        alias="ignoredResources",
+        description="Extended resources the filter does not check (e.g. managed by an extender).",
+    )
+    ignored_resource_groups: tuple[str, ...] = Field(
+        default=(),
+        alias="ignoredResourceGroups",
+        description="Extended-resource domains (the part before '/') the filter does not check.",
+    )
+
+    @field_validator("ignored_resource_groups")
+    @classmethod
+    def _no_slash(cls, groups: tuple[str, ...]) -> tuple[str, ...]:
+        for group in groups:
+            if not group or "/" in group:
+                raise ValueError(f"resource group {group!r} must be non-empty and have no '/'")
+        return groups
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One requested resource: its column in the snapshot (None: no node has it)."""
+
+    resource: str
+    column: int | None
+    amount: int
+
+
+_FIT_KEY = StateKey[tuple[_Check, ...]]("PreFilterNodeResourcesFit")
+
+
+class NodeResourcesFit:
+    """Filter: does the node have room for the pod's requests and one more pod?"""
+
+    name = "NodeResourcesFit"
+
+    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
+        parsed = parse_args(self.name, FitArgs, args)
+        self._ignored = frozenset(parsed.ignored_resources)
+        self._ignored_groups = frozenset(parsed.ignored_resource_groups)
+        self.handle = handle
+
+    def _checked(self, resource: str) -> bool:
+        if resource in _FIXED:
+            return True
+        if not is_scalar_resource(resource):
+            return False
+        if is_extended_resource(resource):
+            group = resource.split("/", 1)[0]
+            return resource not in self._ignored and group not in self._ignored_groups
+        return True
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> tuple[PreFilterResult | None, Status]:
+        """Record the pod's checked requests (amount > 0) in reason order; never rejects."""
+        fixed = [r for r in _FIXED if pod.requests.get(r, 0) > 0]
+        scalars = sorted(
+            r for r, v in pod.requests.items() if v > 0 and r not in _FIXED and self._checked(r)
+        )
+        checks = tuple(_Check(r, snapshot.column(r), pod.requests[r]) for r in fixed + scalars)
+        state.write(_FIT_KEY, checks)
+        return None, Status.success()
+
+    def filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
+    ) -> FilterResult:
+        """Every node gets all its failure reasons (one status per distinct combination)."""
+        checks = state.get(_FIT_KEY)
+        if checks is None:
+            self.pre_filter(state, pod, snapshot)
+            checks = state.read(_FIT_KEY)
+        count = len(nodes)
+        allocatable = snapshot.allocatable[nodes]
+        requested = snapshot.requested[nodes]
+        zeros = np.zeros(count, dtype=np.int64)
+        reasons = ["Too many pods"]
+        pods = snapshot.column("pods")
+        pod_cap = allocatable[:, pods] if pods is not None else zeros
+        pod_used = requested[:, pods] if pods is not None else zeros
+        failed = [pod_used + 1 > pod_cap]
+        hopeless = [np.zeros(count, dtype=bool)]
+        for check in checks:
+            cap = allocatable[:, check.column] if check.column is not None else zeros
+            used = requested[:, check.column] if check.column is not None else zeros
+            reasons.append(f"Insufficient {check.resource}")
+            failed.append(check.amount > cap - used)
+            hopeless.append(check.amount > cap)
+        fails = np.stack(failed, axis=1)
+        unresolvable = (fails & np.stack(hopeless, axis=1)).any(axis=1)
+        rejected = fails.any(axis=1)
+        if not rejected.any():
+            return FilterResult.all(count)
+        which = np.flatnonzero(rejected)
+        keys = np.concatenate([fails[which], unresolvable[which, None]], axis=1)
+        # one integer per failure pattern (bit j = reason j, last bit = unresolvable)
+        codes = keys.astype(np.int64) @ (np.int64(1) << np.arange(keys.shape[1], dtype=np.int64))
+        patterns, inverse = np.unique(codes, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        failures: list[tuple[Status, npt.NDArray[np.bool_]]] = []
+        last = keys.shape[1] - 1
+        for k, code in enumerate(patterns.tolist()):
+            texts = tuple(reasons[j] for j in range(len(reasons)) if code >> j & 1)
+            status = (
+                Status.unresolvable(*texts) if code >> last & 1 else Status.unschedulable(*texts)
+            )
+            mask = np.zeros(count, dtype=bool)
+            mask[which[inverse == k]] = True
+            failures.append((status, mask))
+        passed: npt.NDArray[np.bool_] = np.asarray(~rejected, dtype=bool)
+        return FilterResult(passed, tuple(failures))
+
+
+# -- LeastAllocated / MostAllocated ---------------------------------------------------------------
+class ResourceWeight(PluginArgs):
+    """One scored resource and its weight (kube-scheduler's ``ResourceSpec``)."""
+
+    name: str = Field(min_length=1, description="Resource name, e.g. cpu, memory, nvidia.com/gpu.")
+    weight: int = Field(default=1, ge=1, le=100, description="Weight in 1..100.")
+
+
+class AllocationArgs(PluginArgs):
+    """Args of LeastAllocated / MostAllocated."""
+
+    resources: tuple[ResourceWeight, ...] = Field(
+        default=(ResourceWeight(name="cpu"), ResourceWeight(name="memory")),
+        min_length=1,
+        description="Resources scored and their weights (default cpu and memory, weight 1).",
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _unique(cls, resources: tuple[ResourceWeight, ...]) -> tuple[ResourceWeight, ...]:
+        names = [r.name for r in resources]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"resource {name!r} is listed more than once")
+        return resources
+
+
+def least_requested_score(
+    requested: npt.NDArray[np.int64], capacity: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Upstream ``leastRequestedScore``: ``floor((cap - req) * 100 / cap)``, 0 if over-full."""
+    score = (capacity - requested) * MAX_NODE_SCORE // np.maximum(capacity, 1)
+    return np.where((capacity == 0) | (requested > capacity), 0, score)
+
+
+def most_requested_score(
+    requested: npt.NDArray[np.int64], capacity: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Upstream ``mostRequestedScore``: ``floor(min(req, cap) * 100 / cap)``."""
+    score = np.minimum(requested, capacity) * MAX_NODE_SCORE // np.maximum(capacity, 1)
+    return np.where(capacity == 0, 0, score)
+
+
+_Scorer = Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.int64]]
+
+
+class _AllocationScore:
+    """Shared PreScore/Score of the two allocation strategies (see the module docstring)."""
+
+    name = ""
+
+    def __init__(self, args: Mapping[str, Any], handle: Handle, scorer: _Scorer) -> None:
+        parsed = parse_args(self.name, AllocationArgs, args)
+        self.resources = tuple((r.name, r.weight) for r in parsed.resources)
+        self.handle = handle
+        self._scorer = scorer
+        self._key = StateKey[tuple[int, ...]](f"PreScore{self.name}")
+        self._non_zero = NonZeroRequested()
+
+    def _pod_requests(self, pod: PodInfo) -> tuple[int, ...]:
+        cpu, memory = non_zero_requests(pod.pod, assigned=False)
+        special = {"cpu": cpu, "memory": memory}
+        return tuple(special.get(name, pod.requests.get(name, 0)) for name, _ in self.resources)
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
+    ) -> Status:
+        """Record the pod's per-resource (non-zero for cpu/memory) requests."""
+        state.write(self._key, self._pod_requests(pod))
+        return Status.success()
+
+    def score(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
+    ) -> npt.NDArray[np.int64]:
+        """The weighted integer average of the per-resource scores, per node."""
+        requests = state.get(self._key) or self._pod_requests(pod)
+        count = len(nodes)
+        total = np.zeros(count, dtype=np.int64)
+        weights = np.zeros(count, dtype=np.int64)
+        non_zero: npt.NDArray[np.int64] | None = None
+        for (name, weight), request in zip(self.resources, requests, strict=True):
+            column = snapshot.column(name)
+            if column is None:
+                continue
+            if name in ("cpu", "memory"):
+                if non_zero is None:
+                    non_zero = self._non_zero.view(snapshot)
+                used = non_zero[nodes, 0 if name == "cpu" else 1]
+            elif name == "ephemeral-storage" or (is_scalar_resource(name) and request > 0):
+                used = snapshot.requested[nodes, column]
+            else:
+                continue
+            capacity = snapshot.allocatable[nodes, column]
+            present = capacity != 0
+            per_resource = self._scorer(used + request, capacity)
+            total += np.where(present, per_resource * weight, 0)
+            weights += np.where(present, weight, 0)
+        return np.where(weights > 0, total // np.maximum(weights, 1), 0).astype(np.int64)
+
+    def normalize(
+        self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Scores are already 0..100 (no normalisation, as upstream)."""
+        return scores
+
+
+class LeastAllocated(_AllocationScore):
+    """Score: prefer nodes with the most room left (``NodeResourcesFit`` LeastAllocated)."""
+
+    name = "LeastAllocated"
+
+    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
+        super().__init__(args, handle, least_requested_score)
+
+
+class MostAllocated(_AllocationScore):
+    """Score: prefer the fullest nodes (``NodeResourcesFit`` MostAllocated); an over-full
+    resource counts as exactly full."""
+
+    name = "MostAllocated"
+
+    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
+        super().__init__(args, handle, most_requested_score)
+
+
+PLUGINS: dict[str, type] = {
+    NodeResourcesFit.name: NodeResourcesFit,
+    LeastAllocated.name: LeastAllocated,
+    MostAllocated.name: MostAllocated,
+}

@@ -39,28 +39,16 @@ import numpy.typing as npt
 from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, typical_mix
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import pod_info
-from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.plugins.registry import build_framework
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
+from simulator.experiments.policies import profile_for
 from simulator.traces.openb import OpenbPod, read_pods
 from simulator.traces.openb_objects import OpenbObjects
 
 DeviceChoice = Literal["first-fit", "policy"]
 
-POLICY_PLUGINS: dict[str, str] = {
-    "fgd": "Fragmentation",
-    "bestfit": "BestFit",
-    "packing": "GpuPacking",
-    "clustering": "GpuClustering",
-    "dotprod": "DotProd",
-    "random": "Random",
-    "tessera": "Fragmentation",
-}
-"""Policy name -> score plugin. ``tessera`` adds its own refinements (see :func:`profile_for`)."""
-
-PAPER_POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
 MAX_ARRIVED_PCT = 130
 POPULARITY = 0.95
 
@@ -183,35 +171,6 @@ def node_rank_from_file(path: Path, node_names: Sequence[str]) -> npt.NDArray[np
             raise ValueError(f"{path}: node {name!r} is not in the cluster")
         rank[index[name]] = position
     return rank
-
-
-def profile_for(
-    policy: str, workload: list[tuple[TaskShape, float]], config: InflateConfig
-) -> Profile:
-    """The scheduler profile of a policy: filters, the policy's scorer, node-order ties."""
-    if policy not in POLICY_PLUGINS:
-        raise ValueError(f"policy {policy!r}: expected one of {sorted(POLICY_PLUGINS)}")
-    args: dict[str, Any] = {"deviceChoice": config.device_choice, "seed": config.seed}
-    if POLICY_PLUGINS[policy] == "Fragmentation":
-        args["workload"] = [
-            {
-                "cpuMilli": s.cpu_milli,
-                "gpuMilli": s.gpu_milli,
-                "numGpu": s.num_gpu,
-                "gpuSpec": s.gpu_spec,
-                "weight": w,
-            }
-            for s, w in workload
-        ]
-    plugins = [
-        PluginConfig(name="NodeResourcesFit"),
-        PluginConfig(name="DynamicResources"),
-        PluginConfig(name=POLICY_PLUGINS[policy], weight=1, args=args),
-    ]
-    plugins.append(PluginConfig(name="DefaultBinder"))
-    return Profile(
-        name=f"inflate-{policy}", tie_break="nodeOrder", seed=config.seed, plugins=tuple(plugins)
-    )
 
 
 def _bin(values: npt.NDArray[np.float64], arrived: npt.NDArray[np.int64]) -> list[float | None]:

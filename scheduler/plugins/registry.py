@@ -18,6 +18,7 @@ from scheduler.framework.interfaces import Handle, Plugin
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.plugins import (
+    balanced,
     baselines,
     binder,
     dynamicresources,
@@ -42,6 +43,7 @@ for _module in (
     dynamicresources,
     fragmentation,
     baselines,
+    balanced,
 ):
     REGISTRY.update(_module.PLUGINS)
 

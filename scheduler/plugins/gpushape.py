@@ -19,13 +19,14 @@ alternative. Claims already allocated add nothing (their devices are held).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.templates import DeviceTemplate
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelError
-from scheduler.dra.claims import ClassSpec, RequestSpec
+from scheduler.dra.claims import ClaimSpec, ClassSpec, RequestSpec
 from scheduler.dra.convert import claim_spec
 from scheduler.framework.podinfo import PodInfo
 from scheduler.plugins.dynamicresources import pod_claim_keys
@@ -95,17 +96,14 @@ def _request_shape(
     return min(share, GPU_MILLI), count, models
 
 
-def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
-    """The pod's FGD task shape (see the module docstring)."""
-    cpu = pod.requests.get("cpu", 0)
-    memory = pod.requests.get("memory", 0)
+def shape_of_claims(
+    cpu: int, memory: int, claims: Sequence[ClaimSpec], snapshot: Snapshot, cache: MatchCache
+) -> GpuShape:
+    """The FGD task shape of a pod's resources and its unallocated claims."""
     share, count = 0, 0
     models: set[str] | None = None
-    for _, key in pod_claim_keys(pod):
-        record = snapshot.claims.get(key) if key is not None else None
-        if record is None or record.results:
-            continue
-        for group in claim_spec(record.claim).requests:
+    for claim in claims:
+        for group in claim.requests:
             spec = group.exactly or (group.first_available[0] if group.first_available else None)
             if spec is None or (spec.mode or "ExactCount") != "ExactCount":
                 continue
@@ -128,4 +126,16 @@ def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
         GPU_MILLI if count > 1 else share,
         count,
         None if models is None or models >= every else frozenset(models),
+    )
+
+
+def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
+    """The pod's FGD task shape (see the module docstring)."""
+    claims = []
+    for _, key in pod_claim_keys(pod):
+        record = snapshot.claims.get(key) if key is not None else None
+        if record is not None and not record.results:
+            claims.append(claim_spec(record.claim))
+    return shape_of_claims(
+        pod.requests.get("cpu", 0), pod.requests.get("memory", 0), claims, snapshot, cache
     )

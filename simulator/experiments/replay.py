@@ -1,0 +1,512 @@
+"""Trace replay: arrivals and departures on a simulated cluster, through the scheduler.
+
+Algorithm overview:
+
+* arrivals create pods (and their template claims) at their trace time and put them in the
+  scheduling queue (kube-scheduler's activeQ / backoffQ / unschedulable behaviour);
+* a scheduling pass runs cycles until activeQ is empty: a lone pod through
+  ``Framework.schedule_one``, a gang member through ``Framework.schedule_gang`` (the whole
+  gang at once, members not created yet reserved);
+* a bound pod completes after its duration (or at its ``finish_at``); completions free its
+  node and claims and move unschedulable pods back;
+* preemption victims and pods on a failed node are evicted: deleted, recorded, and
+  recreated pending (their controller would recreate them); a gang loses all its members
+  together (LWS restarts the whole group);
+* ``NoExecute`` device taints evict the pods holding that device;
+* one timeline row per simulated minute.
+
+Outputs: ``summary.json``, ``placements.jsonl`` (every bind, eviction and failed attempt),
+``timeline.csv``. Same inputs and seed -> byte-identical outputs (except ``wall_seconds``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from scheduler.api.dra import ResourceClaimTemplate
+from scheduler.api.pod import Pod
+from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, typical_mix
+from scheduler.dra.allocator import MatchCache
+from scheduler.dra.cel import CelEnvironment
+from scheduler.dra.convert import claim_spec_from
+from scheduler.framework.backend import BackendHandle
+from scheduler.framework.podinfo import GangRef, PodInfo, pod_info
+from scheduler.framework.profiles import Profile
+from scheduler.framework.runtime import Framework
+from scheduler.framework.status import Code
+from scheduler.plugins.gpushape import shape_of_claims
+from scheduler.plugins.registry import build_framework
+from simulator.backend import SimulatedCluster
+from simulator.clusters import LoadedCluster
+from simulator.engine import (
+    DeviceTaintEvent,
+    Engine,
+    NodeFailure,
+    PodArrival,
+    PodCompletion,
+    QueueTimer,
+    Sample,
+    SchedulePass,
+)
+from simulator.queue import QueuedPod, SchedulingQueue
+from simulator.traces.model import Trace, TraceItem
+
+DeviceChoice = Literal["first-fit", "policy"]
+SAMPLE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An injected fault: ``node`` lost at ``time``, or a device taint (``device`` set)."""
+
+    time: float
+    node: str | None = None
+    device: tuple[str, str, str] | None = None
+    key: str = "tessera.io/fault"
+    value: str = ""
+    effect: str = "NoExecute"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    """How to replay (the policy's profile is built by the caller)."""
+
+    device_choice: DeviceChoice = "first-fit"
+    seed: int = 0
+    horizon: float | None = None
+    gang_timeout: float = 600.0
+    faults: tuple[Fault, ...] = ()
+
+
+@dataclass(slots=True)
+class _PodState:
+    item: TraceItem
+    index: int
+    info: PodInfo | None = None
+    incarnation: int = 0
+    pending_since: float = 0.0
+    node: str | None = None
+    bound_at: float | None = None
+    ever_bound: bool = False
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """Everything a replay produced."""
+
+    summary: dict[str, Any]
+    placements: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, out: Path) -> None:
+        """Write summary.json, placements.jsonl and timeline.csv (atomically per file)."""
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic(out / "summary.json", json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
+        _atomic(
+            out / "placements.jsonl",
+            "".join(json.dumps(p, sort_keys=True) + "\n" for p in self.placements),
+        )
+        header = list(self.timeline[0]) if self.timeline else ["minute"]
+        rows = [",".join(header)]
+        rows.extend(",".join(_cell(r[h]) for h in header) for r in self.timeline)
+        _atomic(out / "timeline.csv", "\n".join(rows) + "\n")
+
+
+def _cell(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    data = np.asarray(values, dtype=np.float64)
+    return {
+        name: round(float(np.percentile(data, q)), 3)
+        for name, q in (("p50", 50), ("p95", 95), ("p99", 99))
+    }
+
+
+class Replay:
+    """One replay run (see the module docstring)."""
+
+    def __init__(
+        self, cluster: LoadedCluster, trace: Trace, profile: Profile, config: ReplayConfig
+    ) -> None:
+        self.cluster = cluster
+        self.cache = cluster.cache
+        self.trace = trace
+        self.config = config
+        self.engine = Engine()
+        self.queue = SchedulingQueue()
+        self.backend = SimulatedCluster(self.cache)
+        self.backend.on_evict = self._evicted
+        self.framework: Framework = build_framework(profile, BackendHandle(self.backend))
+        self.batch_threshold = profile.batch_threshold
+        self.pods: dict[str, _PodState] = {}
+        self.waiting_on: dict[str, list[int]] = {}
+        self.placements: list[dict[str, Any]] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.pending_seconds: dict[str, list[float]] = {"serving": [], "batch": []}
+        self.preemptions = 0
+        self.gangs: dict[str, GangRef] = {}
+        self.gang_partial: set[str] = set()
+        self.gang_placed: set[str] = set()
+        self._pass_pending = False
+        self._timer_at: float | None = None
+        self._mix: WorkloadMix | None = None
+        self._running = 0
+        self._sampled: tuple[int, int, int] | None = None
+
+    # -- setup -------------------------------------------------------------------------------
+    def _load_objects(self) -> None:
+        for obj in self.trace.objects:
+            if isinstance(obj, ResourceClaimTemplate):
+                self.backend.add_template(obj)
+            else:
+                self.cache.add(obj)
+
+    def _target_mix(self) -> WorkloadMix:
+        """FGD target workload of the trace (its pods' shapes, 95% popularity)."""
+        snapshot = self.cache.snapshot()
+        match = MatchCache(CelEnvironment(consumable_capacity=True))
+        counts: dict[TaskShape, int] = {}
+        for item in self.trace.items:
+            specs = []
+            namespace = item.pod.metadata.namespace or "default"
+            for ref in item.pod.spec.resource_claims:
+                template = self.backend.templates.get(
+                    f"{namespace}/{ref.resource_claim_template_name}"
+                )
+                if template is not None:
+                    specs.append(
+                        claim_spec_from(template.spec.spec, namespace=namespace, name=ref.name)
+                    )
+            requests = pod_info(item.pod).requests
+            shape = shape_of_claims(
+                requests.get("cpu", 0), requests.get("memory", 0), specs, snapshot, match
+            )
+            spec = "|".join(sorted(shape.models)) if shape.models is not None else ""
+            key = TaskShape(shape.cpu_milli, shape.gpu_milli, shape.num_gpu, spec)
+            counts[key] = counts.get(key, 0) + 1
+        return typical_mix(counts, 0.95, models=snapshot.gpus.models)
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self) -> ReplayResult:
+        """Replay the whole trace."""
+        start = time.perf_counter()
+        self._load_objects()
+        self._mix = self._target_mix()
+        items = self.trace.sorted_items()
+        self._items = items
+        for index, item in enumerate(items):
+            if item.after_bound_of is not None:
+                self.waiting_on.setdefault(item.after_bound_of, []).append(index)
+            else:
+                self.engine.push(item.arrival + item.delay, PodArrival(index))
+        for fault in self.config.faults:
+            if fault.node is not None:
+                self.engine.push(fault.time, NodeFailure(fault.node))
+            elif fault.device is not None:
+                driver, pool, device = fault.device
+                self.engine.push(
+                    fault.time,
+                    DeviceTaintEvent(driver, pool, device, fault.key, fault.value, fault.effect),
+                )
+        self.engine.push(0.0, Sample())
+        horizon = self.config.horizon
+        for event in self.engine.events(horizon):
+            now = self.engine.now
+            self.backend.clock = now
+            if isinstance(event, PodArrival):
+                self._arrive(event.index, now)
+            elif isinstance(event, PodCompletion):
+                self._complete(event, now)
+            elif isinstance(event, NodeFailure):
+                self._node_failure(event.node, now)
+            elif isinstance(event, DeviceTaintEvent):
+                self._device_taint(event, now)
+            elif isinstance(event, QueueTimer):
+                self._timer_at = None
+                self.queue.flush(now)
+                self._want_pass(now)
+            elif isinstance(event, SchedulePass):
+                self._pass_pending = False
+                self._schedule_pass(now)
+            elif isinstance(event, Sample):
+                self._sample(now)
+                if self._has_work():
+                    self.engine.push(now + SAMPLE_SECONDS, Sample())
+            self._arm_timer(now)
+        end = self.engine.now if horizon is None else horizon
+        return ReplayResult(
+            self._summary(end, time.perf_counter() - start), self.placements, self.timeline
+        )
+
+    def _has_work(self) -> bool:
+        """Whether anything can still change (events other than samples, or running pods)."""
+        return len(self.engine) > 0 or self._running > 0
+
+    def _want_pass(self, now: float) -> None:
+        if not self._pass_pending:
+            self._pass_pending = True
+            self.engine.push(now, SchedulePass())
+
+    def _arm_timer(self, now: float) -> None:
+        when = self.queue.next_timer()
+        if when is None:
+            return
+        when = max(when, now)
+        if self._timer_at is None or when < self._timer_at:
+            self._timer_at = when
+            self.engine.push(when, QueueTimer())
+
+    # -- pods --------------------------------------------------------------------------------
+    def _arrive(self, index: int, now: float) -> None:
+        item = self._items[index]
+        key = item.key
+        state = self.pods.get(key)
+        if state is None:
+            state = _PodState(item, index)
+            self.pods[key] = state
+        pod = self.backend.create_pod(item.pod)
+        info = pod_info(
+            pod,
+            priority_classes=self.cache.priority_classes,
+            pod_groups=self.cache.pod_groups,
+            batch_threshold=self.batch_threshold,
+        )
+        state.info = info
+        state.pending_since = now
+        if info.gang is not None:
+            self.gangs.setdefault(info.gang.key, info.gang)
+        self.queue.add(info, now)
+        self._want_pass(now)
+
+    def _record(self, now: float, event: str, key: str, node: str | None, reason: str = "") -> None:
+        devices: list[str] = []
+        if event == "bind":
+            record = self.cache.pods.get(key)
+            if record is not None:
+                namespace = record.pod.metadata.namespace or "default"
+                for status in record.pod.status.resource_claim_statuses:
+                    claim = f"{namespace}/{status.resource_claim_name}"
+                    devices.extend(
+                        f"{r.driver}/{r.pool}/{r.device}" for r in self.cache.claims[claim].results
+                    )
+                for ref in record.pod.spec.resource_claims:
+                    if ref.resource_claim_name:
+                        claim = f"{namespace}/{ref.resource_claim_name}"
+                        held = self.cache.claims.get(claim)
+                        if held is not None:
+                            devices.extend(f"{r.driver}/{r.pool}/{r.device}" for r in held.results)
+        entry: dict[str, Any] = {
+            "t": round(now, 6),
+            "event": event,
+            "pod": key,
+            "node": node,
+            "devices": sorted(devices),
+        }
+        if event != "bind":
+            entry["reason"] = reason
+        self.placements.append(entry)
+
+    def _bound(self, key: str, node: str, now: float) -> None:
+        state = self.pods[key]
+        state.node = node
+        self._running += 1
+        state.bound_at = now
+        state.ever_bound = True
+        assert state.info is not None
+        self.pending_seconds["batch" if state.info.batch else "serving"].append(
+            now - state.pending_since
+        )
+        self._record(now, "bind", key, node)
+        item = state.item
+        end: float | None = None
+        if item.finish_at is not None:
+            end = max(item.finish_at, now)
+        elif item.duration is not None:
+            end = now + item.duration
+        if end is not None:
+            self.engine.push(end, PodCompletion(key, state.incarnation))
+        for waiting in self.waiting_on.pop(key, ()):
+            self.engine.push(now + self._items[waiting].delay, PodArrival(waiting))
+
+    def _schedule_pass(self, now: float) -> None:
+        while True:
+            queued = self.queue.pop(now)
+            if queued is None:
+                return
+            self._cycle(queued, now)
+
+    def _cycle(self, queued: QueuedPod, now: float) -> None:
+        info = queued.info
+        result = self.framework.schedule_one(info)
+        if result.status.ok and result.node is not None:
+            self._bound(info.key, result.node, now)
+            return
+        reason = result.status.message()
+        self._record(now, "fail", info.key, None, reason)
+        if result.victims:
+            self.queue.move_all(now)
+        if result.status.code == Code.ERROR:
+            self.queue.requeue_error(queued, now)
+        else:
+            self.queue.requeue_unschedulable(queued, now)
+
+    def _complete(self, event: PodCompletion, now: float) -> None:
+        state = self.pods.get(event.key)
+        if state is None or state.incarnation != event.incarnation or state.node is None:
+            return
+        state.node = None
+        self._running -= 1
+        self.backend.delete_pod(event.key)
+        self.queue.move_all(now)
+        self._want_pass(now)
+
+    # -- evictions and faults ---------------------------------------------------------------
+    def _evicted(self, key: str, reason: str) -> None:
+        """Backend callback: a running pod is being deleted by preemption or a fault."""
+        now = self.engine.now
+        state = self.pods.get(key)
+        if state is None:
+            return
+        self.preemptions += reason.startswith("preempted")
+        self._record(now, "evict", key, state.node, reason)
+        if state.node is not None:
+            self._running -= 1
+        state.node = None
+        state.incarnation += 1
+        self.engine.push(now, PodArrival(state.index))
+
+    def _node_failure(self, node: str, now: float) -> None:
+        victims = sorted(r.key for r in self.cache.pods_on_node.get(node, {}).values())
+        for key in victims:
+            self.backend.evict(key, f"node {node} lost")
+        self.cache.remove_node(node)
+        self.queue.move_all(now)
+        self._want_pass(now)
+
+    def _device_taint(self, event: DeviceTaintEvent, now: float) -> None:
+        if event.effect != "NoExecute":
+            return
+        device = (event.driver, event.pool, event.device)
+        holders = sorted(
+            key
+            for key, state in self.pods.items()
+            if state.node is not None and device in self._devices_of(key)
+        )
+        for key in holders:
+            self.backend.evict(key, f"device {'/'.join(device)} tainted {event.key}:NoExecute")
+        self.queue.move_all(now)
+        self._want_pass(now)
+
+    def _devices_of(self, key: str) -> set[tuple[str, str, str]]:
+        record = self.cache.pods.get(key)
+        if record is None:
+            return set()
+        namespace = record.pod.metadata.namespace or "default"
+        out: set[tuple[str, str, str]] = set()
+        for status in record.pod.status.resource_claim_statuses:
+            held = self.cache.claims.get(f"{namespace}/{status.resource_claim_name}")
+            if held is not None:
+                out.update(r.device_id for r in held.results)
+        return out
+
+    # -- metrics ----------------------------------------------------------------------------------
+    def _sample(self, now: float) -> None:
+        minute = round(now / SAMPLE_SECONDS)
+        key = (self.cache.generation, len(self.queue), self._running)
+        if self.timeline and key == self._sampled:
+            self.timeline.append({**self.timeline[-1], "minute": minute})
+            return
+        self._sampled = key
+        snapshot = self.cache.snapshot()
+        gpus = snapshot.gpus
+        capacity = int(gpus.gpu_count.sum()) * 1000
+        free = int(gpus.gpu_free.sum())
+        frag = (
+            float(self.cache.frag_tracker(self._mix).values(snapshot).sum()) if self._mix else 0.0
+        )
+        pending = {"serving": 0, "batch": 0}
+        for queued in self.queue.pending():
+            pending["batch" if queued.info.batch else "serving"] += 1
+        self.timeline.append(
+            {
+                "minute": minute,
+                "alloc_pct": round(100.0 * (capacity - free) / capacity, 4) if capacity else 0.0,
+                "frag_pct": round(100.0 * frag / capacity, 4) if capacity else 0.0,
+                "pending_serving": pending["serving"],
+                "pending_batch": pending["batch"],
+                "running": self._running,
+            }
+        )
+
+    def _summary(self, end: float, wall: float) -> dict[str, Any]:
+        scheduled = sum(1 for p in self.pods.values() if p.ever_bound)
+        for key, gang in self.gangs.items():
+            members = [
+                p
+                for p in self.pods.values()
+                if p.info is not None and p.info.gang is not None and p.info.gang.key == key
+            ]
+            bound = sum(1 for p in members if p.ever_bound)
+            if bound == gang.size:
+                self.gang_placed.add(key)
+            elif (
+                bound > 0 and end - min(p.pending_since for p in members) > self.config.gang_timeout
+            ):
+                self.gang_partial.add(key)
+        alloc = [row["alloc_pct"] for row in self.timeline]
+        return {
+            "trace": self.trace.name,
+            "cluster": self.cluster.name,
+            "device_choice": self.config.device_choice,
+            "end_seconds": round(end, 3),
+            "pods_total": len(self.pods),
+            "pods_scheduled": scheduled,
+            "pods_unschedulable": len(self.pods) - scheduled,
+            "gangs_total": len(self.gangs),
+            "gangs_placed": len(self.gang_placed),
+            "gangs_partial": len(self.gang_partial),
+            "preemptions": self.preemptions,
+            "gpu_alloc_mean_pct": round(float(np.mean(alloc)), 4) if alloc else 0.0,
+            "pending_seconds": {
+                cls: _percentiles(values) for cls, values in self.pending_seconds.items()
+            },
+            "events": self.engine.processed,
+            "wall_seconds": round(wall, 3),
+        }
+
+
+def run_replay(
+    cluster: LoadedCluster, trace: Trace, profile: Profile, config: ReplayConfig
+) -> ReplayResult:
+    """Replay ``trace`` on ``cluster`` with ``profile`` (see the module docstring)."""
+    result = Replay(cluster, trace, profile, config).run()
+    result.summary["policy"] = profile.name
+    return result
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON-friendly: None for NaN/inf."""
+    return value if math.isfinite(value) else None
+
+
+def pods_of(trace: Trace) -> list[Pod]:
+    """The trace's pods in arrival order (for tests and reports)."""
+    return [item.pod for item in trace.sorted_items()]

@@ -1,0 +1,175 @@
+"""The scheduling queue, with kube-scheduler's behaviour.
+
+Three sub-queues, as in ``pkg/scheduler/backend/queue``:
+
+* **activeQ** — pods ready to be tried, ordered like PrioritySort: higher priority first,
+  then the earlier enqueue time (ties by insertion order);
+* **backoffQ** — pods that failed and wait out their backoff: ``initial x 2^(attempts-1)``
+  seconds, capped (defaults 1 s and 10 s, ``podInitialBackoffSeconds`` /
+  ``podMaxBackoffSeconds``);
+* **unschedulable** — pods no node could take. A cluster event that may free room (a pod
+  deleted or finished, a node added, a claim deallocated) moves them back: to activeQ if
+  their backoff has passed, else to backoffQ. A pod left there longer than
+  ``podMaxInUnschedulablePodsDuration`` (5 min) is moved back by the periodic flush.
+
+(kube-scheduler's queueing hints, which move only the pods an event may help, are not
+modelled: every such event moves every unschedulable pod, as with hints disabled.)
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+from scheduler.framework.podinfo import PodInfo
+
+INITIAL_BACKOFF = 1.0
+MAX_BACKOFF = 10.0
+MAX_UNSCHEDULABLE = 300.0
+
+
+@dataclass(slots=True)
+class QueuedPod:
+    """A pod in the queue with its bookkeeping (kube-scheduler's QueuedPodInfo)."""
+
+    info: PodInfo
+    timestamp: float
+    first_enqueued: float
+    attempts: int = 0
+    failed_at: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` of the pod."""
+        return self.info.key
+
+    def backoff_until(self, initial: float, cap: float) -> float:
+        """When this pod's backoff after its last failure ends."""
+        if self.attempts == 0:
+            return self.failed_at
+        return self.failed_at + min(initial * 2.0 ** (self.attempts - 1), cap)
+
+
+class SchedulingQueue:
+    """activeQ / backoffQ / unschedulable pods (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        initial_backoff: float = INITIAL_BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
+        max_unschedulable: float = MAX_UNSCHEDULABLE,
+    ) -> None:
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.max_unschedulable = max_unschedulable
+        self._seq = itertools.count()
+        self._active: list[tuple[int, float, int, str]] = []
+        self._backoff: list[tuple[float, int, str]] = []
+        self._pods: dict[str, QueuedPod] = {}
+        self._where: dict[str, str] = {}
+        self.unschedulable: dict[str, QueuedPod] = {}
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._pods
+
+    def get(self, key: str) -> QueuedPod | None:
+        """A queued pod by key (in any sub-queue)."""
+        return self._pods.get(key)
+
+    def pending(self) -> list[QueuedPod]:
+        """Every pod waiting in any sub-queue (insertion order of the pods dict)."""
+        return list(self._pods.values())
+
+    # -- adding and moving -------------------------------------------------------------------------
+    def _to_active(self, pod: QueuedPod, now: float) -> None:
+        pod.timestamp = now
+        self._where[pod.key] = "active"
+        heapq.heappush(self._active, (-pod.info.priority, now, next(self._seq), pod.key))
+
+    def _to_backoff(self, pod: QueuedPod) -> None:
+        self._where[pod.key] = "backoff"
+        until = pod.backoff_until(self.initial_backoff, self.max_backoff)
+        heapq.heappush(self._backoff, (until, next(self._seq), pod.key))
+
+    def add(self, info: PodInfo, now: float) -> QueuedPod:
+        """A new pending pod goes to activeQ."""
+        pod = QueuedPod(info, now, now)
+        self._pods[info.key] = pod
+        self._to_active(pod, now)
+        return pod
+
+    def pop(self, now: float) -> QueuedPod | None:
+        """The head of activeQ (after moving expired backoffs), removed from the queue."""
+        self.flush(now)
+        while self._active:
+            _, _, _, key = heapq.heappop(self._active)
+            if self._where.get(key) != "active":
+                continue  # stale heap entry
+            pod = self._pods.pop(key)
+            del self._where[key]
+            return pod
+        return None
+
+    def requeue_unschedulable(self, pod: QueuedPod, now: float) -> None:
+        """After a failed attempt: park the pod until a cluster event or the flush."""
+        pod.attempts += 1
+        pod.failed_at = now
+        self._pods[pod.key] = pod
+        self._where[pod.key] = "unschedulable"
+        self.unschedulable[pod.key] = pod
+
+    def requeue_error(self, pod: QueuedPod, now: float) -> None:
+        """After an error: retry after the backoff."""
+        pod.attempts += 1
+        pod.failed_at = now
+        self._pods[pod.key] = pod
+        self._to_backoff(pod)
+
+    def move_all(self, now: float) -> int:
+        """A cluster event that may help: unschedulable pods go to active or backoff."""
+        moved = list(self.unschedulable.values())
+        self.unschedulable.clear()
+        for pod in moved:
+            if pod.backoff_until(self.initial_backoff, self.max_backoff) <= now:
+                self._to_active(pod, now)
+            else:
+                self._to_backoff(pod)
+        return len(moved)
+
+    def flush(self, now: float) -> None:
+        """Expired backoffs to activeQ; pods unschedulable for too long back to the queues."""
+        while self._backoff and self._backoff[0][0] <= now:
+            _, _, key = heapq.heappop(self._backoff)
+            pod = self._pods.get(key)
+            if pod is not None and self._where.get(key) == "backoff":
+                self._to_active(pod, now)
+        stale = [
+            p for p in self.unschedulable.values() if now - p.failed_at >= self.max_unschedulable
+        ]
+        for pod in stale:
+            del self.unschedulable[pod.key]
+            self._to_active(pod, now)
+
+    def remove(self, key: str) -> QueuedPod | None:
+        """Drop a pod from whichever sub-queue holds it (it was deleted)."""
+        pod = self._pods.pop(key, None)
+        self._where.pop(key, None)
+        self.unschedulable.pop(key, None)
+        return pod
+
+    def next_timer(self) -> float | None:
+        """When the queue next needs :meth:`flush` (a backoff ends or a pod goes stale)."""
+        times = [t for t, _, key in self._backoff if self._where.get(key) == "backoff"]
+        times.extend(p.failed_at + self.max_unschedulable for p in self.unschedulable.values())
+        return min(times) if times else None
+
+    @property
+    def has_active(self) -> bool:
+        """Whether activeQ holds at least one live entry."""
+        return any(self._where.get(key) == "active" for *_, key in self._active)

@@ -67,6 +67,16 @@ class SimulatedCluster:
         Returns the pod as stored (with ``status.resourceClaimStatuses`` filled in).
         Raises SimulationError when a referenced template does not exist.
         """
+        pod = self.prepare_pod(pod)
+        self._cache.add_pod(pod)
+        return pod
+
+    def prepare_pod(self, pod: Pod) -> Pod:
+        """Generate the pod's template claims (unless they exist) without creating the pod.
+
+        Used for gang members that do not exist yet: their claims must exist for their
+        devices to be reserved. A claim already present (an earlier reservation) is kept.
+        """
         namespace = pod.metadata.namespace or "default"
         statuses = []
         for ref in pod.spec.resource_claims:
@@ -80,6 +90,9 @@ class SimulatedCluster:
                     f"ResourceClaimTemplate {key} not found"
                 )
             name = f"{pod.metadata.name}-{ref.name}"
+            statuses.append(PodResourceClaimStatus(name=ref.name, resource_claim_name=name))
+            if f"{namespace}/{name}" in self._cache.claims:
+                continue
             claim = ResourceClaim(
                 metadata=ObjectMeta(
                     name=name,
@@ -104,7 +117,6 @@ class SimulatedCluster:
                 spec=template.spec.spec,
             )
             self._cache.add_claim(claim)
-            statuses.append(PodResourceClaimStatus(name=ref.name, resource_claim_name=name))
         if statuses:
             pod = pod.model_copy(
                 update={
@@ -113,8 +125,14 @@ class SimulatedCluster:
                     )
                 }
             )
-        self._cache.add_pod(pod)
         return pod
+
+    def discard_prepared(self, pod: Pod) -> None:
+        """Undo :meth:`prepare_pod` for a gang member whose reservation was abandoned."""
+        namespace = pod.metadata.namespace or "default"
+        for status in pod.status.resource_claim_statuses:
+            if status.resource_claim_name:
+                self._cache.remove_claim(f"{namespace}/{status.resource_claim_name}")
 
     def delete_pod(self, key: str) -> None:
         """Delete a pod (completion, eviction, failure): free its node and its claims."""

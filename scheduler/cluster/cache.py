@@ -76,6 +76,7 @@ class ClaimRecord:
     claim: ResourceClaim
     results: list[DeviceResult] = field(default_factory=list)
     assumed: bool = False
+    allocation: ClaimAllocation | None = None
 
 
 class ClusterCache:
@@ -295,7 +296,7 @@ class ClusterCache:
         if old is not None:
             if old.assumed and not results:
                 # our own in-flight allocation is newer than what the API shows
-                self.claims[key] = ClaimRecord(claim, old.results, assumed=True)
+                self.claims[key] = ClaimRecord(claim, old.results, True, old.allocation)
                 return
             if results == old.results:
                 # the write of what we assumed (or a status-only update): devices unchanged
@@ -342,6 +343,7 @@ class ClusterCache:
             self.devices.allocate(key, r)
         record.results = list(allocation.devices)
         record.assumed = True
+        record.allocation = allocation
         self._touch_devices(record.results)
 
     def forget_claim(self, key: str) -> None:
@@ -353,6 +355,7 @@ class ClusterCache:
             self.devices.release(key, r)
         released, record.results = record.results, []
         record.assumed = False
+        record.allocation = None
         self._touch_devices(released)
 
     # -- pods -------------------------------------------------------------------------------------

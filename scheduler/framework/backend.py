@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from scheduler.api.pod import Pod
 from scheduler.dra.claims import ClaimAllocation
 
 if TYPE_CHECKING:
@@ -37,6 +38,18 @@ class ClusterBackend(Protocol):
 
         Raises on I/O failure; the runtime then unreserves and the pod retries.
         """
+        ...
+
+    def prepare_pod(self, pod: Pod) -> Pod:
+        """The pod as it will look once created, with its template claims in the cache.
+
+        For gang members that do not exist yet (LWS workers): their devices can only be
+        reserved against their claims. The webhook holds such claims in its cache only.
+        """
+        ...
+
+    def discard_prepared(self, pod: Pod) -> None:
+        """Undo :meth:`prepare_pod` when a gang reservation is abandoned."""
         ...
 
     def bind(self, pod_key: str, node: str) -> None:

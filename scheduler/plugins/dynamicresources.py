@@ -315,12 +315,27 @@ class DynamicResources:
         """Write each allocation and the pod's reservation (status.allocation, reservedFor)."""
         data = state.get(_KEY)
         if data is None:
-            return Status.success()
+            return self._pre_bind_reserved(pod)
         writes: list[tuple[str, ClaimAllocation | None]] = [
             *data.allocations.items(),
             *((key, None) for key in data.allocated_keys),
         ]
         for key, allocation in writes:
+            try:
+                self.handle.backend.write_allocation(key, allocation, pod.key)
+            except Exception as err:
+                return Status.error(f"writing allocation of resourceclaim {key}: {err}")
+        return Status.success()
+
+    def _pre_bind_reserved(self, pod: PodInfo) -> Status:
+        """PreBind for a pod bound into a reservation made before it existed (no cycle
+        state): write what the cache holds for its claims."""
+        cache = self.handle.cache
+        for name, key in pod_claim_keys(pod):
+            record = cache.claims.get(key) if key is not None else None
+            if key is None or record is None:
+                return Status.error(f"claim {name} of reserved pod {pod.key} not found")
+            allocation = record.allocation if record.assumed else None
             try:
                 self.handle.backend.write_allocation(key, allocation, pod.key)
             except Exception as err:

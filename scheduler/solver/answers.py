@@ -1,0 +1,139 @@
+"""Turning plans (pod id -> node id, chosen victims, placed items) into solution models.
+
+Who calls: ``solve.py``, once it has decided what to answer. These functions only describe a
+plan: the domain it uses, its objective terms (recomputed in plain Python), its victims, and
+the reasons for what is left out. They decide nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scheduler.solver.candidates import GangCandidates, gang_terms
+from scheduler.solver.config import SolverConfig
+from scheduler.solver.instance import (
+    GangSolution,
+    ItemPlacement,
+    LookaheadInstance,
+    LookaheadSolution,
+    PreemptionSolution,
+    SolveStatus,
+    level_label,
+)
+from scheduler.solver.preemption import PreemptionCandidates, plan_objective
+
+__all__ = ["gang_solution", "lookahead_solution", "not_together", "preemption_solution"]
+
+
+def not_together(cands: GangCandidates) -> str:
+    gang = cands.gang
+    cuts = f" with {len(gang.cuts)} allocator cut(s)" if gang.cuts else ""
+    if cands.level is None:
+        return f"the cluster cannot take the gang: its {gang.size} pods do not fit together{cuts}"
+    lvl = level_label(cands.table.levels[cands.level])
+    return (
+        f"no {lvl} can take the gang: {len(cands.domains)} {lvl}(s) pass the capacity check, "
+        f"but in none do all {gang.size} pods fit together{cuts}"
+    )
+
+
+def gang_solution(
+    cands: GangCandidates,
+    config: SolverConfig,
+    status: SolveStatus,
+    assignment: dict[int, int],
+    **extra: object,
+) -> GangSolution:
+    table, level = cands.table, cands.level
+    domain = None
+    if level is not None:
+        row = table.row(next(iter(assignment.values())))
+        domain = None if row is None else int(table.domain[row, level])
+    terms = gang_terms(cands, assignment, config.gang)
+    return GangSolution.model_validate(
+        {
+            "key": cands.gang.key,
+            "status": status,
+            "assignment": assignment,
+            "level": level,
+            "domain": domain,
+            "domain_name": None
+            if domain is None or level is None
+            else table.domain_name(level, domain),
+            "objective": sum(terms.values()),
+            "terms": terms,
+            "candidates": len(cands.domains),
+            **extra,
+        }
+    )
+
+
+def preemption_solution(
+    pc: PreemptionCandidates,
+    status: SolveStatus,
+    assignment: dict[int, int],
+    chosen: Sequence[int],
+    **extra: object,
+) -> PreemptionSolution:
+    instance = pc.instance
+    table, level = instance.table, instance.gang.required_level
+    domain = None
+    if level is not None:
+        row = table.row(next(iter(assignment.values())))
+        domain = None if row is None else int(table.domain[row, level])
+    objective, cost = plan_objective(pc, assignment, chosen)
+    victims = sorted(instance.victims[i].key for u in chosen for i in pc.units[u].members)
+    return PreemptionSolution.model_validate(
+        {
+            "key": instance.gang.key,
+            "status": status,
+            "victims": tuple(victims),
+            "assignment": assignment,
+            "level": level,
+            "domain": domain,
+            "domain_name": None
+            if domain is None or level is None
+            else table.domain_name(level, domain),
+            "victim_cost": cost,
+            "objective": objective,
+            "candidates": len(pc.gang.domains),
+            **extra,
+        }
+    )
+
+
+def lookahead_solution(
+    instance: LookaheadInstance,
+    status: SolveStatus,
+    placements: dict[int, dict[int, int]],
+    reasons: dict[int, str],
+    **extra: object,
+) -> LookaheadSolution:
+    table = instance.table
+    placed: list[ItemPlacement] = []
+    unplaced: dict[str, str] = {}
+    for i, item in enumerate(instance.items):
+        assignment = placements.get(i)
+        if assignment is None:
+            unplaced[item.key] = reasons.get(
+                i, "left out: no room for it together with higher-priority or earlier items"
+            )
+            continue
+        level = item.required_level
+        domain = None
+        if level is not None:
+            row = table.row(next(iter(assignment.values())))
+            domain = None if row is None else int(table.domain[row, level])
+        placed.append(
+            ItemPlacement(
+                key=item.key,
+                assignment=assignment,
+                domain=domain,
+                domain_name=None
+                if domain is None or level is None
+                else table.domain_name(level, domain),
+            )
+        )
+    return LookaheadSolution.model_validate(
+        {"status": status, "placed": tuple(placed), "unplaced": unplaced, **extra}
+    )

@@ -23,6 +23,7 @@ from scheduler.plugins import (
     binder,
     dynamicresources,
     fragmentation,
+    gang,
     nodeaffinity,
     noderesources,
     nodeunschedulable,
@@ -44,6 +45,7 @@ for _module in (
     fragmentation,
     baselines,
     balanced,
+    gang,
 ):
     REGISTRY.update(_module.PLUGINS)
 

@@ -38,8 +38,8 @@ from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.convert import claim_spec_from
 from scheduler.framework.backend import BackendHandle
-from scheduler.framework.podinfo import GangRef, PodInfo, pod_info
-from scheduler.framework.profiles import Profile
+from scheduler.framework.podinfo import GangRef, PodInfo, gang_of, pod_info
+from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
 from scheduler.plugins.gpushape import shape_of_claims
@@ -163,6 +163,7 @@ class Replay:
         self.pending_seconds: dict[str, list[float]] = {"serving": [], "batch": []}
         self.preemptions = 0
         self.gangs: dict[str, GangRef] = {}
+        self.gang_items: dict[str, list[int]] = {}
         self.gang_partial: set[str] = set()
         self.gang_placed: set[str] = set()
         self._pass_pending = False
@@ -213,6 +214,10 @@ class Replay:
         items = self.trace.sorted_items()
         self._items = items
         for index, item in enumerate(items):
+            gang = gang_of(item.pod, self.cache.pod_groups)
+            if gang is not None and gang.size > 1:
+                self.gang_items.setdefault(gang.key, []).append(index)
+        for index, item in enumerate(items):
             if item.after_bound_of is not None:
                 self.waiting_on.setdefault(item.after_bound_of, []).append(index)
             else:
@@ -257,8 +262,9 @@ class Replay:
         )
 
     def _has_work(self) -> bool:
-        """Whether anything can still change (events other than samples, or running pods)."""
-        return len(self.engine) > 0 or self._running > 0
+        """Whether anything can still change: some event other than this sample is queued
+        (pods without a duration run to the end and schedule nothing)."""
+        return len(self.engine) > 0
 
     def _want_pass(self, now: float) -> None:
         if not self._pass_pending:
@@ -293,6 +299,15 @@ class Replay:
         state.pending_since = now
         if info.gang is not None:
             self.gangs.setdefault(info.gang.key, info.gang)
+        record = self.cache.pods.get(key)
+        if record is not None and record.assumed and record.node is not None:
+            status = self.framework.bind_reserved(info)
+            if status.ok:
+                self._bound(key, record.node, now)
+                return
+            self._record(now, "fail", key, None, f"reservation lost: {status.message()}")
+            if key in self.gang_items.get(info.gang.key if info.gang else "", ()):
+                self.gang_partial.add(info.gang.key if info.gang else key)
         self.queue.add(info, now)
         self._want_pass(now)
 
@@ -355,6 +370,9 @@ class Replay:
 
     def _cycle(self, queued: QueuedPod, now: float) -> None:
         info = queued.info
+        if info.gang is not None and info.gang.size > 1 and self.framework.points.gang:
+            self._gang_cycle(queued, now)
+            return
         result = self.framework.schedule_one(info)
         if result.status.ok and result.node is not None:
             self._bound(info.key, result.node, now)
@@ -367,6 +385,57 @@ class Replay:
             self.queue.requeue_error(queued, now)
         else:
             self.queue.requeue_unschedulable(queued, now)
+
+    def _gang_cycle(self, queued: QueuedPod, now: float) -> None:
+        """Place the whole gang of ``queued`` (members not created yet are reserved)."""
+        info = queued.info
+        gang = info.gang
+        assert gang is not None
+        indices = self.gang_items.get(gang.key, [])
+        pulled = [queued]
+        members: list[PodInfo] = []
+        created: set[str] = set()
+        problem = ""
+        if len(indices) < gang.size:
+            problem = f"gang {gang.key}: {len(indices)} of {gang.size} members exist in the trace"
+        for index in indices:
+            item = self._items[index]
+            key = item.key
+            state = self.pods.get(key)
+            if state is not None and state.node is not None:
+                problem = f"gang {gang.key}: member {key} is already running"
+                break
+            if key == info.key:
+                members.append(info)
+                created.add(key)
+            elif key in self.queue:
+                other = self.queue.remove(key)
+                assert other is not None
+                pulled.append(other)
+                members.append(other.info)
+                created.add(key)
+            else:
+                members.append(
+                    pod_info(
+                        item.pod,
+                        priority_classes=self.cache.priority_classes,
+                        pod_groups=self.cache.pod_groups,
+                        batch_threshold=self.batch_threshold,
+                    )
+                )
+        if not problem:
+            result = self.framework.schedule_gang(members, created)
+            if result.status.ok:
+                for key in result.bound:
+                    self._bound(key, result.assignments[key], now)
+                self.gang_placed.add(gang.key)
+                return
+            problem = result.status.message()
+            if result.victims:
+                self.queue.move_all(now)
+        for waiting in pulled:
+            self._record(now, "fail", waiting.key, None, problem)
+            self.queue.requeue_unschedulable(waiting, now)
 
     def _complete(self, event: PodCompletion, now: float) -> None:
         state = self.pods.get(event.key)
@@ -510,3 +579,77 @@ def finite_or_none(value: float) -> float | None:
 def pods_of(trace: Trace) -> list[Pod]:
     """The trace's pods in arrival order (for tests and reports)."""
     return [item.pod for item in trace.sorted_items()]
+
+
+REPLAY_POLICIES = (
+    "kube-default",
+    "tessera",
+    "fgd",
+    "bestfit",
+    "packing",
+    "clustering",
+    "dotprod",
+    "random",
+)
+
+_SCORERS = {
+    "fgd": "Fragmentation",
+    "tessera": "Fragmentation",
+    "bestfit": "BestFit",
+    "packing": "GpuPacking",
+    "clustering": "GpuClustering",
+    "dotprod": "DotProd",
+    "random": "Random",
+}
+
+
+def replay_profile(
+    policy: str,
+    *,
+    seed: int = 0,
+    device_choice: DeviceChoice = "first-fit",
+    levels: Sequence[str] | None = None,
+    workload: Sequence[dict[str, Any]] = (),
+) -> Profile:
+    """The profile a replay runs for ``policy``.
+
+    ``kube-default`` is a stock kube-scheduler's default profile as far as tessera models it
+    (filters NodeUnschedulable, NodeResourcesFit, NodeAffinity, TaintToleration,
+    DynamicResources; scores TaintToleration 3, NodeAffinity 2, LeastAllocated 1,
+    NodeResourcesBalancedAllocation 1; random ties): pods are scheduled one by one, with no
+    gang placement. Every other policy adds tessera's GangTopology placement and uses the
+    policy's GPU scorer (``tessera``: FGD against the trace's target workload).
+    """
+    if policy not in REPLAY_POLICIES:
+        raise ValueError(f"policy {policy!r}: expected one of {list(REPLAY_POLICIES)}")
+    filters = [
+        PluginConfig(name="NodeUnschedulable"),
+        PluginConfig(name="NodeResourcesFit"),
+        PluginConfig(name="NodeAffinity"),
+        PluginConfig(name="TaintToleration"),
+        PluginConfig(name="DynamicResources"),
+    ]
+    if policy == "kube-default":
+        scorers = [
+            PluginConfig(name="TaintToleration", weight=3),
+            PluginConfig(name="NodeAffinity", weight=2),
+            PluginConfig(name="LeastAllocated", weight=1),
+            PluginConfig(name="NodeResourcesBalancedAllocation", weight=1),
+        ]
+        plugins = [*filters[:2], *filters[2:], scorers[2], scorers[3]]
+        weights = {"TaintToleration": 3, "NodeAffinity": 2}
+        plugins = [p.model_copy(update={"weight": weights.get(p.name, p.weight)}) for p in plugins]
+    else:
+        args: dict[str, Any] = {"deviceChoice": device_choice, "seed": seed}
+        if _SCORERS[policy] == "Fragmentation" and workload:
+            args["workload"] = list(workload)
+        gang_args: dict[str, Any] = {"solver": {"mode": "offline", "random_seed": seed}}
+        if levels:
+            gang_args["levels"] = list(levels)
+        plugins = [
+            *filters,
+            PluginConfig(name="GangTopology", args=gang_args),
+            PluginConfig(name=_SCORERS[policy], weight=1, args=args),
+        ]
+    plugins.append(PluginConfig(name="DefaultBinder"))
+    return Profile(name=policy, tie_break="random", seed=seed, plugins=tuple(plugins))

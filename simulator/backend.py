@@ -194,7 +194,7 @@ class SimulatedCluster:
             raise SimulationError(f"Pod {pod_key}: not found")
         if record.node != node:
             raise SimulationError(f"Pod {pod_key}: assumed on {record.node}, bind to {node}")
-        self._cache.bind_pod(pod_key)
+        self._cache.bind_pod(pod_key, at=self.clock)
         self.binds += 1
 
     def evict(self, pod_key: str, reason: str) -> None:

@@ -124,6 +124,18 @@ class SchedulingQueue:
         self._where[pod.key] = "unschedulable"
         self.unschedulable[pod.key] = pod
 
+    def requeue_active(self, pod: QueuedPod, now: float) -> None:
+        """After a failed attempt that preempted victims: retry right away.
+
+        kube-scheduler nominates the preemptor to the node its victims free, and lower
+        priority pods may not use it meanwhile; retrying the preemptor at once, ahead of the
+        victims' replacements (it has the higher priority), has the same effect here.
+        """
+        pod.attempts += 1
+        pod.failed_at = now
+        self._pods[pod.key] = pod
+        self._to_active(pod, now)
+
     def requeue_error(self, pod: QueuedPod, now: float) -> None:
         """After an error: retry after the backoff."""
         pod.attempts += 1

@@ -58,7 +58,9 @@ class PodRecord:
     """A pod the cache knows, with its request vector and placement.
 
     ``node`` is the node it is bound to (``spec.nodeName``) or assumed onto; ``assumed``
-    is True between the scheduler's assume and the bind being observed.
+    is True between the scheduler's assume and the bind being observed; ``bound_at`` is when
+    the binding was written (the backend's clock; None if unknown), the start of the work a
+    preemption would lose.
     """
 
     key: str
@@ -67,6 +69,7 @@ class PodRecord:
     node: str | None = None
     assumed: bool = False
     claims: tuple[str, ...] = ()
+    bound_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -217,20 +220,24 @@ class ClusterCache:
                 self.add_node(node)
         if not fresh:
             return
-        rows = np.stack([self.vector(node_allocatable(n)) for n in fresh])
+        amounts = [node_allocatable(n) for n in fresh]
+        for resource in {name for a in amounts for name in a}:
+            self._column(resource)  # widen first: every row gets every column
+        rows = np.stack([self.vector(a) for a in amounts])
         for node in fresh:
             self.nodes[node.name] = node
             self.node_index[node.name] = len(self.node_names)
             self.node_names.append(node.name)
             self.pods_on_node.setdefault(node.name, {})
-        width = len(self.resources)
-        if rows.shape[1] < width:
-            rows = np.hstack([rows, np.zeros((len(rows), width - rows.shape[1]), dtype=np.int64)])
         self.allocatable = np.vstack([self.allocatable, rows])
         self.requested = np.vstack([self.requested, np.zeros_like(rows)])
         self.node_version = np.append(self.node_version, np.zeros(len(fresh), dtype=np.int64))
         self.node_generation += 1
         self.devices.set_node_index(self.node_index)
+        names = {node.name for node in fresh}
+        for record in self.pods.values():
+            if record.node in names:
+                self._charge(record, +1)  # pods seen before their node
         self._touch()
 
     def remove_node(self, name: str) -> list[PodRecord]:
@@ -362,8 +369,9 @@ class ClusterCache:
     def _charge(self, record: PodRecord, sign: int) -> None:
         if record.node is None or record.node not in self.node_index:
             return
+        vector = self.vector(record.requests)  # may widen the arrays: read the row after
         i = self.node_index[record.node]
-        self.requested[i] += sign * self.vector(record.requests)
+        self.requested[i] += sign * vector
         self.requested[i, self._resource_index["pods"]] += sign
         if sign > 0:
             self.pods_on_node.setdefault(record.node, {})[record.key] = record
@@ -416,11 +424,12 @@ class ClusterCache:
         record.node = None
         record.assumed = False
 
-    def bind_pod(self, key: str) -> None:
-        """The assumed binding was written: the pod is now simply bound."""
+    def bind_pod(self, key: str, at: float | None = None) -> None:
+        """The assumed binding was written (at time ``at``): the pod is now simply bound."""
         record = self.pods.get(key)
         if record is not None:
             record.assumed = False
+            record.bound_at = at
             record.pod = record.pod.model_copy(
                 update={"spec": record.pod.spec.model_copy(update={"node_name": record.node})}
             )

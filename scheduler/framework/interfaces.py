@@ -273,3 +273,16 @@ class GangPlacementPlugin(Plugin, Protocol):
         snapshot: Snapshot,
         feasible: Sequence[NodeIds],
     ) -> tuple[GangPlan | None, Status]: ...
+
+
+@runtime_checkable
+class GangPreemptionPlugin(Plugin, Protocol):
+    """Make room for a whole gang that fits nowhere (called by the gang cycle on failure).
+
+    Success evicts the victims (through the backend) and names them; the gang retries once
+    they are gone. Rejection says why no victim set helps.
+    """
+
+    def preempt_gang(
+        self, state: CycleState, members: Sequence[PodInfo], snapshot: Snapshot
+    ) -> tuple[PostFilterResult | None, Status]: ...

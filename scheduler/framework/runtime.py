@@ -36,6 +36,7 @@ from scheduler.framework.interfaces import (
     FilterPlugin,
     GangPlacementPlugin,
     GangPlan,
+    GangPreemptionPlugin,
     Handle,
     NodeIds,
     PermitPlugin,
@@ -488,8 +489,9 @@ class GangCycle:
             feasible,
         )
         if plan is None or not status.ok:
+            victims = self._preempt(prepared, snapshot)
             self._discard(prepared, created)
-            return GangResult(status.with_plugin(plugin.name))
+            return GangResult(status.with_plugin(plugin.name), victims=victims)
         where = dict(plan.assignments)
         done: list[tuple[PodInfo, CycleState, str]] = []
         for member in prepared:
@@ -524,6 +526,18 @@ class GangCycle:
             elif member.key not in created:
                 result.reserved.append(member.key)
         return result
+
+    def _preempt(self, members: Sequence[PodInfo], snapshot: Snapshot) -> tuple[str, ...]:
+        """Ask gang-preemption plugins to make room; the victims they evicted."""
+        fw = self.framework
+        for plugin in fw.points.post_filter:
+            if isinstance(plugin, GangPreemptionPlugin):
+                result, status = fw._timed(
+                    "PostFilter", plugin.name, plugin.preempt_gang, CycleState(), members, snapshot
+                )
+                if status.ok and result is not None:
+                    return result.victims
+        return ()
 
     def _discard(
         self, prepared: Sequence[PodInfo], created: Collection[str], *, remove_pods: bool = False

@@ -27,6 +27,7 @@ from scheduler.plugins import (
     nodeaffinity,
     noderesources,
     nodeunschedulable,
+    preemption,
     queuesort,
     tainttoleration,
 )
@@ -46,6 +47,7 @@ for _module in (
     baselines,
     balanced,
     gang,
+    preemption,
 ):
     REGISTRY.update(_module.PLUGINS)
 

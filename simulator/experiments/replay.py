@@ -380,8 +380,8 @@ class Replay:
         reason = result.status.message()
         self._record(now, "fail", info.key, None, reason)
         if result.victims:
-            self.queue.move_all(now)
-        if result.status.code == Code.ERROR:
+            self.queue.requeue_active(queued, now)
+        elif result.status.code == Code.ERROR:
             self.queue.requeue_error(queued, now)
         else:
             self.queue.requeue_unschedulable(queued, now)
@@ -432,7 +432,16 @@ class Replay:
                 return
             problem = result.status.message()
             if result.victims:
-                self.queue.move_all(now)
+                for waiting in pulled:
+                    self._record(
+                        now,
+                        "fail",
+                        waiting.key,
+                        None,
+                        f"{problem} (preempted {len(result.victims)} pod(s))",
+                    )
+                    self.queue.requeue_active(waiting, now)
+                return
         for waiting in pulled:
             self._record(now, "fail", waiting.key, None, problem)
             self.queue.requeue_unschedulable(waiting, now)
@@ -646,9 +655,13 @@ def replay_profile(
         gang_args: dict[str, Any] = {"solver": {"mode": "offline", "random_seed": seed}}
         if levels:
             gang_args["levels"] = list(levels)
+        preempt_args: dict[str, Any] = {}
+        if levels:
+            preempt_args["levels"] = list(levels)
         plugins = [
             *filters,
             PluginConfig(name="GangTopology", args=gang_args),
+            PluginConfig(name="Preemption", args=preempt_args),
             PluginConfig(name=_SCORERS[policy], weight=1, args=args),
         ]
     plugins.append(PluginConfig(name="DefaultBinder"))

@@ -19,6 +19,7 @@ import typer
 from scheduler.cli import GuardedGroup, dra_app
 from simulator.cli_cluster import cluster_app
 from simulator.cli_inflate import inflate
+from simulator.cli_replay import replay
 
 app = typer.Typer(
     name="tessera",
@@ -66,6 +67,7 @@ def _root(
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(dra_app, name="dra")
 app.command("inflate")(inflate)
+app.command("replay")(replay)
 
 
 def main() -> None:

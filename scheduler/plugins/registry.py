@@ -18,6 +18,7 @@ from scheduler.framework.interfaces import Handle, Plugin
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.plugins import (
+    backfill,
     balanced,
     baselines,
     binder,
@@ -48,6 +49,7 @@ for _module in (
     balanced,
     gang,
     preemption,
+    backfill,
 ):
     REGISTRY.update(_module.PLUGINS)
 

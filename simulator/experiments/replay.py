@@ -663,6 +663,7 @@ def replay_profile(
             PluginConfig(name="GangTopology", args=gang_args),
             PluginConfig(name="Preemption", args=preempt_args),
             PluginConfig(name=_SCORERS[policy], weight=1, args=args),
+            PluginConfig(name="ServingBatch", weight=1),
         ]
     plugins.append(PluginConfig(name="DefaultBinder"))
     return Profile(name=policy, tie_break="random", seed=seed, plugins=tuple(plugins))

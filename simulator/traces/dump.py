@@ -83,6 +83,7 @@ def read_dump(path: str | Path) -> Trace:
                 f"{where}: annotation {ANNOTATION_FINISHED_AT}",
             )
             duration = _duration(obj, source)
+            keep.append(obj)
             exclusive = LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION in obj.metadata.annotations
             for pod, _, worker in expand(obj):
                 leader = None

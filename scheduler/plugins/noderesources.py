@@ -267,41 +267,42 @@ class NodeResourcesFit:
             self.pre_filter(state, pod, snapshot)
             checks = state.read(_FIT_KEY)
         count = len(nodes)
-        allocatable = snapshot.allocatable[nodes]
-        requested = snapshot.requested[nodes]
-        zeros = np.zeros(count, dtype=np.int64)
-        reasons = ["Too many pods"]
         pods = snapshot.column("pods")
-        pod_cap = allocatable[:, pods] if pods is not None else zeros
-        pod_used = requested[:, pods] if pods is not None else zeros
-        failed = [pod_used + 1 > pod_cap]
-        hopeless = [np.zeros(count, dtype=bool)]
-        for check in checks:
-            cap = allocatable[:, check.column] if check.column is not None else zeros
-            used = requested[:, check.column] if check.column is not None else zeros
-            reasons.append(f"Insufficient {check.resource}")
-            failed.append(check.amount > cap - used)
-            hopeless.append(check.amount > cap)
-        fails = np.stack(failed, axis=1)
-        unresolvable = (fails & np.stack(hopeless, axis=1)).any(axis=1)
+        # reason order: "Too many pods", then each check; one gathered column per reason
+        reasons = ["Too many pods", *(f"Insufficient {c.resource}" for c in checks)]
+        need = np.array([1, *(c.amount for c in checks)], dtype=np.int64)
+        present = [pods, *(c.column for c in checks)]
+        columns = np.array([c for c in present if c is not None], dtype=np.intp)
+        slots = [j for j, c in enumerate(present) if c is not None]
+        free = np.zeros((count, len(present)), dtype=np.int64)
+        if len(columns):
+            free[:, slots] = snapshot.free[:, columns][nodes]
+        fails = free < need
         rejected = fails.any(axis=1)
         if not rejected.any():
             return FilterResult.all(count)
         which = np.flatnonzero(rejected)
-        keys = np.concatenate([fails[which], unresolvable[which, None]], axis=1)
+        capacity = np.zeros((len(which), len(present)), dtype=np.int64)
+        if len(columns):
+            capacity[:, slots] = snapshot.allocatable[:, columns][nodes[which]]
+        # a request above the node's whole allocatable is unresolvable ("Too many pods" never)
+        hopeless: npt.NDArray[np.bool_] = np.asarray(fails[which] & (capacity < need), dtype=bool)
+        hopeless[:, 0] = False
+        unresolvable = np.asarray(hopeless.any(axis=1), dtype=bool)
+        keys = np.concatenate([fails[which], unresolvable[:, None]], axis=1)
         # one integer per failure pattern (bit j = reason j, last bit = unresolvable)
         codes = keys.astype(np.int64) @ (np.int64(1) << np.arange(keys.shape[1], dtype=np.int64))
-        patterns, inverse = np.unique(codes, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        # the distinct patterns (codes are small: a bincount, no sort)
+        patterns = np.flatnonzero(np.bincount(codes)) if keys.shape[1] <= 20 else np.unique(codes)
         failures: list[tuple[Status, npt.NDArray[np.bool_]]] = []
         last = keys.shape[1] - 1
-        for k, code in enumerate(patterns.tolist()):
+        for code in patterns.tolist():
             texts = tuple(reasons[j] for j in range(len(reasons)) if code >> j & 1)
             status = (
                 Status.unresolvable(*texts) if code >> last & 1 else Status.unschedulable(*texts)
             )
             mask = np.zeros(count, dtype=bool)
-            mask[which[inverse == k]] = True
+            mask[which[codes == code] if len(patterns) > 1 else which] = True
             failures.append((status, mask))
         passed: npt.NDArray[np.bool_] = np.asarray(~rejected, dtype=bool)
         return FilterResult(passed, tuple(failures))

@@ -13,6 +13,8 @@ from typing import Any
 
 from scheduler.api.dra import (
     AllocationResult,
+    DeviceAllocationConfiguration,
+    DeviceAllocationResult,
     DeviceClass,
     DeviceRequestAllocationResult,
     DeviceSelector,
@@ -22,6 +24,7 @@ from scheduler.api.dra import (
     ResourceClaimSpec,
 )
 from scheduler.api.quantity import format_quantity
+from scheduler.api.selectors import NodeSelector
 from scheduler.dra.claims import (
     ClaimAllocation,
     ClaimSpec,
@@ -61,10 +64,42 @@ def _request(name: str, sub: str, req: Any) -> RequestSpec:
     )
 
 
+_Body = tuple[tuple[RequestGroup, ...], tuple[ConstraintSpec, ...], tuple[ConfigSpec, ...]]
+_BODIES: dict[int, tuple[ResourceClaimSpec, _Body]] = {}
+
+
+def _body(spec: ResourceClaimSpec) -> _Body:
+    """Requests, constraints and config of a spec, converted once per spec object.
+
+    Claims generated from one ResourceClaimTemplate share its (frozen) spec object, so a
+    trace of thousands of pods converts each template once.
+    """
+    found = _BODIES.get(id(spec))
+    if found is not None and found[0] is spec:
+        return found[1]
+    body = _convert_body(spec)
+    if len(_BODIES) > 4096:
+        _BODIES.clear()
+    _BODIES[id(spec)] = (spec, body)
+    return body
+
+
 def claim_spec_from(
     spec: ResourceClaimSpec, *, namespace: str, name: str, uid: str = ""
 ) -> ClaimSpec:
     """The allocator's record of a claim spec (also used for template-generated claims)."""
+    requests, constraints, config = _body(spec)
+    return ClaimSpec(
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        requests=requests,
+        constraints=constraints,
+        config=config,
+    )
+
+
+def _convert_body(spec: ResourceClaimSpec) -> _Body:
     groups = []
     for r in spec.devices.requests:
         groups.append(
@@ -74,16 +109,13 @@ def claim_spec_from(
                 first_available=tuple(_request(r.name, s.name, s) for s in r.first_available),
             )
         )
-    return ClaimSpec(
-        namespace=namespace,
-        name=name,
-        uid=uid,
-        requests=tuple(groups),
-        constraints=tuple(
+    return (
+        tuple(groups),
+        tuple(
             ConstraintSpec(tuple(c.requests), c.match_attribute, c.distinct_attribute)
             for c in spec.devices.constraints
         ),
-        config=tuple(ConfigSpec(tuple(c.requests), _opaque(c.opaque)) for c in spec.devices.config),
+        tuple(ConfigSpec(tuple(c.requests), _opaque(c.opaque)) for c in spec.devices.config),
     )
 
 
@@ -152,8 +184,48 @@ def allocation_json(allocation: ClaimAllocation) -> dict[str, Any]:
 
 
 def allocation_result(allocation: ClaimAllocation) -> AllocationResult:
-    """``status.allocation`` as a model."""
-    return AllocationResult.model_validate(allocation_json(allocation))
+    """``status.allocation`` as a model.
+
+    Built with ``model_construct`` from the allocator's own (already valid) records; only
+    the node selector and opaque config pass through validation. Equal to validating
+    :func:`allocation_json` (a unit test checks it).
+    """
+    results = tuple(
+        DeviceRequestAllocationResult.model_construct(
+            request=r.request,
+            driver=r.driver,
+            pool=r.pool,
+            device=r.device,
+            admin_access=True if r.admin_access else None,
+            tolerations=tuple(r.tolerations),
+            binding_conditions=tuple(r.binding_conditions),
+            binding_failure_conditions=tuple(r.binding_failure_conditions),
+            share_id=r.share_id,
+            consumed_capacity={
+                k: format_quantity(v) for k, v in (r.consumed_capacity or {}).items()
+            },
+        )
+        for r in allocation.devices
+    )
+    config = tuple(
+        DeviceAllocationConfiguration.model_construct(
+            source=c.source,
+            requests=tuple(c.requests),
+            opaque=OpaqueDeviceConfiguration.model_validate(c.opaque)
+            if c.opaque is not None
+            else None,
+        )
+        for c in allocation.config
+    )
+    return AllocationResult.model_construct(
+        devices=DeviceAllocationResult.model_construct(results=results, config=config),
+        node_selector=(
+            NodeSelector.model_validate(allocation.node_selector)
+            if allocation.node_selector is not None
+            else None
+        ),
+        allocation_timestamp=None,
+    )
 
 
 def device_results(allocation: AllocationResult) -> list[DeviceResult]:

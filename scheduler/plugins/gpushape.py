@@ -129,13 +129,34 @@ def shape_of_claims(
     )
 
 
+_SHAPES: dict[tuple[object, ...], tuple[tuple[object, ...], GpuShape]] = {}
+
+
 def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
-    """The pod's FGD task shape (see the module docstring)."""
-    claims = []
-    for _, key in pod_claim_keys(pod):
-        record = snapshot.claims.get(key) if key is not None else None
+    """The pod's FGD task shape (see the module docstring).
+
+    Cached by content: the pod's cpu/memory, the spec objects of its pending claims (claims
+    generated from one template share its spec) and the cluster's device templates.
+    """
+    records = []
+    for _, claim_key in pod_claim_keys(pod):
+        record = snapshot.claims.get(claim_key) if claim_key is not None else None
         if record is not None and not record.results:
-            claims.append(claim_spec(record.claim))
-    return shape_of_claims(
-        pod.requests.get("cpu", 0), pod.requests.get("memory", 0), claims, snapshot, cache
+            records.append(record)
+    specs = tuple(r.claim.spec for r in records)
+    cpu, memory = pod.requests.get("cpu", 0), pod.requests.get("memory", 0)
+    key: tuple[object, ...] = (
+        cpu,
+        memory,
+        tuple(id(s) for s in specs),
+        snapshot.node_generation,
+        len(snapshot.templates),
     )
+    found = _SHAPES.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], specs, strict=True)):
+        return found[1]
+    shape = shape_of_claims(cpu, memory, [claim_spec(r.claim) for r in records], snapshot, cache)
+    if len(_SHAPES) > 65536:
+        _SHAPES.clear()
+    _SHAPES[key] = (specs, shape)
+    return shape

@@ -46,6 +46,8 @@ class TemplateState:
         self.available = np.zeros((0, t.kinds), dtype=bool)
         self._free_rows: list[int] = []
         self._static_ok = ~t.unknown_counters
+        # False once a share with a fractional amount was recorded (shared_used truncates)
+        self.exact_capacity = True
 
     # -- rows -------------------------------------------------------------------------------------
     def _grow(self, need: int) -> None:
@@ -121,7 +123,9 @@ class TemplateState:
     def _refresh(self, row: int) -> None:
         fits = self._fits(self.counters_left[row])
         t = self.template
-        shared_ok = (self.share_count[row] > 0) | fits
+        # a multi-allocatable device held exclusively (allocated before it became shareable,
+        # or with the gate off) is not available either
+        shared_ok = ((self.share_count[row] > 0) | fits) & ~self.allocated[row]
         self.available[row] = np.where(t.exclusive, fits & ~self.allocated[row], shared_ok)
 
     def allocate(
@@ -136,6 +140,8 @@ class TemplateState:
             self.share_count[row, kind] += 1
             slot = t.shared_slot[kind]
             for name, amount in (consumed or {}).items():
+                if int(amount) != amount:
+                    self.exact_capacity = False
                 self.shared_used[row, slot, t.capacity_names.index(name)] += int(amount)
         else:
             self.allocated[row, kind] = True
@@ -170,6 +176,7 @@ class TemplateState:
         other.rows = self.rows
         other._free_rows = []
         other._static_ok = self._static_ok
+        other.exact_capacity = self.exact_capacity
         for name in (
             "row_node",
             "row_alive",

@@ -54,6 +54,7 @@ class _KindMatch:
     kinds: npt.NDArray[np.bool_]
     certain: bool
     needed: npt.NDArray[np.int64] | None  # per-capacity need of one share, per shared slot
+    needed_exact: bool = True  # False when some need is fractional (needed truncates)
 
 
 def _match_kinds(
@@ -85,6 +86,7 @@ def _match_kinds(
             kinds[k] = True
             certain = False
     needed: npt.NDArray[np.int64] | None = None
+    needed_exact = True
     if features.consumable_capacity:
         needed = np.zeros(
             (len(template.shared_kinds), len(template.capacity_names)), dtype=np.int64
@@ -98,8 +100,10 @@ def _match_kinds(
             slot = int(template.shared_slot[k])
             if slot >= 0:
                 for name, amount in consumed.items():
+                    if int(amount) != amount:
+                        needed_exact = False
                     needed[slot, template.capacity_names.index(name)] = int(amount)
-    return _KindMatch(kinds, certain, needed)
+    return _KindMatch(kinds, certain, needed, needed_exact)
 
 
 def _count(
@@ -120,7 +124,12 @@ def _count(
     if len(shared):
         slots = template.shared_slot[shared]
         ok = state.available[rows][:, shared]
-        if match.needed is not None:
+        if (
+            match.needed is not None
+            and match.needed_exact
+            and template.capacity_integral
+            and state.exact_capacity
+        ):
             total = template.capacity[shared]  # [S, Q]; -1 where absent
             used = state.shared_used[rows][:, slots, :]
             need = match.needed[slots]
@@ -231,7 +240,13 @@ def _full_counts(
         if not match.kinds.any():
             continue
         matches[t] = match
-        if not match.certain or not template.integral:
+        if (
+            not match.certain
+            or not template.integral
+            or not template.capacity_integral
+            or not match.needed_exact
+            or not state.exact_capacity
+        ):
             exact = False
         for k in np.flatnonzero(match.kinds).tolist():
             device = template.devices[k]

@@ -77,7 +77,9 @@ class DeviceInventory:
         self._by_signature: dict[Hashable, int] = {}
         self.allocations: dict[DeviceID, list[DeviceAllocation]] = {}
         self.generation = 0
-        self._node_pools: OrderedDict[tuple[str, int, Features], list[Pool]] = OrderedDict()
+        self._node_pools: OrderedDict[
+            tuple[str, int, Features, frozenset[tuple[str, str]]], list[Pool]
+        ] = OrderedDict()
         self._templated_by_node: dict[str, list[PoolID]] = {}
         self.rows_of_node: dict[str, list[tuple[int, int, PoolID]]] = {}
         self.dirty_nodes: set[str] = set()
@@ -259,7 +261,7 @@ class DeviceInventory:
         counter-only slices of *other* nodes' pools; they add no devices, so they are
         left out here.)
         """
-        key = (node_name, self.generation, features)
+        key = (node_name, self.generation, features, frozenset(labels.items()))
         found = self._node_pools.get(key)
         if found is not None:
             self._node_pools.move_to_end(key)

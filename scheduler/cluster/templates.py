@@ -197,12 +197,17 @@ class DeviceTemplate:
             self.capacity_names.extend(n for n in d.capacity if n not in self.capacity_names)
         cap_index = {n: i for i, n in enumerate(self.capacity_names)}
         self.capacity = np.full((k, len(self.capacity_names)), -1, dtype=np.int64)
+        self.capacity_integral = True
         for ki, d in enumerate(self.devices):
             for name, c in d.capacity.items():
                 value = c.value
-                self.capacity[ki, cap_index[name]] = (
-                    value if isinstance(value, int) else int(Fraction(value))
-                )
+                if isinstance(value, int):
+                    self.capacity[ki, cap_index[name]] = value
+                else:
+                    # a fractional capacity cannot be tracked exactly in int64: the
+                    # prefilter then skips the room check (sound) and is not exact
+                    self.capacity_integral = False
+                    self.capacity[ki, cap_index[name]] = int(Fraction(value))
         self.exclusive = np.array([not d.allow_multiple for d in self.devices], dtype=bool)
         self.shared_kinds = np.flatnonzero(~self.exclusive)
         self.shared_slot = np.full(k, -1, dtype=np.int64)

@@ -8,12 +8,16 @@ accelerator view; they differ only in their kernel.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.api.pod import Pod
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.cycle_state import CycleState
-from scheduler.framework.interfaces import NodeIds
+from scheduler.framework.interfaces import Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.plugins.gpuscore import GpuScorePlugin
 from scheduler.plugins.scoring_kernels import (
@@ -27,7 +31,6 @@ from scheduler.plugins.scoring_kernels import (
     gpu_tag,
     minmax_normalize,
     pick_gpus,
-    random_scores,
 )
 
 _TAGS = 9  # SHARE_TAG and 1..8 whole GPUs
@@ -76,27 +79,46 @@ class GpuClustering(GpuScorePlugin):
 
     name = "GpuClustering"
 
+    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
+        super().__init__(args, handle)
+        self._tags: dict[str, int | None] = {}
+
     def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
         """GpuClustering scores from the tags of the pods on each candidate node."""
         tags = np.zeros((view.n_nodes, _TAGS), dtype=np.int64)
         for n in idx.tolist():
             for record in snapshot.pods_on(snapshot.node_names[n]).values():
-                shape = self.shape(pod_info(record.pod), snapshot)
-                tag = gpu_tag(self.request(shape, snapshot))
+                tag = self._tag(record.key, record.pod, snapshot)
                 if tag is not None and tag < _TAGS:
                     tags[n, tag] += 1
         return gpu_clustering_scores(view, idx, pod, tags)
 
+    def _tag(self, key: str, pod: Pod, snapshot: Snapshot) -> int | None:
+        """A running pod's GpuClustering tag (its shape never changes: cached per pod)."""
+        if key not in self._tags:
+            if len(self._tags) > 200_000:
+                self._tags.clear()
+            shape = self.shape(pod_info(pod), snapshot)
+            self._tags[key] = gpu_tag(self.request(shape, snapshot))
+        return self._tags[key]
+
 
 class Random(GpuScorePlugin):
-    """One feasible node drawn uniformly scores 100; GPUs drawn uniformly among those that fit."""
+    """One feasible node drawn uniformly scores 100; GPUs drawn uniformly among those that fit
+    on that node (the only node whose GPUs are used)."""
 
     name = "Random"
     cacheable = False
 
     def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
         """A uniform draw over the candidates (from the plugin's seeded generator)."""
-        return random_scores(view, idx, pod, self.rng)
+        scores = np.zeros(len(idx), dtype=np.int64)
+        gpus: list[tuple[int, ...]] = [()] * len(idx)
+        if len(idx):
+            winner = int(self.rng.integers(len(idx)))
+            scores[winner] = 100
+            gpus[winner] = pick_gpus(view.gpu_free[idx[winner]], pod, "random", self.rng)
+        return Scored(scores, gpus)
 
 
 PLUGINS = {p.name: p for p in (BestFit, DotProd, GpuPacking, GpuClustering, Random)}

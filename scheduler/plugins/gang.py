@@ -75,7 +75,9 @@ class GangTopology:
         candidates = np.unique(np.concatenate([np.asarray(f, dtype=np.intp) for f in feasible]))
         layout = self.tables.layout(members, snapshot)
         table, domains = self.tables.table(members, snapshot, candidates, layout)
-        spec = self.tables.gang_spec(members, snapshot, layout, domains, list(feasible))
+        spec = self.tables.gang_spec(
+            members, snapshot, layout, domains, list(feasible), len(candidates)
+        )
         return GangInstance(table=table, gang=spec), layout.claims
 
     def place_gang(

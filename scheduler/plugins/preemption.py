@@ -165,7 +165,7 @@ class Preemption:
         table_nodes = np.array(sorted(nodes | extra), dtype=np.intp)
         layout = self.tables.layout(members, snapshot)
         table, domains = self.tables.table(members, snapshot, table_nodes, layout)
-        spec = self.tables.gang_spec(members, snapshot, layout, domains, allowed)
+        spec = self.tables.gang_spec(members, snapshot, layout, domains, allowed, len(table_nodes))
         now = self.handle.backend.now()
         victim_models = []
         for key, node, priority, bound_at, gang, claims in victims:

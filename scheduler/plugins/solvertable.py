@@ -178,14 +178,21 @@ class TableBuilder:
         layout: Layout,
         domains: TopologyDomains,
         allowed: Sequence[npt.NDArray[np.intp] | None],
+        table_size: int,
     ) -> GangSpec:
-        """The members as a GangSpec (topology constraints from the gang's conventions)."""
+        """The members as a GangSpec (topology constraints from the gang's conventions).
+
+        ``allowed[i]`` are member i's feasible nodes; a member allowed everywhere in the table
+        (the common case) gets ``allowed=None`` instead of thousands of node ids.
+        """
         pods = [
             PodDemand(
                 id=pid,
                 name=member.key,
                 demand=self.demand(member, claims, layout),
-                allowed=None if nodes is None else tuple(int(i) for i in nodes),
+                allowed=None
+                if nodes is None or len(nodes) >= table_size
+                else tuple(int(i) for i in nodes),
             )
             for pid, (member, claims, nodes) in enumerate(
                 zip(members, layout.claims, allowed, strict=True)

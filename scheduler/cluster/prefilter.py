@@ -40,6 +40,9 @@ from scheduler.dra.cel import CelError
 from scheduler.dra.claims import ClaimSpec, ClassSpec, RequestSpec
 from scheduler.dra.features import Features
 
+UNBOUNDED = 1 << 30
+"""Slot count of a shared device whose capacity does not bound this request's shares."""
+
 
 @dataclass(frozen=True, slots=True)
 class PrefilterAnswer:
@@ -113,7 +116,13 @@ def _count(
     admin: bool,
     rows: npt.NDArray[np.intp],
 ) -> npt.NDArray[np.int64]:
-    """For the given rows: how many matching devices could serve one slot right now."""
+    """For the given rows: how many slots of the request matching devices could serve now.
+
+    An exclusive device serves one slot. A multi-allocatable device may serve several slots
+    of one request (the allocator reuses it while capacity lasts): as many as its remaining
+    capacity holds shares of this request (unbounded without a capacity limit; one each with
+    DRAConsumableCapacity off, when it is allocated exclusively).
+    """
     kinds = match.kinds
     exclusive = kinds & template.exclusive
     if admin:
@@ -124,18 +133,23 @@ def _count(
     if len(shared):
         slots = template.shared_slot[shared]
         ok = state.available[rows][:, shared]
-        if (
-            match.needed is not None
-            and match.needed_exact
-            and template.capacity_integral
-            and state.exact_capacity
-        ):
+        if match.needed is None:
+            per = np.ones(ok.shape, dtype=np.int64)
+        elif match.needed_exact and template.capacity_integral and state.exact_capacity:
             total = template.capacity[shared]  # [S, Q]; -1 where absent
             used = state.shared_used[rows][:, slots, :]
-            need = match.needed[slots]
-            room = (total[None, :, :] < 0) | (used + need[None, :, :] <= total[None, :, :])
-            ok = ok & room.all(axis=2)
-        count = count + ok.sum(axis=1)
+            need = match.needed[slots]  # [S, Q]
+            limited = (total >= 0) & (need > 0)  # capacities that bound the share count
+            room = np.where(limited[None], total[None] - used, 0)
+            shares = np.where(limited[None], room // np.maximum(need, 1)[None], UNBOUNDED)
+            per = (
+                np.clip(shares.min(axis=2), 0, UNBOUNDED)
+                if shares.shape[2]
+                else np.full(ok.shape, UNBOUNDED, dtype=np.int64)
+            )
+        else:
+            per = np.full(ok.shape, UNBOUNDED, dtype=np.int64)
+        count = count + np.where(ok, per, 0).sum(axis=1)
     return count
 
 
@@ -161,7 +175,7 @@ class PrefilterCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[object, ...], _Counts] = {}
-        self._shape: tuple[int, int, int] | None = None
+        self._shape: tuple[int, int, int, int] | None = None
 
     def counts(
         self,
@@ -172,7 +186,12 @@ class PrefilterCache:
     ) -> _Counts:
         """Current counts for one (sub)request (ExactCount or All)."""
         inventory = snapshot.cache.devices
-        shape = (snapshot.node_generation, inventory.generation, len(snapshot.templates))
+        shape = (
+            snapshot.node_generation,
+            inventory.generation,
+            inventory.global_version,
+            len(snapshot.templates),
+        )
         if shape != self._shape or len(self._entries) > self.max_entries:
             self._entries.clear()
             self._shape = shape

@@ -83,6 +83,7 @@ class DeviceInventory:
         self._templated_by_node: dict[str, list[PoolID]] = {}
         self.rows_of_node: dict[str, list[tuple[int, int, PoolID]]] = {}
         self.dirty_nodes: set[str] = set()
+        self.global_version = 0
         self._unsettled: tuple[int, tuple[frozenset[str], bool]] | None = None
         self.node_index: dict[str, int] = {}
 
@@ -339,6 +340,9 @@ class DeviceInventory:
         entry = self.pools.get((device[0], device[1]))
         if entry is not None and entry.node is not None:
             self.dirty_nodes.add(entry.node)
+        else:
+            # not node-local: no node version moves, so caches watch this counter instead
+            self.global_version += 1
 
     def node_of(self, device: DeviceID) -> str | None:
         """The node a device's pool is local to (None when it is not node-local)."""

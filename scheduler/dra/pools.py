@@ -143,19 +143,18 @@ def gather_pools(
                 pool.other_slices = [s for s in same_gen if id(s) not in visible]
             else:
                 pool.incomplete = True
-        _judge(pool)
+        _judge(pool, features)
         pools.append(pool)
     return pools
 
 
-def _judge(pool: Pool) -> None:
-    """Collect counter sets and set ``invalid_reason`` (dra.md §4.1, last bullet)."""
-    for s in (*pool.slices, *pool.other_slices):
-        for name, counters in s.shared_counters:
-            if name in pool.counter_sets:
-                pool.invalid_reason = f"duplicate counter set name {name}"
-                return
-            pool.counter_sets[name] = counters
+def _judge(pool: Pool, features: Features) -> None:
+    """Collect counter sets and set ``invalid_reason`` (dra.md §4.1, last bullet).
+
+    Only a complete pool is judged. Counter sets and counter references are checked only
+    with DRAPartitionableDevices on (with the gate off, upstream 1.35 checks device names
+    only, and counter-consuming devices are simply never allocated).
+    """
     if pool.incomplete:
         return
     seen: set[str] = set()
@@ -165,6 +164,14 @@ def _judge(pool: Pool) -> None:
                 pool.invalid_reason = f"duplicate device name {d.name}"
                 return
             seen.add(d.name)
+    if not features.partitionable_devices:
+        return
+    for s in (*pool.slices, *pool.other_slices):
+        for name, counters in s.shared_counters:
+            if name in pool.counter_sets:
+                pool.invalid_reason = f"duplicate counter set name {name}"
+                return
+            pool.counter_sets[name] = counters
     for d in pool.all_devices():
         for set_name, counters in d.consumes:
             available = pool.counter_sets.get(set_name)

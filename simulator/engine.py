@@ -106,12 +106,16 @@ class Engine:
         self._seq = itertools.count()
         self.now = 0.0
         self.processed = 0
+        self.world_pending = 0
+        """Queued events that change the world (completions, faults, arrivals)."""
 
     def push(self, time: float, event: Event) -> None:
         """Schedule ``event`` at ``time`` (never in the past)."""
         if time < self.now:
             raise ValueError(f"event {event!r} at t={time} is before now (t={self.now})")
         heapq.heappush(self._heap, (time, int(event.rank), next(self._seq), event))
+        if event.rank <= Rank.ARRIVAL:
+            self.world_pending += 1
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -129,7 +133,9 @@ class Engine:
             time = self._heap[0][0]
             if horizon is not None and time > horizon:
                 return
-            time, _, _, event = heapq.heappop(self._heap)
+            time, rank, _, event = heapq.heappop(self._heap)
+            if rank <= Rank.ARRIVAL:
+                self.world_pending -= 1
             self.now = time
             self.processed += 1
             yield event

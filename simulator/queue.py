@@ -46,10 +46,16 @@ class QueuedPod:
         return self.info.key
 
     def backoff_until(self, initial: float, cap: float) -> float:
-        """When this pod's backoff after its last failure ends."""
+        """When this pod's backoff after its last failure ends.
+
+        The backoff doubles per failed attempt from ``initial`` up to ``cap`` (upstream
+        calculateBackoffDuration); the exponent is bounded so a long-starving pod cannot
+        overflow.
+        """
         if self.attempts == 0:
             return self.failed_at
-        return self.failed_at + min(initial * 2.0 ** (self.attempts - 1), cap)
+        doublings = min(self.attempts - 1, 64)
+        return self.failed_at + min(initial * 2.0**doublings, cap)
 
 
 class SchedulingQueue:

@@ -365,6 +365,15 @@ class ClusterCache:
         record.allocation = None
         self._touch_devices(released)
 
+    def withdraw_device(self, device: tuple[str, str, str], owner: str) -> None:
+        """Take a device out of service: ``owner`` (not a claim) holds it exclusively from
+        now on, so no allocation can use it or, through its counters, its partitions. The
+        caller evicts the current users first (the simulator's device fault)."""
+        driver, pool, name = device
+        result = DeviceResult(request=owner, driver=driver, pool=pool, device=name)
+        self.devices.allocate(owner, result)
+        self._touch_devices([result])
+
     # -- pods -------------------------------------------------------------------------------------
     def _charge(self, record: PodRecord, sign: int) -> None:
         if record.node is None or record.node not in self.node_index:

@@ -344,6 +344,33 @@ class DeviceInventory:
             # not node-local: no node version moves, so caches watch this counter instead
             self.global_version += 1
 
+    def counter_siblings(self, device: DeviceID) -> list[DeviceID]:
+        """The device and every device of its pool drawing on a counter set it draws on
+        (a whole GPU and its MIG partitions); just the device when it uses no counters."""
+        driver, pool, name = device
+        entry = self.pools.get((driver, pool))
+        if entry is None:
+            return [device]
+        if entry.template >= 0:
+            t = self.templates[entry.template]
+            devices = [(t.driver_of_slice[t.kind_slice[k]], d) for k, d in enumerate(t.devices)]
+        else:
+            devices = [
+                (self.slices[n].driver, d) for n in entry.slices for d in self.slices[n].devices
+            ]
+        sets = {
+            counter_set
+            for drv, d in devices
+            if drv == driver and d.name == name
+            for counter_set, _ in d.consumes
+        }
+        out = [
+            (drv, pool, d.name)
+            for drv, d in devices
+            if drv == driver and (d.name == name or any(c in sets for c, _ in d.consumes))
+        ]
+        return out or [device]
+
     def node_of(self, device: DeviceID) -> str | None:
         """The node a device's pool is local to (None when it is not node-local)."""
         entry = self.pools.get((device[0], device[1]))

@@ -354,13 +354,13 @@ class Framework:
         state = CycleState()
         nodes, diagnosis = self.find_feasible(state, pod, snapshot)
         if len(nodes) == 0:
-            result, status = self.post_filter(state, pod, snapshot, diagnosis)
-            code = Code.UNSCHEDULABLE
             if diagnosis.prefilter is not None and diagnosis.prefilter.code == Code.ERROR:
+                # an internal error is not a FitError: upstream runs no PostFilter for it
                 return ScheduleResult(diagnosis.prefilter, diagnosis=diagnosis)
+            result, status = self.post_filter(state, pod, snapshot, diagnosis)
             message = diagnosis.message(snapshot.size)
             return ScheduleResult(
-                Status(code, (message,)),
+                Status(Code.UNSCHEDULABLE, (message,)),
                 diagnosis=diagnosis,
                 nominated=result.nominated_node if result is not None else None,
                 victims=result.victims if result is not None else (),
@@ -447,7 +447,8 @@ class GangCycle:
     4. every member is assumed and reserved on its node, in plan order; any failure rolls
        back all of them (and the prepared claims) and the gang stays pending;
     5. members that exist are bound; the others stay reserved until they arrive
-       (:meth:`Framework.bind_reserved`).
+       (:meth:`Framework.bind_reserved`). A Bind failure releases every member not bound
+       yet; members already bound cannot be undone and are reported in ``bound``.
     """
 
     def __init__(self, framework: Framework) -> None:
@@ -519,9 +520,14 @@ class GangCycle:
         result = GangResult(Status.success(), where, plan=plan)
         for member, state, node in done:
             if member.key in created and bind:
-                status = fw.bind(state, member, node)
+                status = fw.bind(state, member, node)  # a failure forgets this member
                 if not status.ok:
-                    return GangResult(status, where, plan=plan)
+                    # bound members cannot be unbound: report them, release all the rest
+                    for other, other_state, other_node in done:
+                        if other is not member and other.key not in result.bound:
+                            fw.forget(other_state, other, other_node)
+                    self._discard(prepared, created, remove_pods=True)
+                    return GangResult(status, where, bound=result.bound, plan=plan)
                 result.bound.append(member.key)
             elif member.key not in created:
                 result.reserved.append(member.key)

@@ -315,7 +315,7 @@ class DynamicResources:
         """Write each allocation and the pod's reservation (status.allocation, reservedFor)."""
         data = state.get(_KEY)
         if data is None:
-            return self._pre_bind_reserved(pod)
+            return self._pre_bind_reserved(state, pod)
         writes: list[tuple[str, ClaimAllocation | None]] = [
             *data.allocations.items(),
             *((key, None) for key in data.allocated_keys),
@@ -327,14 +327,19 @@ class DynamicResources:
                 return Status.error(f"writing allocation of resourceclaim {key}: {err}")
         return Status.success()
 
-    def _pre_bind_reserved(self, pod: PodInfo) -> Status:
-        """PreBind for a pod bound into a reservation made before it existed (no cycle
-        state): write what the cache holds for its claims."""
+    def _pre_bind_reserved(self, state: CycleState, pod: PodInfo) -> Status:
+        """PreBind for a pod bound into a reservation made before it existed (no PreFilter
+        ran): write what the cache holds for its claims. The claims held for it are noted in
+        ``state`` so that Unreserve after a failure releases them with the pod."""
         cache = self.handle.cache
+        data = _State()
+        state.write(_KEY, data)
         for name, key in pod_claim_keys(pod):
             record = cache.claims.get(key) if key is not None else None
             if key is None or record is None:
                 return Status.error(f"claim {name} of reserved pod {pod.key} not found")
+            if record.assumed:
+                data.assumed.append(key)
             allocation = record.allocation if record.assumed else None
             try:
                 self.handle.backend.write_allocation(key, allocation, pod.key)

@@ -12,7 +12,9 @@ Algorithm overview:
 * preemption victims and pods on a failed node are evicted: deleted, recorded, and
   recreated pending (their controller would recreate them); a gang loses all its members
   together (LWS restarts the whole group);
-* ``NoExecute`` device taints evict the pods holding that device;
+* a ``NoExecute`` device taint (a failed GPU) evicts the pods holding that device or a
+  partition sharing its counters, and takes the device out of service for the rest of the
+  run (no toleration of the fault key is modelled: the fault stands for a dead device);
 * one timeline row per simulated minute.
 
 Outputs: ``summary.json``, ``placements.jsonl`` (every bind, eviction and failed attempt),
@@ -171,6 +173,9 @@ class Replay:
         self._mix: WorkloadMix | None = None
         self._running = 0
         self._sampled: tuple[int, int, int] | None = None
+        self._epoch = 0  # bumped by every bind, eviction, completion and fault
+        self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
+        self._stuck = False
 
     # -- setup -------------------------------------------------------------------------------
     def _load_objects(self) -> None:
@@ -239,13 +244,19 @@ class Replay:
             if isinstance(event, PodArrival):
                 self._arrive(event.index, now)
             elif isinstance(event, PodCompletion):
+                self._epoch += 1
                 self._complete(event, now)
             elif isinstance(event, NodeFailure):
+                self._epoch += 1
                 self._node_failure(event.node, now)
             elif isinstance(event, DeviceTaintEvent):
+                self._epoch += 1
                 self._device_taint(event, now)
             elif isinstance(event, QueueTimer):
                 self._timer_at = None
+                if self._settled():
+                    self._stuck = True  # retrying cannot help: leave the rest pending
+                    continue
                 self.queue.flush(now)
                 self._want_pass(now)
             elif isinstance(event, SchedulePass):
@@ -266,6 +277,16 @@ class Replay:
         (pods without a duration run to the end and schedule nothing)."""
         return len(self.engine) > 0
 
+    def _settled(self) -> bool:
+        """Nothing can change any more: no world event is queued, no pass is due, and every
+        pending pod has failed since the last change (the scheduler is deterministic, so
+        retrying would fail the same way)."""
+        return (
+            self.engine.world_pending == 0
+            and not self._pass_pending
+            and all(self._tried.get(q.key) == self._epoch for q in self.queue.pending())
+        )
+
     def _want_pass(self, now: float) -> None:
         if not self._pass_pending:
             self._pass_pending = True
@@ -273,7 +294,7 @@ class Replay:
 
     def _arm_timer(self, now: float) -> None:
         when = self.queue.next_timer()
-        if when is None:
+        if when is None or self._stuck:
             return
         when = max(when, now)
         if self._timer_at is None or when < self._timer_at:
@@ -337,6 +358,10 @@ class Replay:
         }
         if event != "bind":
             entry["reason"] = reason
+        if event == "fail":
+            self._tried[key] = self._epoch
+        else:
+            self._epoch += 1
         self.placements.append(entry)
 
     def _bound(self, key: str, node: str, now: float) -> None:
@@ -425,12 +450,18 @@ class Replay:
                 )
         if not problem:
             result = self.framework.schedule_gang(members, created)
+            for key in result.bound:
+                self._bound(key, result.assignments[key], now)
             if result.status.ok:
-                for key in result.bound:
-                    self._bound(key, result.assignments[key], now)
                 self.gang_placed.add(gang.key)
                 return
             problem = result.status.message()
+            if result.bound:
+                # a Bind failure after some members bound: the group restarts as a whole
+                # (the evicted members arrive again; the others wait in the queue)
+                self.gang_partial.add(gang.key)
+                self.backend.evict(result.bound[0], f"gang {gang.key} restarted: {problem}")
+                pulled = [waiting for waiting in pulled if waiting.key not in result.bound]
             if result.victims:
                 for waiting in pulled:
                     self._record(
@@ -461,15 +492,23 @@ class Replay:
         """Backend callback: a running pod is being deleted by preemption or a fault."""
         now = self.engine.now
         state = self.pods.get(key)
-        if state is None:
-            return
+        if state is None or state.node is None:
+            return  # not running (already evicted with its gang, or still pending)
         self.preemptions += reason.startswith("preempted")
         self._record(now, "evict", key, state.node, reason)
-        if state.node is not None:
-            self._running -= 1
+        self._running -= 1
         state.node = None
         state.incarnation += 1
         self.engine.push(now, PodArrival(state.index))
+        gang = state.info.gang if state.info is not None else None
+        if gang is not None and gang.size > 1:
+            # LWS restarts the whole group: the running siblings go too (each is re-entered
+            # here with its node already cleared, so the recursion ends)
+            for index in self.gang_items.get(gang.key, ()):
+                sibling = self._items[index].key
+                other = self.pods.get(sibling)
+                if sibling != key and other is not None and other.node is not None:
+                    self.backend.evict(sibling, f"gang {gang.key} restarted: {key} evicted")
 
     def _node_failure(self, node: str, now: float) -> None:
         victims = sorted(r.key for r in self.cache.pods_on_node.get(node, {}).values())
@@ -483,13 +522,15 @@ class Replay:
         if event.effect != "NoExecute":
             return
         device = (event.driver, event.pool, event.device)
+        affected = set(self.cache.devices.counter_siblings(device))
         holders = sorted(
             key
             for key, state in self.pods.items()
-            if state.node is not None and device in self._devices_of(key)
+            if state.node is not None and affected & self._devices_of(key)
         )
         for key in holders:
             self.backend.evict(key, f"device {'/'.join(device)} tainted {event.key}:NoExecute")
+        self.cache.withdraw_device(device, f"taint {event.key}:NoExecute")
         self.queue.move_all(now)
         self._want_pass(now)
 

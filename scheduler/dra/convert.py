@@ -8,6 +8,8 @@ allocator's plain records (:mod:`scheduler.dra.claims`); ``allocation_result`` a
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,6 +185,34 @@ def allocation_json(allocation: ClaimAllocation) -> dict[str, Any]:
     return out
 
 
+def _build_result_model(r: DeviceResult) -> DeviceRequestAllocationResult:
+    return DeviceRequestAllocationResult.model_construct(
+        request=r.request,
+        driver=r.driver,
+        pool=r.pool,
+        device=r.device,
+        admin_access=True if r.admin_access else None,
+        tolerations=tuple(r.tolerations),
+        binding_conditions=tuple(r.binding_conditions),
+        binding_failure_conditions=tuple(r.binding_failure_conditions),
+        share_id=r.share_id,
+        consumed_capacity={k: format_quantity(v) for k, v in (r.consumed_capacity or {}).items()},
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _result_model(r: DeviceResult) -> DeviceRequestAllocationResult:
+    """One result entry; the models are frozen, so equal results share one (hashable
+    results only: no consumed capacity, no tolerations)."""
+    return _build_result_model(r)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _node_selector_model(canonical_json: str) -> NodeSelector:
+    """An allocation's node selector (usually one node's), validated once per content."""
+    return NodeSelector.model_validate(json.loads(canonical_json))
+
+
 def allocation_result(allocation: ClaimAllocation) -> AllocationResult:
     """``status.allocation`` as a model.
 
@@ -191,20 +221,9 @@ def allocation_result(allocation: ClaimAllocation) -> AllocationResult:
     :func:`allocation_json` (a unit test checks it).
     """
     results = tuple(
-        DeviceRequestAllocationResult.model_construct(
-            request=r.request,
-            driver=r.driver,
-            pool=r.pool,
-            device=r.device,
-            admin_access=True if r.admin_access else None,
-            tolerations=tuple(r.tolerations),
-            binding_conditions=tuple(r.binding_conditions),
-            binding_failure_conditions=tuple(r.binding_failure_conditions),
-            share_id=r.share_id,
-            consumed_capacity={
-                k: format_quantity(v) for k, v in (r.consumed_capacity or {}).items()
-            },
-        )
+        _result_model(r)
+        if r.consumed_capacity is None and not r.tolerations
+        else _build_result_model(r)
         for r in allocation.devices
     )
     config = tuple(
@@ -220,7 +239,7 @@ def allocation_result(allocation: ClaimAllocation) -> AllocationResult:
     return AllocationResult.model_construct(
         devices=DeviceAllocationResult.model_construct(results=results, config=config),
         node_selector=(
-            NodeSelector.model_validate(allocation.node_selector)
+            _node_selector_model(json.dumps(allocation.node_selector, sort_keys=True))
             if allocation.node_selector is not None
             else None
         ),

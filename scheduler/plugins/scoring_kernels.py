@@ -310,22 +310,29 @@ def _fgd_share(
     mix: WorkloadMix,
 ) -> Scored:
     n = rows.shape[0]
+    scores = np.zeros(n, dtype=np.int64)
+    gpus: list[tuple[int, ...]] = [() for _ in range(n)]
     cand, gpu = np.nonzero(rows >= pod.gpu_milli)  # options in (candidate, GPU) order
+    if cand.size == 0:
+        return Scored(scores, gpus)
+    # F_n is symmetric in the GPUs, so GPUs of one node with the same milli left give the
+    # same option: evaluate each (node, milli left) once, on its lowest-index GPU.
+    _, first = np.unique(cand * (GPU_MILLI + 1) + rows[cand, gpu], return_index=True)
+    cand, gpu = cand[first], gpu[first]
     states = rows[cand].copy()
     states[np.arange(cand.size), gpu] -= pod.gpu_milli
     later = node_frag(cpu[cand] - pod.cpu_milli, states, models[cand], mix)
     option = _sigmoid_score(now[cand] - later)
-    scores = np.zeros(n, dtype=np.int64)
-    gpus: list[tuple[int, ...]] = [() for _ in range(n)]
-    if cand.size == 0:
-        return Scored(scores, gpus)
     best = np.full(n, -1, dtype=np.int64)
     np.maximum.at(best, cand, option)
-    reach = np.flatnonzero(option == best[cand])
-    first_cand, first = np.unique(cand[reach], return_index=True)
-    for c, j in zip(first_cand, reach[first], strict=True):
-        scores[c] = option[j]
-        gpus[c] = (int(gpu[j]),)
+    reach = option == best[cand]
+    # the first GPU (in index order) whose option reaches the node's best score
+    pick = np.full(n, rows.shape[1], dtype=np.int64)
+    np.minimum.at(pick, cand[reach], gpu[reach])
+    placed = np.flatnonzero(best >= 0)
+    scores[placed] = best[placed]
+    for c, g in zip(placed.tolist(), pick[placed].tolist(), strict=True):
+        gpus[c] = (g,)
     return Scored(scores, gpus)
 
 

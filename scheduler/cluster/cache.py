@@ -17,15 +17,18 @@ What it holds:
 
 Generations: ``generation`` bumps on every mutation (a Snapshot is reused while it is
 unchanged); ``node_generation`` bumps when the node *set* changes (topology and the dense
-index are rebuilt only then); ``node_version[i]`` bumps whenever node ``i``'s free
+index are rebuilt only then); ``node_spec_generation`` bumps whenever any Node object is
+added, updated or removed (views derived from Node objects alone are kept until then, see
+:meth:`ClusterCache.node_view`); ``node_version[i]`` bumps whenever node ``i``'s free
 resources change, so score caches can refresh one node at a time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +54,9 @@ from scheduler.topology.domains import TopologyDomains
 log = logging.getLogger(__name__)
 
 BASE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+
+
+_V = TypeVar("_V")
 
 
 @dataclass(slots=True)
@@ -106,6 +112,8 @@ class ClusterCache:
         self.leader_worker_sets: dict[str, LeaderWorkerSet] = {}
         self.generation = 0
         self.node_generation = 0
+        self.node_spec_generation = 0
+        self._node_views: dict[str, tuple[int, object]] = {}
         self._snapshot: Snapshot | None = None
         self._gpus = GpuViewTracker()
         self._frag_trackers: dict[tuple[object, ...], FragTracker] = {}
@@ -192,6 +200,7 @@ class ClusterCache:
         if name in self.node_index:
             if self.nodes[name].metadata.labels != node.metadata.labels:
                 self.node_generation += 1  # topology domains depend on labels
+            self.node_spec_generation += 1
             self.nodes[name] = node
             self.allocatable[self.node_index[name]] = vector
             self._touch(name)
@@ -209,6 +218,7 @@ class ClusterCache:
             if record.node == name:
                 self._charge(record, +1)
         self.node_generation += 1
+        self.node_spec_generation += 1
         self.devices.set_node_index(self.node_index)
         self._touch(name)
 
@@ -233,6 +243,7 @@ class ClusterCache:
         self.requested = np.vstack([self.requested, np.zeros_like(rows)])
         self.node_version = np.append(self.node_version, np.zeros(len(fresh), dtype=np.int64))
         self.node_generation += 1
+        self.node_spec_generation += 1
         self.devices.set_node_index(self.node_index)
         names = {node.name for node in fresh}
         for record in self.pods.values():
@@ -256,6 +267,7 @@ class ClusterCache:
         self.node_version = np.delete(self.node_version, i)
         self.node_index = {n: j for j, n in enumerate(self.node_names)}
         self.node_generation += 1
+        self.node_spec_generation += 1
         self.devices.set_node_index(self.node_index)
         self._touch()
         return stranded
@@ -458,6 +470,16 @@ class ClusterCache:
     def gpu_view(self) -> GpuView:
         """The accelerator view, refreshed incrementally (see :mod:`scheduler.cluster.gpuview`)."""
         return self._gpus.view(self)
+
+    def node_view(self, key: str, build: Callable[[], _V]) -> _V:
+        """A view computed from the Node objects alone (cordons, taint groups, a label
+        column), built once per ``node_spec_generation`` and shared by the snapshots."""
+        found = self._node_views.get(key)
+        if found is not None and found[0] == self.node_spec_generation:
+            return cast(_V, found[1])
+        value = build()
+        self._node_views[key] = (self.node_spec_generation, value)
+        return value
 
     def topology(self, levels: tuple[str, ...]) -> TopologyDomains:
         """Topology domains for the given levels, rebuilt only when the node set changes."""

@@ -3,9 +3,10 @@
 Taken from the ClusterCache at a generation (:meth:`Snapshot.take`) and valid until the
 cache's next mutation: every accessor that reads shared state calls :meth:`check`, which
 raises :class:`StaleSnapshot` if the cache moved on. Arrays are read-only numpy views
-indexed by dense node id (``node_index``); derived views (free resources, label columns,
-taint groups, the accelerator view, topology domains) are computed on first use and kept
-for the snapshot's life. Topology is cached on the cache per node-set generation.
+indexed by dense node id (``node_index``); derived views (free resources, the accelerator view)
+are computed on first use and kept for the snapshot's life; views of the Node objects alone
+(cordons, taint groups, label columns) and topology are cached on the cache until a node
+changes.
 
 Scheduling is single-threaded per cache (the simulator's event loop; the webhook
 serialises cycles), so "valid until the next mutation" is the whole cycle.
@@ -104,19 +105,28 @@ class Snapshot:
     @cached_property
     def unschedulable(self) -> npt.NDArray[np.bool_]:
         """Nodes with ``spec.unschedulable`` (cordoned)."""
-        return _readonly(
-            np.array([bool(self.nodes[n].spec.unschedulable) for n in self.node_names], dtype=bool)
+        return self._cache.node_view(
+            "unschedulable",
+            lambda: _readonly(
+                np.array(
+                    [bool(self.nodes[n].spec.unschedulable) for n in self.node_names], dtype=bool
+                )
+            ),
         )
 
     @cached_property
     def taint_groups(self) -> tuple[tuple[tuple[Taint, ...], ...], npt.NDArray[np.int32]]:
         """Distinct node taint lists and each node's group (filters run once per group)."""
-        groups: dict[tuple[Taint, ...], int] = {}
-        ids = np.empty(self.size, dtype=np.int32)
-        for i, name in enumerate(self.node_names):
-            taints = tuple(self.nodes[name].spec.taints)
-            ids[i] = groups.setdefault(taints, len(groups))
-        return tuple(groups), _readonly(ids)
+
+        def build() -> tuple[tuple[tuple[Taint, ...], ...], npt.NDArray[np.int32]]:
+            groups: dict[tuple[Taint, ...], int] = {}
+            ids = np.empty(self.size, dtype=np.int32)
+            for i, name in enumerate(self.node_names):
+                taints = tuple(self.nodes[name].spec.taints)
+                ids[i] = groups.setdefault(taints, len(groups))
+            return tuple(groups), _readonly(ids)
+
+        return self._cache.node_view("taint_groups", build)
 
     def labels(self, i: int) -> Mapping[str, str]:
         """Labels of node ``i``."""
@@ -124,21 +134,17 @@ class Snapshot:
 
     def label_column(self, key: str) -> tuple[npt.NDArray[np.int32], tuple[str, ...]]:
         """Node label ``key`` as codes (-1 = absent) into a tuple of distinct values."""
-        found = self._label_columns.get(key)
-        if found is None:
+
+        def build() -> tuple[npt.NDArray[np.int32], tuple[str, ...]]:
             values: dict[str, int] = {}
             codes = np.full(self.size, -1, dtype=np.int32)
             for i, name in enumerate(self.node_names):
                 value = self.nodes[name].metadata.labels.get(key)
                 if value is not None:
                     codes[i] = values.setdefault(value, len(values))
-            found = (_readonly(codes), tuple(values))
-            self._label_columns[key] = found
-        return found
+            return _readonly(codes), tuple(values)
 
-    @cached_property
-    def _label_columns(self) -> dict[str, tuple[npt.NDArray[np.int32], tuple[str, ...]]]:
-        return {}
+        return self._cache.node_view(f"label:{key}", build)
 
     def topology(self, levels: Sequence[str] = DEFAULT_LEVELS) -> TopologyDomains:
         """Dense domain ids per level (cached on the cache per node-set generation)."""

@@ -44,8 +44,9 @@ from scheduler.framework.podinfo import GangRef, PodInfo, gang_of, pod_info
 from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
+from scheduler.plugins.fragmentation import Fragmentation
 from scheduler.plugins.gpushape import shape_of_claims
-from scheduler.plugins.registry import build_framework
+from scheduler.plugins.registry import REGISTRY, build_framework
 from simulator.backend import SimulatedCluster
 from simulator.clusters import LoadedCluster
 from simulator.engine import (
@@ -156,6 +157,9 @@ class Replay:
         self.queue = SchedulingQueue()
         self.backend = SimulatedCluster(self.cache)
         self.backend.on_evict = self._evicted
+        self._load_objects()
+        self._mix: WorkloadMix | None = self._target_mix()
+        profile = with_target_workload(profile, self._mix)
         self.framework: Framework = build_framework(profile, BackendHandle(self.backend))
         self.batch_threshold = profile.batch_threshold
         self.pods: dict[str, _PodState] = {}
@@ -170,7 +174,6 @@ class Replay:
         self.gang_placed: set[str] = set()
         self._pass_pending = False
         self._timer_at: float | None = None
-        self._mix: WorkloadMix | None = None
         self._running = 0
         self._sampled: tuple[int, int, int] | None = None
         self._epoch = 0  # bumped by every bind, eviction, completion and fault
@@ -214,8 +217,6 @@ class Replay:
     def run(self) -> ReplayResult:
         """Replay the whole trace."""
         start = time.perf_counter()
-        self._load_objects()
-        self._mix = self._target_mix()
         items = self.trace.sorted_items()
         self._items = items
         for index, item in enumerate(items):
@@ -619,6 +620,33 @@ def run_replay(
     result = Replay(cluster, trace, profile, config).run()
     result.summary["policy"] = profile.name
     return result
+
+
+def with_target_workload(profile: Profile, mix: WorkloadMix) -> Profile:
+    """``profile`` with ``mix`` as the ``workload`` of its FGD-family scorers that have none
+    (so that FGD measures fragmentation against the trace's typical pods, as in the paper,
+    rather than against the pods running at the first cycle)."""
+    classes = [
+        {
+            "cpuMilli": int(mix.cpu_milli[m]),
+            "gpuMilli": int(mix.gpu_milli[m]),
+            "numGpu": int(mix.num_gpu[m]),
+            "gpuSpec": mix.gpu_spec[m] if mix.gpu_spec else "",
+            "weight": float(mix.weight[m]),
+        }
+        for m in range(len(mix.weight))
+        if mix.weight[m] > 0
+    ]
+    plugins = []
+    for config in profile.plugins:
+        factory = REGISTRY.get(config.name)
+        fgd = isinstance(factory, type) and issubclass(factory, Fragmentation)
+        if fgd and "workload" not in config.args:
+            update = {"args": {**config.args, "workload": classes}}
+            plugins.append(config.model_copy(update=update))
+        else:
+            plugins.append(config)
+    return profile.model_copy(update={"plugins": tuple(plugins)})
 
 
 def finite_or_none(value: float) -> float | None:

@@ -193,6 +193,16 @@ def _exclusive_gpus(row: NDArray[np.int32], num_gpu: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(row == GPU_MILLI)[:num_gpu])
 
 
+def _exclusive_gpus_all(rows: NDArray[np.int64], num_gpu: int) -> list[tuple[int, ...]]:
+    """:func:`_exclusive_gpus` of every row at once."""
+    if num_gpu == 0 or rows.shape[1] == 0:
+        return [()] * rows.shape[0]
+    idle = rows == GPU_MILLI
+    first = np.argsort(~idle, axis=1, kind="stable")[:, :num_gpu]  # idle GPUs, index order
+    counts = np.minimum(idle.sum(axis=1), num_gpu)
+    return [tuple(r[:c]) for r, c in zip(first.tolist(), counts.tolist(), strict=True)]
+
+
 def pick_gpus(
     row: ArrayLike, pod: PodRequest, sel: GpuSel = "best", rng: np.random.Generator | None = None
 ) -> tuple[int, ...]:
@@ -263,12 +273,18 @@ def best_node(scores: ArrayLike, idx: ArrayLike, rank: ArrayLike | None = None) 
 # --------------------------------------------------------------------------------------- FGD
 
 
+DEDUPE_MIN_NODES = 32
+"""From this many candidates on, :func:`fgd_scores` scores each distinct node state once."""
+
+
 def fgd_scores(
     view: NodeView,
     idx: ArrayLike,
     pod: PodRequest,
     mix: WorkloadMix,
     now: NDArray[np.float64] | None = None,
+    *,
+    dedupe: bool = True,
 ) -> Scored:
     """FGD: score = ⌊100·σ((F_n(M) − F_n'(M))/1000)⌋, n' = n after placing the pod.
 
@@ -278,11 +294,24 @@ def fgd_scores(
     its device ids are the lowest-index idle GPUs (the same set for whole GPUs). A sharing pod
     with no fitting GPU scores 0 with no GPU. ``now`` may pass the candidates' current
     F_n(M) when the caller already has them (it must equal ``node_frag`` of their state).
+    With ``dedupe`` (the default), candidates in identical states are scored once (same
+    result).
     """
     nodes = _idx(idx)
     cpu = view.cpu_free[nodes].astype(np.int64)
     rows = view.gpu_free[nodes].astype(np.int64)
     models = view.gpu_model[nodes]
+    if dedupe and nodes.size >= DEDUPE_MIN_NODES:
+        # the score and pick depend on (free CPU, model, free milli per GPU) only: score each
+        # distinct node state once (a replay's candidates repeat states about 2x)
+        key = np.column_stack([cpu, models.astype(np.int64), rows])
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        if first.size < nodes.size:
+            sub = fgd_scores(
+                view, nodes[first], pod, mix, None if now is None else now[first], dedupe=False
+            )
+            inverse = inverse.reshape(-1)
+            return Scored(sub.scores[inverse], [sub.gpus[j] for j in inverse.tolist()])
     if now is None:
         now = node_frag(cpu, rows, models, mix)
     if pod.is_share:
@@ -296,7 +325,7 @@ def fgd_scores(
         np.put_along_axis(after, order, ascending - pod.gpu_milli * take, axis=1)
     later = node_frag(cpu - pod.cpu_milli, after, models, mix)
     scores = _sigmoid_score(now - later)
-    gpus = [_exclusive_gpus(row.astype(np.int32), pod.num_gpu) for row in rows]
+    gpus = _exclusive_gpus_all(rows, pod.num_gpu)
     return Scored(scores, gpus)
 
 

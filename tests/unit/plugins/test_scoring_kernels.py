@@ -14,6 +14,8 @@ from scheduler.plugins.scoring_kernels import (
     SHARE_TAG,
     NodeView,
     PodRequest,
+    _exclusive_gpus,
+    _exclusive_gpus_all,
     best_node,
     bestfit_raw,
     bestfit_scores,
@@ -356,3 +358,13 @@ def test_pick_gpus_rejects_unknown_rule() -> None:
     """An unknown GPU selection rule is a ValueError naming it."""
     with pytest.raises(ValueError, match="'worst'"):
         pick_gpus([1000], PodRequest(1), "worst")  # type: ignore[arg-type]
+
+
+def test_exclusive_picks_of_all_rows_equal_the_per_row_rule() -> None:
+    """The vectorised pick (lowest-index idle GPUs, at most num_gpu) equals the row rule."""
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        n, width, k = int(rng.integers(1, 12)), int(rng.integers(0, 9)), int(rng.integers(0, 9))
+        rows = rng.choice([0, 250, 1000, 1000], size=(n, width)).astype(np.int64)
+        expected = [_exclusive_gpus(r.astype(np.int32), k) for r in rows]
+        assert _exclusive_gpus_all(rows, k) == expected

@@ -143,7 +143,7 @@ def _count(
             room = np.where(limited[None], total[None] - used, 0)
             shares = np.where(limited[None], room // np.maximum(need, 1)[None], UNBOUNDED)
             per = (
-                np.clip(shares.min(axis=2), 0, UNBOUNDED)
+                np.minimum(np.maximum(shares.min(axis=2), 0), UNBOUNDED)  # np.clip is slow
                 if shares.shape[2]
                 else np.full(ok.shape, UNBOUNDED, dtype=np.int64)
             )

@@ -44,6 +44,7 @@ from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
 from simulator.experiments.policies import profile_for
+from simulator.gctune import simulation_gc
 from simulator.traces.openb import OpenbPod, read_pods
 from simulator.traces.openb_objects import OpenbObjects
 
@@ -191,6 +192,16 @@ def run_inflate(
     progress: Callable[[int, int], None] | None = None,
 ) -> InflateResult:
     """One inflation run (see the module docstring). Raises ValueError on bad input files."""
+    with simulation_gc():
+        return _run_inflate(nodes_csv, pods_csv, config, progress)
+
+
+def _run_inflate(
+    nodes_csv: Path,
+    pods_csv: Path,
+    config: InflateConfig,
+    progress: Callable[[int, int], None] | None,
+) -> InflateResult:
     start = time.perf_counter()
     spec = parse_cluster_spec(
         {

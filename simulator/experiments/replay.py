@@ -59,6 +59,7 @@ from simulator.engine import (
     Sample,
     SchedulePass,
 )
+from simulator.gctune import simulation_gc
 from simulator.queue import QueuedPod, SchedulingQueue
 from simulator.traces.model import Trace, TraceItem
 
@@ -216,6 +217,10 @@ class Replay:
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> ReplayResult:
         """Replay the whole trace."""
+        with simulation_gc():
+            return self._run()
+
+    def _run(self) -> ReplayResult:
         start = time.perf_counter()
         items = self.trace.sorted_items()
         self._items = items

@@ -31,6 +31,7 @@ from scheduler.plugins import (
     preemption,
     queuesort,
     tainttoleration,
+    tessera_policy,
 )
 
 PluginFactory = Callable[[Mapping[str, Any], Handle], Plugin]
@@ -50,6 +51,7 @@ for _module in (
     gang,
     preemption,
     backfill,
+    tessera_policy,
 ):
     REGISTRY.update(_module.PLUGINS)
 

@@ -3,7 +3,10 @@
 ``profile_for(policy, workload, config)`` returns the profile an experiment runs: the
 filters every policy shares (NodeResourcesFit, DynamicResources), the policy's scorer,
 node-order tie-breaking (the FGD simulator's rule) and the binder. The paper's six
-policies map one-to-one onto score plugins; ``tessera`` is tessera's own default.
+policies map one-to-one onto score plugins; ``tessera`` is tessera's own default, the
+Tessera plugin (FGD plus CPU-stranding and GPU-model pressure terms, with its default
+weights; see scheduler/plugins/tessera_policy.py). Both fragmentation-based policies get
+the experiment's target workload.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ POLICY_PLUGINS: dict[str, str] = {
     "clustering": "GpuClustering",
     "dotprod": "DotProd",
     "random": "Random",
-    "tessera": "Fragmentation",
+    "tessera": "Tessera",
 }
 """Policy name -> its main score plugin."""
+
+WORKLOAD_PLUGINS = frozenset({"Fragmentation", "Tessera"})
+"""Score plugins that take the target workload as their ``workload`` argument."""
 
 PAPER_POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
 POLICIES = (*PAPER_POLICIES, "tessera")
@@ -60,7 +66,7 @@ def profile_for(
     if policy not in POLICY_PLUGINS:
         raise ValueError(f"policy {policy!r}: expected one of {sorted(POLICY_PLUGINS)}")
     args: dict[str, Any] = {"deviceChoice": config.device_choice, "seed": config.seed}
-    if POLICY_PLUGINS[policy] == "Fragmentation":
+    if POLICY_PLUGINS[policy] in WORKLOAD_PLUGINS:
         args["workload"] = workload_args(workload)
     plugins = [
         PluginConfig(name="NodeResourcesFit"),

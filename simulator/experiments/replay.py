@@ -677,7 +677,7 @@ REPLAY_POLICIES = (
 
 _SCORERS = {
     "fgd": "Fragmentation",
-    "tessera": "Fragmentation",
+    "tessera": "Tessera",
     "bestfit": "BestFit",
     "packing": "GpuPacking",
     "clustering": "GpuClustering",
@@ -701,7 +701,8 @@ def replay_profile(
     DynamicResources; scores TaintToleration 3, NodeAffinity 2, LeastAllocated 1,
     NodeResourcesBalancedAllocation 1; random ties): pods are scheduled one by one, with no
     gang placement. Every other policy adds tessera's GangTopology placement and uses the
-    policy's GPU scorer (``tessera``: FGD against the trace's target workload).
+    policy's GPU scorer (``tessera``: the Tessera plugin, FGD plus its CPU-stranding and
+    GPU-model terms, against the trace's target workload).
     """
     if policy not in REPLAY_POLICIES:
         raise ValueError(f"policy {policy!r}: expected one of {list(REPLAY_POLICIES)}")
@@ -724,7 +725,7 @@ def replay_profile(
         plugins = [p.model_copy(update={"weight": weights.get(p.name, p.weight)}) for p in plugins]
     else:
         args: dict[str, Any] = {"deviceChoice": device_choice, "seed": seed}
-        if _SCORERS[policy] == "Fragmentation" and workload:
+        if _SCORERS[policy] in ("Fragmentation", "Tessera") and workload:
             args["workload"] = list(workload)
         gang_args: dict[str, Any] = {"solver": {"mode": "offline", "random_seed": seed}}
         if levels:

@@ -10,6 +10,7 @@ Usage::
 Quantities are Kubernetes strings (``"500m"``, ``"2Gi"``) or plain numbers. Taints and
 tolerations may be models, dicts in API form, or the shorthand ``key=value:Effect`` /
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
+``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scheduler.api.dra import ResourceClaimTemplate
+from scheduler.api.loaders import load_object
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
 from scheduler.api.taints import Taint, Toleration
@@ -181,6 +184,36 @@ def make_cache(nodes: Iterable[Node], pods: Iterable[Pod] = ()) -> ClusterCache:
 def make_snapshot(nodes: Iterable[Node], pods: Iterable[Pod] = ()) -> Snapshot:
     """The snapshot of :func:`make_cache`."""
     return make_cache(nodes, pods).snapshot()
+
+
+def gpu_claim_template(count: int) -> ResourceClaimTemplate:
+    """ResourceClaimTemplate ``default/gpus-<count>``: ``count`` whole GPUs of class
+    ``gpu.nvidia.com`` (ExactCount)."""
+    template = load_object(
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": f"gpus-{count}", "namespace": "default"},
+            "spec": {
+                "spec": {
+                    "devices": {
+                        "requests": [
+                            {
+                                "name": "gpu",
+                                "exactly": {
+                                    "deviceClassName": "gpu.nvidia.com",
+                                    "allocationMode": "ExactCount",
+                                    "count": count,
+                                },
+                            }
+                        ]
+                    }
+                }
+            },
+        }
+    )
+    assert isinstance(template, ResourceClaimTemplate)
+    return template
 
 
 def info(pod: Pod) -> PodInfo:

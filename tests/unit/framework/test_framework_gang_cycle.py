@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.api.loaders import load_object
 from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
 from scheduler.framework.backend import BackendHandle
@@ -22,6 +21,7 @@ from scheduler.plugins.registry import build_plugins
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
+from tests.builders import gpu_claim_template
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
@@ -43,33 +43,6 @@ def cluster_spec(racks: int = 3, per_rack: int = 3) -> Any:
                     "placement": {"zone": "z", "nodesPerRack": per_rack, "racksPerBlock": 8},
                 }
             ],
-        }
-    )
-
-
-def gpu_template(count: int) -> Any:
-    """ResourceClaimTemplate ``gpus-<count>``: ``count`` whole GPUs."""
-    return load_object(
-        {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": f"gpus-{count}", "namespace": "default"},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [
-                            {
-                                "name": "gpu",
-                                "exactly": {
-                                    "deviceClassName": "gpu.nvidia.com",
-                                    "allocationMode": "ExactCount",
-                                    "count": count,
-                                },
-                            }
-                        ]
-                    }
-                }
-            },
         }
     )
 
@@ -125,7 +98,7 @@ def env(
     loaded = cluster_from_spec(cluster_spec(racks, per_rack))
     sim = backend(loaded.cache)
     for count in (1, 2, 4, 8):
-        sim.add_template(gpu_template(count))
+        sim.add_template(gpu_claim_template(count))
     profile = Profile.model_validate(
         {
             "name": "gangs",

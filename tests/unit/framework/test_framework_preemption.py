@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduler.api.loaders import load_object
 from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
 from scheduler.framework.backend import BackendHandle
@@ -26,6 +25,7 @@ from scheduler.solver.config import PreemptionWeights
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
+from tests.builders import gpu_claim_template
 
 RACK = "topology.tessera.io/rack"
 SERVING = 100
@@ -57,33 +57,6 @@ class Env:
         return self.cache.nodes[node].metadata.labels[RACK]
 
 
-def template(count: int) -> Any:
-    """ResourceClaimTemplate ``gpus-<count>``."""
-    return load_object(
-        {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": f"gpus-{count}", "namespace": "default"},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [
-                            {
-                                "name": "gpu",
-                                "exactly": {
-                                    "deviceClassName": "gpu.nvidia.com",
-                                    "allocationMode": "ExactCount",
-                                    "count": count,
-                                },
-                            }
-                        ]
-                    }
-                }
-            },
-        }
-    )
-
-
 def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | None = None) -> Env:
     """``nodes`` nodes of 8 whole GPUs (64 cpu) in racks of ``per_rack``."""
     spec = parse_cluster_spec(
@@ -105,7 +78,7 @@ def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | 
     loaded = cluster_from_spec(spec)
     backend = SimulatedCluster(loaded.cache)
     for count in (1, 2, 4, 8):
-        backend.add_template(template(count))
+        backend.add_template(gpu_claim_template(count))
     args = {"levels": list(loaded.levels), **(preemption_args or {})}
     profile = Profile.model_validate(
         {

@@ -9,9 +9,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from scheduler.api.loaders import load_object
 from scheduler.api.pod import Pod
 from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
@@ -24,6 +22,7 @@ from simulator.experiments.replay import (
 )
 from simulator.traces import read_trace
 from simulator.traces.model import Trace, TraceItem
+from tests.builders import gpu_claim_template
 
 RACK = "topology.tessera.io/rack"
 
@@ -47,33 +46,6 @@ def cluster(nodes: int = 2, per_rack: int = 1) -> LoadedCluster:
         }
     )
     return cluster_from_spec(spec)
-
-
-def template(count: int) -> Any:
-    """ResourceClaimTemplate ``gpus-<count>`` in namespace default."""
-    return load_object(
-        {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": f"gpus-{count}", "namespace": "default"},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [
-                            {
-                                "name": "gpu",
-                                "exactly": {
-                                    "deviceClassName": "gpu.nvidia.com",
-                                    "allocationMode": "ExactCount",
-                                    "count": count,
-                                },
-                            }
-                        ]
-                    }
-                }
-            },
-        }
-    )
 
 
 def gpu_pod(
@@ -117,7 +89,7 @@ def replay(
     policy: str = "tessera",
 ) -> ReplayResult:
     """Replay ``items`` (with GPU templates) on ``loaded`` under ``policy``, seed 0."""
-    trace = Trace("tiny", list(items), [template(n) for n in (1, 2, 4, 8)])
+    trace = Trace("tiny", list(items), [gpu_claim_template(n) for n in (1, 2, 4, 8)])
     profile = replay_profile(policy, levels=loaded.levels)
     return run_replay(loaded, trace, profile, ReplayConfig(faults=tuple(faults), horizon=horizon))
 

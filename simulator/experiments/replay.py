@@ -59,6 +59,7 @@ from simulator.engine import (
     Sample,
     SchedulePass,
 )
+from simulator.experiments.policies import WORKLOAD_PLUGINS
 from simulator.gctune import simulation_gc
 from simulator.queue import QueuedPod, SchedulingQueue
 from simulator.traces.model import Trace, TraceItem
@@ -725,7 +726,7 @@ def replay_profile(
         plugins = [p.model_copy(update={"weight": weights.get(p.name, p.weight)}) for p in plugins]
     else:
         args: dict[str, Any] = {"deviceChoice": device_choice, "seed": seed}
-        if _SCORERS[policy] in ("Fragmentation", "Tessera") and workload:
+        if _SCORERS[policy] in WORKLOAD_PLUGINS and workload:
             args["workload"] = list(workload)
         gang_args: dict[str, Any] = {"solver": {"mode": "offline", "random_seed": seed}}
         if levels:

@@ -233,6 +233,7 @@ class NodeResourcesFit:
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         parsed = parse_args(self.name, FitArgs, args)
         self._ignored = frozenset(parsed.ignored_resources)
+        self._statuses: dict[tuple[tuple[str, ...], int], Status] = {}
         self._ignored_groups = frozenset(parsed.ignored_resource_groups)
         self.handle = handle
 
@@ -267,45 +268,46 @@ class NodeResourcesFit:
             self.pre_filter(state, pod, snapshot)
             checks = state.read(_FIT_KEY)
         count = len(nodes)
-        pods = snapshot.column("pods")
-        # reason order: "Too many pods", then each check; one gathered column per reason
-        reasons = ["Too many pods", *(f"Insufficient {c.resource}" for c in checks)]
-        need = np.array([1, *(c.amount for c in checks)], dtype=np.int64)
-        present = [pods, *(c.column for c in checks)]
-        columns = np.array([c for c in present if c is not None], dtype=np.intp)
-        slots = [j for j, c in enumerate(present) if c is not None]
-        free = np.zeros((count, len(present)), dtype=np.int64)
-        if len(columns):
-            free[:, slots] = snapshot.free[:, columns][nodes]
-        fails = free < need
-        rejected = fails.any(axis=1)
+        # reason order: "Too many pods", then each check. A node's failure pattern is one
+        # integer: bit j = reason j fails, the last bit = some request exceeds the node's
+        # whole allocatable (unresolvable; "Too many pods" never is). One column at a time:
+        # few requests, many nodes.
+        wanted = [(snapshot.column("pods"), 1), *((c.column, c.amount) for c in checks)]
+        codes = np.zeros(count, dtype=np.int64)
+        hopeless = np.zeros(count, dtype=bool)
+        for bit, (column, amount) in enumerate(wanted):
+            if column is None:  # no node has the resource: fails everywhere, for good
+                codes |= 1 << bit
+                hopeless |= bit > 0
+                continue
+            fails = snapshot.free[:, column][nodes] < amount
+            codes |= fails.astype(np.int64) << bit
+            if bit:
+                hopeless |= fails & (snapshot.allocatable[:, column][nodes] < amount)
+        codes |= hopeless.astype(np.int64) << len(wanted)
+        rejected = codes != 0
         if not rejected.any():
             return FilterResult.all(count)
-        which = np.flatnonzero(rejected)
-        capacity = np.zeros((len(which), len(present)), dtype=np.int64)
-        if len(columns):
-            capacity[:, slots] = snapshot.allocatable[:, columns][nodes[which]]
-        # a request above the node's whole allocatable is unresolvable ("Too many pods" never)
-        hopeless: npt.NDArray[np.bool_] = np.asarray(fails[which] & (capacity < need), dtype=bool)
-        hopeless[:, 0] = False
-        unresolvable = np.asarray(hopeless.any(axis=1), dtype=bool)
-        keys = np.concatenate([fails[which], unresolvable[:, None]], axis=1)
-        # one integer per failure pattern (bit j = reason j, last bit = unresolvable)
-        codes = keys.astype(np.int64) @ (np.int64(1) << np.arange(keys.shape[1], dtype=np.int64))
-        # the distinct patterns (codes are small: a bincount, no sort)
-        patterns = np.flatnonzero(np.bincount(codes)) if keys.shape[1] <= 20 else np.unique(codes)
-        failures: list[tuple[Status, npt.NDArray[np.bool_]]] = []
-        last = keys.shape[1] - 1
-        for code in patterns.tolist():
-            texts = tuple(reasons[j] for j in range(len(reasons)) if code >> j & 1)
-            status = (
-                Status.unresolvable(*texts) if code >> last & 1 else Status.unschedulable(*texts)
-            )
-            mask = np.zeros(count, dtype=bool)
-            mask[which[codes == code] if len(patterns) > 1 else which] = True
-            failures.append((status, mask))
-        passed: npt.NDArray[np.bool_] = np.asarray(~rejected, dtype=bool)
-        return FilterResult(passed, tuple(failures))
+        # the distinct patterns (small codes: a bincount, no sort)
+        patterns = np.flatnonzero(np.bincount(codes)) if len(wanted) < 20 else np.unique(codes)
+        reasons = ("Too many pods", *(f"Insufficient {c.resource}" for c in checks))
+        failures = tuple(
+            (self._status(reasons, code), codes == code) for code in patterns.tolist() if code
+        )
+        return FilterResult(~rejected, failures)
+
+    def _status(self, reasons: tuple[str, ...], code: int) -> Status:
+        """The status of failure pattern ``code`` over ``reasons`` (built once per pair)."""
+        key = (reasons, code)
+        found = self._statuses.get(key)
+        if found is None:
+            texts = tuple(r for j, r in enumerate(reasons) if code >> j & 1)
+            unresolvable = code >> len(reasons) & 1
+            found = Status.unresolvable(*texts) if unresolvable else Status.unschedulable(*texts)
+            if len(self._statuses) > 4096:
+                self._statuses.clear()
+            self._statuses[key] = found
+        return found
 
 
 # -- LeastAllocated / MostAllocated ---------------------------------------------------------------

@@ -365,14 +365,20 @@ def _claim_object(name: str) -> dict[str, Any]:
     }
 
 
+SEARCH_SECONDS = 1.0
+"""Per-node search limit: a random scenario can be an exponential worst case (the reason
+the allocator has a deadline); such examples are discarded, not judged."""
+
+
 def allocator_for(snapshot: Snapshot, match: MatchCache) -> Allocator:
-    """The allocator the DynamicResources plugin would build for this snapshot."""
+    """The allocator the DynamicResources plugin would build for this snapshot (with a
+    short deadline, see SEARCH_SECONDS)."""
     return Allocator(
         features=snapshot.features,
         classes=snapshot.classes,
         allocated=snapshot.cache.devices,
         cache=match,
-        timeout_seconds=None,
+        timeout_seconds=SEARCH_SECONDS,
     )
 
 
@@ -399,13 +405,16 @@ def build(scenario: Scenario) -> tuple[ClusterCache, MatchCache]:
 def outcomes(
     cache: ClusterCache, match: MatchCache, claims: list[ClaimSpec]
 ) -> list[AllocationOutcome]:
-    """The exact allocator's outcome on every node of the current snapshot."""
+    """The exact allocator's outcome on every node of the current snapshot (the example is
+    discarded when a search hits its deadline: its outcome says nothing about feasibility)."""
     snapshot = cache.snapshot()
     allocator = allocator_for(snapshot, match)
-    return [
+    found = [
         allocator.allocate(claims, name, snapshot.labels(i), snapshot.node_pools(i))
         for i, name in enumerate(snapshot.node_names)
     ]
+    assume(not any(o.timed_out for o in found))
+    return found
 
 
 # -- checking an allocation -----------------------------------------------------------------------

@@ -18,9 +18,11 @@ preemptor retries once the victims are gone.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.api.selectors import pod_matches_node_affinity
@@ -38,6 +40,22 @@ from scheduler.solver.solve import solve_preemption
 from scheduler.topology.domains import DEFAULT_LEVELS
 
 _UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+
+_Entry = tuple[str, int, int, float | None, str | None, tuple[str, ...]]
+"""A running pod as a victim: key, node id, priority, bound at, gang key, claim keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """The running pods of one cache generation, as victim entries and arrays over them."""
+
+    cache: object
+    generation: int
+    entries: list[_Entry]
+    node: npt.NDArray[np.intp]
+    priority: npt.NDArray[np.int64]
+    in_gang: npt.NDArray[np.bool_]
+    gangs: dict[str, list[int]]
 
 
 class PreemptionArgs(BaseModel):
@@ -66,6 +84,10 @@ class Preemption:
         self.args = PreemptionArgs.model_validate(dict(args))
         self.handle = handle
         self.tables = TableBuilder(self.args.levels)
+        self._scan: _Running | None = None
+        self._floor_key: tuple[object, int, int] | None = None
+        self._floor_versions = np.zeros(0, dtype=np.int64)
+        self._floor = np.zeros(0, dtype=np.int64)
 
     def post_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, diagnosis: Diagnosis
@@ -102,15 +124,37 @@ class Preemption:
             ok[i] = pod_matches_node_affinity(pod.pod, node)
         return np.flatnonzero(ok)
 
-    def _victims(
-        self, snapshot: Snapshot, priority: int, nodes: set[int]
-    ) -> tuple[list[tuple[str, int, int, float | None, str | None, tuple[str, ...]]], set[int]]:
-        """Eligible victims: (key, node, priority, bound_at, gang, claims), and extra nodes
-        that members of victim gangs run on."""
-        by_gang: dict[
-            str, list[tuple[str, int, int, float | None, str | None, tuple[str, ...]]]
-        ] = {}
-        lone = []
+    def _priority_floor(self, snapshot: Snapshot) -> npt.NDArray[np.int64]:
+        """The lowest priority among the pods bound or assumed on each node (int64 max on
+        an empty node), recomputed only for nodes whose version moved: a cheap proof that
+        a pod has no victim, which a saturated cluster asks for with every failing pod."""
+        classes = snapshot.cache.priority_classes
+        key = (snapshot.cache, snapshot.node_generation, len(classes))
+        if self._floor_key != key or len(self._floor) != snapshot.size:
+            self._floor_key = key
+            self._floor = np.full(snapshot.size, np.iinfo(np.int64).max, dtype=np.int64)
+            self._floor_versions = np.full(snapshot.size, -1, dtype=np.int64)
+        stale = np.flatnonzero(self._floor_versions != snapshot.node_version)
+        for i in stale.tolist():
+            records = snapshot.pods_on(snapshot.node_names[i]).values()
+            self._floor[i] = min(
+                (pod_priority(r.pod, classes) for r in records), default=np.iinfo(np.int64).max
+            )
+        self._floor_versions[stale] = snapshot.node_version[stale]
+        return self._floor
+
+    def _running(self, snapshot: Snapshot) -> _Running:
+        """Every running pod as a victim entry, scanned once per cache generation (a
+        scheduling pass retries preemption for many pods between two cluster changes)."""
+        found = self._scan
+        if (
+            found is not None
+            and found.cache is snapshot.cache
+            and found.generation == snapshot.generation
+        ):
+            return found
+        entries: list[_Entry] = []
+        gangs: dict[str, list[int]] = {}
         for record in snapshot.pods.values():
             if record.node is None or record.assumed:
                 continue
@@ -128,23 +172,54 @@ class Preemption:
                 )
                 if key is not None
             )
-            entry = (
-                record.key,
-                i,
-                victim_priority,
-                record.bound_at,
-                gang.key if gang else None,
-                info_claims,
-            )
             if gang is not None and gang.size > 1:
-                by_gang.setdefault(gang.key, []).append(entry)
-            elif i in nodes and victim_priority < priority:
-                lone.append(entry)
+                gangs.setdefault(gang.key, []).append(len(entries))
+            entries.append(
+                (
+                    record.key,
+                    i,
+                    victim_priority,
+                    record.bound_at,
+                    gang.key if gang else None,
+                    info_claims,
+                )
+            )
+        in_gang = np.zeros(len(entries), dtype=bool)
+        for members in gangs.values():
+            in_gang[members] = True
+        self._scan = _Running(
+            snapshot.cache,
+            snapshot.generation,
+            entries,
+            np.array([e[1] for e in entries], dtype=np.intp),
+            np.array([e[2] for e in entries], dtype=np.int64),
+            in_gang,
+            gangs,
+        )
+        return self._scan
+
+    def _victims(
+        self, snapshot: Snapshot, priority: int, nodes: set[int]
+    ) -> tuple[list[_Entry], set[int]]:
+        """Eligible victims: (key, node, priority, bound_at, gang, claims), and extra nodes
+        that members of victim gangs run on."""
+        # a victim, or a member of a victim gang, runs on a candidate node at lower priority
+        floor = self._priority_floor(snapshot)
+        if not nodes or int(floor[np.fromiter(nodes, dtype=np.intp)].min()) >= priority:
+            return [], set()
+        running = self._running(snapshot)
+        if not running.entries or int(running.priority.min()) >= priority:
+            return [], set()
+        on_nodes = np.isin(running.node, np.fromiter(nodes, dtype=np.intp, count=len(nodes)))
+        alone = on_nodes & (running.priority < priority) & ~running.in_gang
+        lone = [running.entries[i] for i in np.flatnonzero(alone).tolist()]
         extra: set[int] = set()
-        for members in by_gang.values():
-            if all(m[2] < priority for m in members) and any(m[1] in nodes for m in members):
-                lone.extend(members)
-                extra.update(m[1] for m in members)
+        for members in running.gangs.values():
+            if all(running.entries[m][2] < priority for m in members) and any(
+                on_nodes[m] for m in members
+            ):
+                lone.extend(running.entries[m] for m in members)
+                extra.update(running.entries[m][1] for m in members)
         return lone, extra
 
     def _preempt(

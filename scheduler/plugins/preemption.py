@@ -230,6 +230,11 @@ class Preemption:
             return None, Status.unschedulable("batch pods do not preempt")
         if first.pod.spec.preemption_policy == "Never":
             return None, Status.unschedulable("preemptionPolicy is Never")
+        if (
+            int(self._priority_floor(snapshot).min(initial=np.iinfo(np.int64).max))
+            >= first.priority
+        ):
+            return None, Status.unschedulable("no lower-priority pod to preempt")
         allowed = [self._candidates(m, snapshot) for m in members]
         nodes = {int(i) for a in allowed for i in a}
         if not nodes:

@@ -22,8 +22,8 @@ DRAPartitionableDevices on, dynamic MIG: every GPU offered whole or as any MIG p
   the assume itself is not timed). Budget: p99 <= 5 ms (both variants).
 
 Every timing is ``time.perf_counter`` around one call, over ``--repetitions`` calls (>= 200).
-The machine is shared with other jobs (2 cores at the time of writing), so the numbers are
-noisy; the report records ``os.cpu_count()``. Run: ``python bench/bench_dra.py``; it takes
+The report records ``os.cpu_count()`` and the load averages before and after, since other
+jobs on the machine make the numbers noisy. Run: ``python bench/bench_dra.py``; it takes
 well under a minute.
 """
 
@@ -233,6 +233,7 @@ def main() -> None:
     if args.repetitions < 200:
         parser.error("--repetitions: at least 200 (p99 needs the samples)")
     start = time.perf_counter()
+    load = os.getloadavg()
     cases = bench_single_node(args.repetitions)
     cases["feasible_nodes_gpu"] = bench_cluster(args.nodes, args.repetitions, args.seed)
     report: dict[str, Any] = {
@@ -241,8 +242,8 @@ def main() -> None:
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
-            "shared": True,
-            "note": "shared with other jobs; timings are noisy (compare medians, not single runs)",
+            "load_average_at_start": [round(x, 2) for x in load],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "repetitions": args.repetitions,
         "timer": "time.perf_counter per call",

@@ -10,7 +10,8 @@ Usage::
 Quantities are Kubernetes strings (``"500m"``, ``"2Gi"``) or plain numbers. Taints and
 tolerations may be models, dicts in API form, or the shorthand ``key=value:Effect`` /
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
-``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs.
+``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs and
+``gpu_claim_pod(name, n)`` a pod whose claim comes from it.
 """
 
 from __future__ import annotations
@@ -214,6 +215,43 @@ def gpu_claim_template(count: int) -> ResourceClaimTemplate:
     )
     assert isinstance(template, ResourceClaimTemplate)
     return template
+
+
+def gpu_claim_pod(
+    name: str,
+    gpus: int,
+    *,
+    cpu: str = "1",
+    priority: int | None = None,
+    node: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Pod:
+    """Pod ``default/<name>`` requesting ``cpu`` and ``gpus`` whole GPUs through the claim
+    template ``gpus-<gpus>`` (:func:`gpu_claim_template`); pinned to ``node`` by a hostname
+    nodeSelector when given."""
+    spec: dict[str, Any] = {
+        "containers": [
+            {"name": "main", "resources": {"requests": {"cpu": cpu}, "claims": [{"name": "gpu"}]}}
+        ],
+        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": f"gpus-{gpus}"}],
+    }
+    if priority is not None:
+        spec["priority"] = priority
+    if node is not None:
+        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    return Pod.model_validate(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "uid": f"uid-{name}",
+                "labels": dict(labels or {}),
+                "annotations": dict(annotations or {}),
+            },
+            "spec": spec,
+        }
+    )
 
 
 def info(pod: Pod) -> PodInfo:

@@ -21,7 +21,7 @@ from scheduler.plugins.registry import build_plugins
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
-from tests.builders import gpu_claim_template
+from tests.builders import gpu_claim_pod, gpu_claim_template
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
@@ -129,26 +129,9 @@ def gpu_pod(
     annotations: Mapping[str, str] | None = None,
     node_name: str | None = None,
 ) -> Pod:
-    """A pod asking for ``gpus`` whole GPUs through a template claim."""
-    spec: dict[str, Any] = {
-        "containers": [
-            {"name": "main", "resources": {"requests": {"cpu": cpu}, "claims": [{"name": "gpu"}]}}
-        ],
-        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": f"gpus-{gpus}"}],
-    }
-    if node_name is not None:
-        spec["nodeSelector"] = {"kubernetes.io/hostname": node_name}
-    return Pod.model_validate(
-        {
-            "metadata": {
-                "name": name,
-                "namespace": "default",
-                "uid": f"uid-{name}",
-                "labels": dict(labels or {}),
-                "annotations": dict(annotations or {}),
-            },
-            "spec": spec,
-        }
+    """An 8-cpu pod asking for ``gpus`` whole GPUs through a template claim."""
+    return gpu_claim_pod(
+        name, gpus, cpu=cpu, node=node_name, labels=labels, annotations=annotations
     )
 
 

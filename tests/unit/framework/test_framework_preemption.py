@@ -25,7 +25,7 @@ from scheduler.solver.config import PreemptionWeights
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
-from tests.builders import gpu_claim_template
+from tests.builders import gpu_claim_pod, gpu_claim_template
 
 RACK = "topology.tessera.io/rack"
 SERVING = 100
@@ -110,26 +110,8 @@ def gpu_pod(
     annotations: Mapping[str, str] | None = None,
 ) -> Pod:
     """A 1-cpu pod asking ``gpus`` whole GPUs, optionally pinned to ``node``."""
-    spec: dict[str, Any] = {
-        "priority": priority,
-        "containers": [
-            {"name": "main", "resources": {"requests": {"cpu": "1"}, "claims": [{"name": "gpu"}]}}
-        ],
-        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": f"gpus-{gpus}"}],
-    }
-    if node is not None:
-        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
-    return Pod.model_validate(
-        {
-            "metadata": {
-                "name": name,
-                "namespace": "default",
-                "uid": f"uid-{name}",
-                "labels": dict(labels or {}),
-                "annotations": dict(annotations or {}),
-            },
-            "spec": spec,
-        }
+    return gpu_claim_pod(
+        name, gpus, priority=priority, node=node, labels=labels, annotations=annotations
     )
 
 

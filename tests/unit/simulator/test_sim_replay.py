@@ -22,7 +22,7 @@ from simulator.experiments.replay import (
 )
 from simulator.traces import read_trace
 from simulator.traces.model import Trace, TraceItem
-from tests.builders import gpu_claim_template
+from tests.builders import gpu_claim_pod, gpu_claim_template
 
 RACK = "topology.tessera.io/rack"
 
@@ -57,26 +57,8 @@ def gpu_pod(
     annotations: dict[str, str] | None = None,
 ) -> Pod:
     """A 4-cpu pod asking ``gpus`` whole GPUs through a template claim."""
-    return Pod.model_validate(
-        {
-            "metadata": {
-                "name": name,
-                "namespace": "default",
-                "uid": f"uid-{name}",
-                "labels": labels or {},
-                "annotations": annotations or {},
-            },
-            "spec": {
-                "priority": priority,
-                "containers": [
-                    {
-                        "name": "main",
-                        "resources": {"requests": {"cpu": "4"}, "claims": [{"name": "gpu"}]},
-                    }
-                ],
-                "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": f"gpus-{gpus}"}],
-            },
-        }
+    return gpu_claim_pod(
+        name, gpus, cpu="4", priority=priority, labels=labels, annotations=annotations
     )
 
 

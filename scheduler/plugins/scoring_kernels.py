@@ -193,7 +193,7 @@ def _exclusive_gpus(row: NDArray[np.int32], num_gpu: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(row == GPU_MILLI)[:num_gpu])
 
 
-def _exclusive_gpus_all(rows: NDArray[np.int64], num_gpu: int) -> list[tuple[int, ...]]:
+def exclusive_gpus_all(rows: NDArray[np.int64], num_gpu: int) -> list[tuple[int, ...]]:
     """:func:`_exclusive_gpus` of every row at once."""
     if num_gpu == 0 or rows.shape[1] == 0:
         return [()] * rows.shape[0]
@@ -316,6 +316,15 @@ def fgd_scores(
         now = node_frag(cpu, rows, models, mix)
     if pod.is_share:
         return _fgd_share(cpu, rows, models, now, pod=pod, mix=mix)
+    later = node_frag(cpu - pod.cpu_milli, rows_after_whole(rows, pod), models, mix)
+    scores = _sigmoid_score(now - later)
+    gpus = exclusive_gpus_all(rows, pod.num_gpu)
+    return Scored(scores, gpus)
+
+
+def rows_after_whole(rows: NDArray[np.int64], pod: PodRequest) -> NDArray[np.int64]:
+    """Per-GPU milli left on each node after a non-sharing pod takes its GPUs there: the
+    ``num_gpu`` fullest GPUs that fit (stable order), as FGD's "after" state measures it."""
     after = rows.copy()
     if pod.num_gpu > 0:
         order = np.argsort(rows, axis=1, kind="stable")
@@ -323,10 +332,7 @@ def fgd_scores(
         fits = ascending >= pod.gpu_milli
         take = fits & (np.cumsum(fits, axis=1) <= pod.num_gpu)
         np.put_along_axis(after, order, ascending - pod.gpu_milli * take, axis=1)
-    later = node_frag(cpu - pod.cpu_milli, after, models, mix)
-    scores = _sigmoid_score(now - later)
-    gpus = _exclusive_gpus_all(rows, pod.num_gpu)
-    return Scored(scores, gpus)
+    return after
 
 
 def _fgd_share(

@@ -56,7 +56,13 @@ from scheduler.cluster.fragmentation import GPU_MILLI, WorkloadMix, node_frag
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.interfaces import Handle, NodeIds
 from scheduler.plugins.fragmentation import Fragmentation, FragmentationArgs
-from scheduler.plugins.scoring_kernels import NodeView, PodRequest, Scored
+from scheduler.plugins.scoring_kernels import (
+    NodeView,
+    PodRequest,
+    Scored,
+    exclusive_gpus_all,
+    rows_after_whole,
+)
 
 MAX_SCORE = 100
 
@@ -172,16 +178,8 @@ def tessera_scores(
     base = now + offset
     if pod.is_share:
         return _share_scores(cpu, rows, models, base, pod, mix)
-    after_rows = rows.copy()
-    if pod.num_gpu:
-        order = np.argsort(rows, axis=1, kind="stable")
-        ascending = np.take_along_axis(rows, order, axis=1)
-        fits = ascending >= pod.gpu_milli
-        take = fits & (np.cumsum(fits, axis=1) <= pod.num_gpu)
-        np.put_along_axis(after_rows, order, ascending - pod.gpu_milli * take, axis=1)
-    later = node_frag(cpu - pod.cpu_milli, after_rows, models, mix)
-    gpus = [tuple(int(g) for g in np.flatnonzero(row == GPU_MILLI)[: pod.num_gpu]) for row in rows]
-    return Scored(_truncated(base - later), gpus)
+    later = node_frag(cpu - pod.cpu_milli, rows_after_whole(rows, pod), models, mix)
+    return Scored(_truncated(base - later), exclusive_gpus_all(rows, pod.num_gpu))
 
 
 def _share_scores(

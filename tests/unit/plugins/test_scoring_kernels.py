@@ -15,11 +15,11 @@ from scheduler.plugins.scoring_kernels import (
     NodeView,
     PodRequest,
     _exclusive_gpus,
-    _exclusive_gpus_all,
     best_node,
     bestfit_raw,
     bestfit_scores,
     dotprod_scores,
+    exclusive_gpus_all,
     feasible,
     fgd_scores,
     gpu_clustering_scores,
@@ -367,4 +367,4 @@ def test_exclusive_picks_of_all_rows_equal_the_per_row_rule() -> None:
         n, width, k = int(rng.integers(1, 12)), int(rng.integers(0, 9)), int(rng.integers(0, 9))
         rows = rng.choice([0, 250, 1000, 1000], size=(n, width)).astype(np.int64)
         expected = [_exclusive_gpus(r.astype(np.int32), k) for r in rows]
-        assert _exclusive_gpus_all(rows, k) == expected
+        assert exclusive_gpus_all(rows, k) == expected

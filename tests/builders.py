@@ -11,7 +11,9 @@ Quantities are Kubernetes strings (``"500m"``, ``"2Gi"``) or plain numbers. Tain
 tolerations may be models, dicts in API form, or the shorthand ``key=value:Effect`` /
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
 ``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs and
-``gpu_claim_pod(name, n)`` a pod whose claim comes from it.
+``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
+simulated cluster spec of one node pool; ``rack_table(rows)`` a solver NodeTable of
+(free GPUs, rack) rows.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.claims import ClaimAllocation
 from scheduler.framework.podinfo import PodInfo, pod_info
+from scheduler.solver.instance import NodeSupply, NodeTable
+from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
 
 Quantity = str | int | float
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -251,6 +255,42 @@ def gpu_claim_pod(
             },
             "spec": spec,
         }
+    )
+
+
+def one_pool_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec:
+    """A one-pool spec of ``count`` nodes named gpu-node-0000... (64 cpu, 256Gi) with
+    ``accelerator``, partitionable devices and consumable capacity on."""
+    return parse_cluster_spec(
+        {
+            "apiVersion": "tessera.io/v1alpha1",
+            "kind": "ClusterSpec",
+            "metadata": {"name": "unit"},
+            "featureGates": {"DRAPartitionableDevices": True, "DRAConsumableCapacity": True},
+            "nodePools": [
+                {
+                    "name": "gpu-node",
+                    "count": count,
+                    "node": {"cpu": "64", "memory": "256Gi"},
+                    "accelerator": accelerator,
+                }
+            ],
+        }
+    )
+
+
+RACK = "topology.tessera.io/rack"
+
+
+def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:
+    """Solver nodes n0, n1, ... with (free gpu, rack id) and 64 free cpu, one level (rack)."""
+    return NodeTable.from_nodes(
+        [
+            NodeSupply(id=i, name=f"n{i}", free=(gpu, 64), domain=(rack,))
+            for i, (gpu, rack) in enumerate(rows)
+        ],
+        dims=("gpu", "cpu"),
+        levels=(RACK,),
     )
 
 

@@ -20,8 +20,7 @@ from scheduler.cluster.cache import ClusterCache
 from scheduler.dra.claims import ClaimAllocation, DeviceResult
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.build import build_cluster
-from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
-from tests.builders import make_cache, make_node, make_pod
+from tests.builders import make_cache, make_node, make_pod, one_pool_spec
 
 DRIVER = "gpu.nvidia.com"
 GI = 2**30
@@ -31,24 +30,9 @@ STATE_ARRAYS = ("allocated", "share_count", "shared_used", "counters_left", "ava
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def gpu_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec:
-    """A one-pool spec of ``count`` nodes named gpu-node-0000... with ``accelerator``."""
-    return parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "unit"},
-            "featureGates": {"DRAPartitionableDevices": True, "DRAConsumableCapacity": True},
-            "nodePools": [
-                {
-                    "name": "gpu-node",
-                    "count": count,
-                    "node": {"cpu": "64", "memory": "256Gi"},
-                    "accelerator": accelerator,
-                }
-            ],
-        }
-    )
+
+
+gpu_spec = one_pool_spec
 
 
 H100_DYNAMIC = {"kind": "nvidia", "model": "H100-80GB", "count": 8, "mig": {"mode": "dynamic"}}

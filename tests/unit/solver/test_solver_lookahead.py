@@ -15,7 +15,6 @@ from scheduler.solver.instance import (
     GangSpec,
     LookaheadInstance,
     LookaheadSolution,
-    NodeSupply,
     NodeTable,
     PodDemand,
     SolveStatus,
@@ -23,21 +22,13 @@ from scheduler.solver.instance import (
 from scheduler.solver.lookahead import item_weights, prune_lookahead
 from scheduler.solver.solve import solve_lookahead
 from scheduler.solver.validate import validate_lookahead
+from tests.builders import rack_table
 
 RACK = "topology.tessera.io/rack"
 OFFLINE = SolverConfig(mode="offline")
 
 
-def table(rows: Sequence[tuple[int, int]]) -> NodeTable:
-    """Nodes n0, n1, ... with (free gpu, rack id)."""
-    return NodeTable.from_nodes(
-        [
-            NodeSupply(id=i, name=f"n{i}", free=(gpu, 64), domain=(rack,))
-            for i, (gpu, rack) in enumerate(rows)
-        ],
-        dims=("gpu", "cpu"),
-        levels=(RACK,),
-    )
+table = rack_table
 
 
 def item(key: str, pods: int, gpu: int = 8, priority: int = 0, **kw: object) -> GangSpec:

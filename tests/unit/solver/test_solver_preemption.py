@@ -12,7 +12,6 @@ from scheduler.solver import solve as solve_mod
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.instance import (
     GangSpec,
-    NodeSupply,
     NodeTable,
     PodDemand,
     PreemptionInstance,
@@ -23,21 +22,13 @@ from scheduler.solver.instance import (
 from scheduler.solver.preemption import drop_unneeded, prune_preemption
 from scheduler.solver.solve import solve_preemption
 from scheduler.solver.validate import validate_preemption
+from tests.builders import rack_table
 
 RACK = "topology.tessera.io/rack"
 OFFLINE = SolverConfig(mode="offline")
 
 
-def table(rows: Sequence[tuple[int, int]]) -> NodeTable:
-    """Nodes n0, n1, ... with (free gpu, rack id)."""
-    return NodeTable.from_nodes(
-        [
-            NodeSupply(id=i, name=f"n{i}", free=(gpu, 64), domain=(rack,))
-            for i, (gpu, rack) in enumerate(rows)
-        ],
-        dims=("gpu", "cpu"),
-        levels=(RACK,),
-    )
+table = rack_table
 
 
 def victim(

@@ -40,7 +40,6 @@ from scheduler.plugins.solvertable import TableBuilder
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.greedy import kueue_best_fit
 from scheduler.solver.instance import GangInstance, GangSolution
-from scheduler.solver.solve import solve_gang_verified
 from scheduler.topology.domains import DEFAULT_LEVELS
 
 
@@ -116,6 +115,8 @@ class GangTopology:
                     snapshot.node_pools(node),
                 )
                 return outcome.ok
+
+            from scheduler.solver.solve import solve_gang_verified  # noqa: PLC0415 (OR-Tools: load on first solve)
 
             solution = solve_gang_verified(instance, verify, self.args.solver)
         return self._plan(members, snapshot, solution)

@@ -36,7 +36,6 @@ from scheduler.plugins.dynamicresources import pod_claim_keys
 from scheduler.plugins.solvertable import TableBuilder
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.instance import PreemptionInstance, Victim
-from scheduler.solver.solve import solve_preemption
 from scheduler.topology.domains import DEFAULT_LEVELS
 
 _UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
@@ -263,6 +262,8 @@ class Preemption:
                 )
             )
         instance = PreemptionInstance(table=table, gang=spec, victims=tuple(victim_models))
+        from scheduler.solver.solve import solve_preemption  # noqa: PLC0415 (OR-Tools: load on first solve)
+
         solution = solve_preemption(instance, self.args.solver)
         if not solution.placed or not solution.victims:
             return None, Status.unschedulable(solution.reason or "preemption cannot make room")

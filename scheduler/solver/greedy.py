@@ -12,6 +12,7 @@ None of these proves anything: a greedy that finds nothing is not a proof that n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +27,6 @@ from scheduler.solver.instance import (
     SolveStatus,
     level_label,
 )
-from scheduler.solver.lookahead import LookaheadCandidates
 
 __all__ = [
     "fill_domain",
@@ -36,6 +36,9 @@ __all__ = [
     "max_pod_caps",
     "row_order",
 ]
+
+if TYPE_CHECKING:  # lookahead imports OR-Tools, which the greedy baseline never needs
+    from scheduler.solver.lookahead import LookaheadCandidates
 
 
 def _kind_order(cands: GangCandidates) -> list[int]:

@@ -21,8 +21,8 @@ from scheduler.cluster.cache import ClusterCache
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import pod_info
 from scheduler.framework.profiles import Profile
-from scheduler.plugins import gang as gang_plugin
 from scheduler.plugins.registry import build_framework
+from scheduler.solver import solve as solver_solve
 from scheduler.solver.instance import GangInstance, GangSolution
 from scheduler.solver.validate import validate_gang
 from simulator.backend import SimulatedCluster
@@ -291,9 +291,9 @@ def replay(scenario: Scenario) -> Run:
     run = Run()
     exclusive_racks: dict[str, set[str]] = {}
     with mock.patch.object(
-        gang_plugin,
+        solver_solve,
         "solve_gang_verified",
-        _solve_and_validate(gang_plugin.solve_gang_verified, run),
+        _solve_and_validate(solver_solve.solve_gang_verified, run),
     ):
         for index, draw in enumerate(scenario.gangs):
             pods = _members(index, draw)

@@ -18,7 +18,9 @@ Algorithm overview:
 * one timeline row per simulated minute.
 
 Outputs: ``summary.json``, ``placements.jsonl`` (every bind, eviction and failed attempt),
-``timeline.csv``. Same inputs and seed -> byte-identical outputs (except ``wall_seconds``).
+``timeline.csv``. ``pending_seconds`` in the summary is measured at each bind (from the pod's
+creation, or its recreation after an eviction); pods never bound are counted by
+``pods_unschedulable`` instead. Same inputs and seed -> byte-identical outputs (except ``wall_seconds``).
 """
 
 from __future__ import annotations

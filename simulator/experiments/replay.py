@@ -20,7 +20,8 @@ Algorithm overview:
 Outputs: ``summary.json``, ``placements.jsonl`` (every bind, eviction and failed attempt),
 ``timeline.csv``. ``pending_seconds`` in the summary is measured at each bind (from the pod's
 creation, or its recreation after an eviction); pods never bound are counted by
-``pods_unschedulable`` instead. Same inputs and seed -> byte-identical outputs (except ``wall_seconds``).
+``pods_unschedulable`` instead. Same inputs and seed -> byte-identical outputs (except
+``wall_seconds``).
 """
 
 from __future__ import annotations

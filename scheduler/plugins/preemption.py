@@ -203,13 +203,13 @@ class Preemption:
         """Eligible victims: (key, node, priority, bound_at, gang, claims), and extra nodes
         that members of victim gangs run on."""
         # a victim, or a member of a victim gang, runs on a candidate node at lower priority
-        floor = self._priority_floor(snapshot)
-        if not nodes or int(floor[np.fromiter(nodes, dtype=np.intp)].min()) >= priority:
+        ids = np.fromiter(nodes, dtype=np.intp, count=len(nodes))
+        if not nodes or int(self._priority_floor(snapshot)[ids].min()) >= priority:
             return [], set()
         running = self._running(snapshot)
         if not running.entries or int(running.priority.min()) >= priority:
             return [], set()
-        on_nodes = np.isin(running.node, np.fromiter(nodes, dtype=np.intp, count=len(nodes)))
+        on_nodes = np.isin(running.node, ids)
         alone = on_nodes & (running.priority < priority) & ~running.in_gang
         lone = [running.entries[i] for i in np.flatnonzero(alone).tolist()]
         extra: set[int] = set()

@@ -12,7 +12,8 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
 ``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs and
 ``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
-simulated cluster spec of one node pool; ``rack_table(rows)`` a solver NodeTable of
+simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
+8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
 (free GPUs, rack) rows.
 """
 
@@ -273,6 +274,26 @@ def one_pool_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec
                     "count": count,
                     "node": {"cpu": "64", "memory": "256Gi"},
                     "accelerator": accelerator,
+                }
+            ],
+        }
+    )
+
+
+def h100_rack_spec(nodes: int, per_rack: int, *, name: str = "mini") -> ClusterSpec:
+    """``nodes`` nodes (64 cpu, 512Gi, 8 whole H100 GPUs), ``per_rack`` per rack, one zone."""
+    return parse_cluster_spec(
+        {
+            "apiVersion": "tessera.io/v1alpha1",
+            "kind": "ClusterSpec",
+            "metadata": {"name": name},
+            "nodePools": [
+                {
+                    "name": "gpu",
+                    "count": nodes,
+                    "node": {"cpu": "64", "memory": "512Gi"},
+                    "accelerator": {"kind": "nvidia", "model": "H100-80GB", "count": 8},
+                    "placement": {"zone": "z", "nodesPerRack": per_rack, "racksPerBlock": 8},
                 }
             ],
         }

@@ -20,8 +20,7 @@ from scheduler.framework.status import Code, Status
 from scheduler.plugins.registry import build_plugins
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
-from simulator.drivers.spec import parse_cluster_spec
-from tests.builders import gpu_claim_pod, gpu_claim_template
+from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
@@ -29,22 +28,7 @@ LWS = "leaderworkerset.sigs.k8s.io/"
 
 def cluster_spec(racks: int = 3, per_rack: int = 3) -> Any:
     """``racks`` racks of ``per_rack`` nodes, each 64 cpu, 512Gi, 8 whole H100 GPUs."""
-    return parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "mini"},
-            "nodePools": [
-                {
-                    "name": "gpu",
-                    "count": racks * per_rack,
-                    "node": {"cpu": "64", "memory": "512Gi"},
-                    "accelerator": {"kind": "nvidia", "model": "H100-80GB", "count": 8},
-                    "placement": {"zone": "z", "nodesPerRack": per_rack, "racksPerBlock": 8},
-                }
-            ],
-        }
-    )
+    return h100_rack_spec(racks * per_rack, per_rack)
 
 
 @dataclass

@@ -24,8 +24,7 @@ from scheduler.plugins.registry import build_framework
 from scheduler.solver.config import PreemptionWeights
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
-from simulator.drivers.spec import parse_cluster_spec
-from tests.builders import gpu_claim_pod, gpu_claim_template
+from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec
 
 RACK = "topology.tessera.io/rack"
 SERVING = 100
@@ -59,22 +58,7 @@ class Env:
 
 def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | None = None) -> Env:
     """``nodes`` nodes of 8 whole GPUs (64 cpu) in racks of ``per_rack``."""
-    spec = parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "mini"},
-            "nodePools": [
-                {
-                    "name": "gpu",
-                    "count": nodes,
-                    "node": {"cpu": "64", "memory": "512Gi"},
-                    "accelerator": {"kind": "nvidia", "model": "H100-80GB", "count": 8},
-                    "placement": {"zone": "z", "nodesPerRack": per_rack, "racksPerBlock": 8},
-                }
-            ],
-        }
-    )
+    spec = h100_rack_spec(nodes, per_rack)
     loaded = cluster_from_spec(spec)
     backend = SimulatedCluster(loaded.cache)
     for count in (1, 2, 4, 8):

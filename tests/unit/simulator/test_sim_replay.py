@@ -12,7 +12,6 @@ from pathlib import Path
 
 from scheduler.api.pod import Pod
 from simulator.clusters import LoadedCluster, cluster_from_spec
-from simulator.drivers.spec import parse_cluster_spec
 from simulator.experiments.replay import (
     Fault,
     ReplayConfig,
@@ -22,29 +21,14 @@ from simulator.experiments.replay import (
 )
 from simulator.traces import read_trace
 from simulator.traces.model import Trace, TraceItem
-from tests.builders import gpu_claim_pod, gpu_claim_template
+from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec
 
 RACK = "topology.tessera.io/rack"
 
 
 def cluster(nodes: int = 2, per_rack: int = 1) -> LoadedCluster:
     """``nodes`` nodes of 64 cpu and 8 whole H100 GPUs, ``per_rack`` per rack."""
-    spec = parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "tiny"},
-            "nodePools": [
-                {
-                    "name": "gpu",
-                    "count": nodes,
-                    "node": {"cpu": "64", "memory": "512Gi"},
-                    "accelerator": {"kind": "nvidia", "model": "H100-80GB", "count": 8},
-                    "placement": {"zone": "z", "nodesPerRack": per_rack, "racksPerBlock": 8},
-                }
-            ],
-        }
-    )
+    spec = h100_rack_spec(nodes, per_rack, name="tiny")
     return cluster_from_spec(spec)
 
 

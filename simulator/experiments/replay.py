@@ -27,7 +27,6 @@ creation, or its recreation after an eviction); pods never bound are counted by
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from typing import Any, Literal
 import numpy as np
 
 from scheduler.api.dra import ResourceClaimTemplate
-from scheduler.api.pod import Pod
 from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, typical_mix
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
@@ -656,16 +654,6 @@ def with_target_workload(profile: Profile, mix: WorkloadMix) -> Profile:
         else:
             plugins.append(config)
     return profile.model_copy(update={"plugins": tuple(plugins)})
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON-friendly: None for NaN/inf."""
-    return value if math.isfinite(value) else None
-
-
-def pods_of(trace: Trace) -> list[Pod]:
-    """The trace's pods in arrival order (for tests and reports)."""
-    return [item.pod for item in trace.sorted_items()]
 
 
 REPLAY_POLICIES = (

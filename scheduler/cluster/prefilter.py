@@ -175,7 +175,7 @@ class PrefilterCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[object, ...], _Counts] = {}
-        self._shape: tuple[int, int, int, int] | None = None
+        self._shape: tuple[int, ...] | None = None
 
     def counts(
         self,
@@ -185,11 +185,10 @@ class PrefilterCache:
         cache: MatchCache,
     ) -> _Counts:
         """Current counts for one (sub)request (ExactCount or All)."""
-        inventory = snapshot.cache.devices
         shape = (
+            snapshot.cache_id,
             snapshot.node_generation,
-            inventory.generation,
-            inventory.global_version,
+            *snapshot.device_generation,
             len(snapshot.templates),
         )
         if shape != self._shape or len(self._entries) > self.max_entries:
@@ -221,7 +220,7 @@ class PrefilterCache:
         all_mode = (spec.mode or "ExactCount") == "All"
         by_template: dict[int, tuple[list[int], list[int]]] = {}
         for i in stale.tolist():
-            for t, row, _ in inventory.rows_of_node.get(snapshot.node_names[i], ()):
+            for t, row, _ in snapshot.device_rows(i):
                 if t in entry.matches:
                     rows, owners = by_template.setdefault(t, ([], []))
                     rows.append(row)

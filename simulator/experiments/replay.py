@@ -36,17 +36,17 @@ from typing import Any, Literal
 import numpy as np
 
 from scheduler.api.dra import ResourceClaimTemplate
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, typical_mix
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.convert import claim_spec_from
-from scheduler.framework.backend import BackendHandle
+from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import GangRef, PodInfo, gang_of, pod_info
 from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
-from scheduler.plugins.fragmentation import Fragmentation
-from scheduler.plugins.gpushape import shape_of_claims
+from scheduler.plugins.gpu.fragmentation import Fragmentation
+from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
+from scheduler.plugins.gpu.shape import shape_of_claims
 from scheduler.plugins.registry import REGISTRY, build_framework
 from simulator.backend import SimulatedCluster
 from simulator.clusters import LoadedCluster
@@ -162,8 +162,9 @@ class Replay:
         self.backend.on_evict = self._evicted
         self._load_objects()
         self._mix: WorkloadMix | None = self._target_mix()
+        self._frag = FragTracker(self._mix) if self._mix is not None else None
         profile = with_target_workload(profile, self._mix)
-        self.framework: Framework = build_framework(profile, BackendHandle(self.backend))
+        self.framework: Framework = build_framework(profile, self.backend)
         self.batch_threshold = profile.batch_threshold
         self.pods: dict[str, _PodState] = {}
         self.waiting_on: dict[str, list[int]] = {}
@@ -457,7 +458,7 @@ class Replay:
                     )
                 )
         if not problem:
-            result = self.framework.schedule_gang(members, created)
+            result = GangCycle(self.framework).run(members, created)
             for key in result.bound:
                 self._bound(key, result.assignments[key], now)
             if result.status.ok:
@@ -566,9 +567,7 @@ class Replay:
         gpus = snapshot.gpus
         capacity = int(gpus.gpu_count.sum()) * 1000
         free = int(gpus.gpu_free.sum())
-        frag = (
-            float(self.cache.frag_tracker(self._mix).values(snapshot).sum()) if self._mix else 0.0
-        )
+        frag = float(self._frag.values(snapshot).sum()) if self._frag is not None else 0.0
         pending = {"serving": 0, "batch": 0}
         for queued in self.queue.pending():
             pending["batch" if queued.info.batch else "serving"] += 1

@@ -376,7 +376,7 @@ def allocator_for(snapshot: Snapshot, match: MatchCache) -> Allocator:
     return Allocator(
         features=snapshot.features,
         classes=snapshot.classes,
-        allocated=snapshot.cache.devices,
+        allocated=snapshot,
         cache=match,
         timeout_seconds=SEARCH_SECONDS,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scheduler.api.pod import pod_claim_keys
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.templates import DeviceTemplate
 from scheduler.dra.allocator import MatchCache
@@ -29,7 +30,6 @@ from scheduler.dra.cel import CelError
 from scheduler.dra.claims import ClaimSpec, ClassSpec, RequestSpec
 from scheduler.dra.convert import claim_spec
 from scheduler.framework.podinfo import PodInfo
-from scheduler.plugins.dynamicresources import pod_claim_keys
 
 GPU_MILLI = 1000
 MEMORY_SLICES = 8
@@ -139,7 +139,7 @@ def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
     generated from one template share its spec) and the cluster's device templates.
     """
     records = []
-    for _, claim_key in pod_claim_keys(pod):
+    for _, claim_key in pod_claim_keys(pod.pod):
         record = snapshot.claims.get(claim_key) if claim_key is not None else None
         if record is not None and not record.results:
             records.append(record)

@@ -52,17 +52,17 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from scheduler.cluster.fragmentation import GPU_MILLI, WorkloadMix, node_frag
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.interfaces import Handle, NodeIds
-from scheduler.plugins.fragmentation import Fragmentation, FragmentationArgs
-from scheduler.plugins.scoring_kernels import (
+from scheduler.plugins.gpu.fragmentation import Fragmentation, FragmentationArgs
+from scheduler.plugins.gpu.kernels import (
     NodeView,
     PodRequest,
     Scored,
     exclusive_gpus_all,
     rows_after_whole,
 )
+from scheduler.plugins.gpu.measure import GPU_MILLI, WorkloadMix, node_frag
 
 MAX_SCORE = 100
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from scheduler.framework.interfaces import Handle
 from scheduler.framework.podinfo import PodInfo
-from scheduler.plugins.args import NoArgs, parse_args
+from scheduler.plugins.helper.args import NoArgs, parse_args
 
 __all__ = ["PLUGINS", "PrioritySort"]
 

@@ -19,8 +19,8 @@ from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo, pod_info
-from scheduler.plugins.gpuscore import GpuScorePlugin
-from scheduler.plugins.scoring_kernels import (
+from scheduler.plugins.gpu.base import GpuScorePlugin
+from scheduler.plugins.gpu.kernels import (
     NodeView,
     PodRequest,
     Scored,

@@ -29,7 +29,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from scheduler.cluster.fragmentation import GPU_MILLI, WorkloadMix, node_frag
+from scheduler.plugins.gpu.measure import GPU_MILLI, WorkloadMix, node_frag
 
 __all__ = [
     "MAX_SPEC_CPU",

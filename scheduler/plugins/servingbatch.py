@@ -59,7 +59,7 @@ class ServingBatch:
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
         self.args = ServingBatchArgs.model_validate(dict(args))
         self.handle = handle
-        self._headroom: tuple[int, npt.NDArray[np.bool_]] | None = None
+        self._headroom: tuple[tuple[int, int], npt.NDArray[np.bool_]] | None = None
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
@@ -83,12 +83,15 @@ class ServingBatch:
     # -- headroom ----------------------------------------------------------------------------------
     def headroom(self, snapshot: Snapshot) -> npt.NDArray[np.bool_]:
         """Nodes held as headroom for serving LWS replicas (cached per cache generation)."""
-        if self._headroom is not None and self._headroom[0] == snapshot.generation:
+        if self._headroom is not None and self._headroom[0] == (
+            snapshot.cache_id,
+            snapshot.generation,
+        ):
             return self._headroom[1]
         held = np.zeros(snapshot.size, dtype=bool)
         gpus = snapshot.gpus
         free_gpus = (gpus.gpu_free >= GPU_MILLI).sum(axis=1)
-        for lws in sorted(snapshot.cache.leader_worker_sets.values(), key=lambda x: x.key):
+        for lws in sorted(snapshot.leader_worker_sets.values(), key=lambda x: x.key):
             replicas = _headroom_replicas(lws)
             if replicas <= 0:
                 continue
@@ -109,7 +112,7 @@ class ServingBatch:
                 if fits > 0:
                     held[i] = True
                     taken += fits
-        self._headroom = (snapshot.generation, held)
+        self._headroom = ((snapshot.cache_id, snapshot.generation), held)
         return held
 
     def _domain_nodes(

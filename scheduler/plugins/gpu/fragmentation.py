@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.cluster.fragmentation import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.interfaces import Handle, NodeIds
 from scheduler.framework.podinfo import pod_info
-from scheduler.plugins.gpuscore import GpuScoreArgs, GpuScorePlugin
-from scheduler.plugins.scoring_kernels import NodeView, PodRequest, Scored, fgd_scores
+from scheduler.plugins.gpu.base import GpuScoreArgs, GpuScorePlugin
+from scheduler.plugins.gpu.kernels import NodeView, PodRequest, Scored, fgd_scores
+from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 
 
 class WorkloadClass(BaseModel):
@@ -52,6 +52,7 @@ class Fragmentation(GpuScorePlugin):
         super().__init__(args, handle)
         self._mixes: dict[tuple[str, ...], WorkloadMix] = {}
         self._observed: tuple[int, WorkloadMix] | None = None
+        self._trackers: dict[tuple[object, ...], FragTracker] = {}
 
     def parse_args(self, args: Mapping[str, Any]) -> FragmentationArgs:
         """Validate the arguments."""
@@ -97,8 +98,15 @@ class Fragmentation(GpuScorePlugin):
         return (*shape.key, observed)
 
     def tracker(self, snapshot: Snapshot) -> FragTracker:
-        """The F_n(M) tracker of the current mix."""
-        return snapshot.cache.frag_tracker(self.mix(snapshot))
+        """The F_n(M) tracker of the current mix (one per mix content, kept by the plugin)."""
+        mix = self.mix(snapshot)
+        found = self._trackers.get(mix.key)
+        if found is None:
+            if len(self._trackers) >= 16:
+                self._trackers.clear()
+            found = FragTracker(mix)
+            self._trackers[mix.key] = found
+        return found
 
     def kernel(self, view: NodeView, idx: NodeIds, pod: PodRequest, snapshot: Snapshot) -> Scored:
         """FGD scores and GPU picks."""

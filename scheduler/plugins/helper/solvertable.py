@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.api.pod import pod_claim_keys
 from scheduler.cluster.prefilter import PrefilterCache
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.allocator import MatchCache
@@ -33,7 +34,6 @@ from scheduler.dra.cel import CelEnvironment, CelError
 from scheduler.dra.claims import ClaimSpec, RequestSpec
 from scheduler.dra.convert import claim_spec
 from scheduler.framework.podinfo import PodInfo, gang_of
-from scheduler.plugins.dynamicresources import pod_claim_keys
 from scheduler.solver.instance import GangSpec, NodeTable, PodDemand
 from scheduler.topology.domains import TopologyDomains
 
@@ -69,7 +69,7 @@ def first_alternative(group: object) -> RequestSpec | None:
 def pending_claims(member: PodInfo, snapshot: Snapshot) -> list[ClaimSpec]:
     """The member's claims that still need devices."""
     out = []
-    for _, key in pod_claim_keys(member):
+    for _, key in pod_claim_keys(member.pod):
         record = snapshot.claims.get(key) if key is not None else None
         if record is not None and not record.results:
             out.append(claim_spec(record.claim))

@@ -1,7 +1,7 @@
 """Shared machinery of the GPU score plugins (FGD and the paper's baselines).
 
 Each plugin scores feasible nodes with one numpy kernel of
-:mod:`scheduler.plugins.scoring_kernels` over the snapshot's accelerator view. Two things are
+:mod:`scheduler.plugins.gpu.kernels` over the snapshot's accelerator view. Two things are
 common and live here:
 
 * **Per-node score cache.** A node's score depends only on the pod's shape and that node's
@@ -32,8 +32,8 @@ from scheduler.framework.hints import DEVICE_PREFERENCE
 from scheduler.framework.interfaces import Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.gpushape import GpuShape, gpu_shape
-from scheduler.plugins.scoring_kernels import NodeView, PodRequest, Scored
+from scheduler.plugins.gpu.kernels import NodeView, PodRequest, Scored
+from scheduler.plugins.gpu.shape import GpuShape, gpu_shape
 
 DeviceChoice = Literal["first-fit", "policy"]
 

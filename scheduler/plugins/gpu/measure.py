@@ -1,6 +1,6 @@
 """The FGD fragmentation measure over a dense array view of the cluster's GPUs.
 
-Who uses it: the FGD score kernel (`scheduler.plugins.scoring_kernels`) to rank placements,
+Who uses it: the FGD score kernel (`scheduler.plugins.gpu.kernels`) to rank placements,
 and the simulator's metrics to report cluster fragmentation. Both hand it plain numpy arrays:
 
 - `cpu_free: int64[...]` — milli-CPU left on each node;
@@ -408,23 +408,25 @@ class FragTracker:
     """F_n(M) of every node for one workload mix, kept current one node at a time.
 
     :meth:`values` recomputes only nodes whose ``node_version`` moved since the last call
-    (everything after a node-set change). Used by the FGD plugin (the "before" term of
-    every score) and by fragmentation metrics, so each node state is measured once.
+    (everything after a node-set change or on another cache). Each user owns its tracker:
+    the FGD and Tessera plugins (the "before" term of every score) and the simulator's
+    fragmentation metrics.
     """
 
     def __init__(self, mix: WorkloadMix) -> None:
         self.mix = mix
         self._values = np.zeros(0, dtype=np.float64)
         self._versions = np.zeros(0, dtype=np.int64)
-        self._generation = -1
+        self._generation: tuple[int, int] = (0, -1)
 
     def values(self, snapshot: Snapshot) -> NDArray[np.float64]:
         """Current F_n(M) per node (read-only; valid for this snapshot)."""
         gpus = snapshot.gpus
-        if snapshot.node_generation != self._generation or len(self._values) != snapshot.size:
+        generation = (snapshot.cache_id, snapshot.node_generation)
+        if generation != self._generation or len(self._values) != snapshot.size:
             self._values = node_frag(gpus.cpu_free, gpus.gpu_free, gpus.gpu_model, self.mix)
             self._versions = snapshot.node_version.copy()
-            self._generation = snapshot.node_generation
+            self._generation = generation
         else:
             stale = np.flatnonzero(self._versions != snapshot.node_version)
             if len(stale):

@@ -36,7 +36,7 @@ from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import GangPlan, Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.solvertable import TableBuilder
+from scheduler.plugins.helper.solvertable import TableBuilder
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.greedy import kueue_best_fit
 from scheduler.solver.instance import GangInstance, GangSolution
@@ -100,7 +100,7 @@ class GangTopology:
             allocator = Allocator(
                 features=features,
                 classes=snapshot.classes,
-                allocated=snapshot.cache.devices,
+                allocated=snapshot,
                 cache=self.tables.match_cache(features.consumable_capacity),
             )
 

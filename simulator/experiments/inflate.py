@@ -39,6 +39,7 @@ import numpy.typing as npt
 from scheduler.framework.podinfo import pod_info
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.registry import build_framework
+from simulator.atomic import atomic_open
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
@@ -297,8 +298,7 @@ def _run_inflate(
 
 def write_decisions(decisions: Sequence[Decision], path: Path) -> None:
     """The per-step decisions as CSV, in the reference's placement-log columns."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
+    with atomic_open(path) as f:
         writer = csv.writer(f)
         writer.writerow(
             [
@@ -325,7 +325,6 @@ def write_decisions(decisions: Sequence[Decision], path: Path) -> None:
                     f"{d.frag_milli:.2f}",
                 ]
             )
-    tmp.replace(path)
 
 
 def finite(value: float | None) -> bool:

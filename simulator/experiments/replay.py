@@ -48,6 +48,7 @@ from scheduler.plugins.gpu.fragmentation import Fragmentation
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.gpu.shape import shape_of_claims
 from scheduler.plugins.registry import REGISTRY, build_framework
+from simulator.atomic import write_files_atomic
 from simulator.backend import SimulatedCluster
 from simulator.clusters import LoadedCluster
 from simulator.engine import (
@@ -67,6 +68,7 @@ from simulator.traces.model import Trace, TraceItem
 
 DeviceChoice = Literal["first-fit", "policy"]
 SAMPLE_SECONDS = 60.0
+OUTPUT_FILES = ("summary.json", "placements.jsonl", "timeline.csv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,27 +115,26 @@ class ReplayResult:
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, out: Path) -> None:
-        """Write summary.json, placements.jsonl and timeline.csv (atomically per file)."""
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic(out / "summary.json", json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
-        _atomic(
-            out / "placements.jsonl",
-            "".join(json.dumps(p, sort_keys=True) + "\n" for p in self.placements),
-        )
+        """Write summary.json, placements.jsonl and timeline.csv into ``out``, all three or
+        none (:func:`simulator.atomic.write_files_atomic`)."""
         header = list(self.timeline[0]) if self.timeline else ["minute"]
         rows = [",".join(header)]
         rows.extend(",".join(_cell(r[h]) for h in header) for r in self.timeline)
-        _atomic(out / "timeline.csv", "\n".join(rows) + "\n")
+        write_files_atomic(
+            out,
+            {
+                "summary.json": json.dumps(self.summary, indent=2, sort_keys=True) + "\n",
+                "placements.jsonl": "".join(
+                    json.dumps(p, sort_keys=True) + "\n" for p in self.placements
+                ),
+                "timeline.csv": "\n".join(rows) + "\n",
+            },
+            replaces=OUTPUT_FILES,
+        )
 
 
 def _cell(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float | None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.cli import out_console
-from simulator.cli_common import parse_topology
-from simulator.cli_inflate import DeviceChoiceOption
+from simulator.cli.common import parse_topology
+from simulator.cli.errors import out_console
+from simulator.cli.inflate import DeviceChoiceOption
 from simulator.clusters import load_cluster
 from simulator.experiments.replay import (
     REPLAY_POLICIES,
@@ -170,13 +169,7 @@ def replay(
         faults=faults,
     )
     result = run_replay(loaded, data, profile, config)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    result.write(staging)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.json", "placements.jsonl", "timeline.csv"):
-        (staging / name).replace(out / name)
-    staging.rmdir()
+    result.write(out)
     console: Console = out_console()
     console.print(_summary_table(result.summary))
     console.print(f"wrote {out}/summary.json, placements.jsonl, timeline.csv")

@@ -3,10 +3,10 @@
 This module only assembles the app: each command lives in its own module and is mounted
 below with one import and one line (``app.add_typer(sub_app, name=...)`` for a group of
 commands, ``app.command(name)(function)`` for a single one). Every command gets the error
-policy of :class:`scheduler.cli.GuardedGroup` (bad input: one line on stderr, exit code 2;
+policy of :class:`simulator.cli.errors.GuardedGroup` (bad input: one line on stderr, exit code 2;
 unexpected errors: exit code 1 and a hint to rerun with ``--debug``).
 
-``python -m simulator.cli`` runs the same app.
+``python -m simulator.cli`` runs the same app (``__main__.py``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli import GuardedGroup, dra_app
-from simulator.cli_cluster import cluster_app
-from simulator.cli_inflate import inflate
-from simulator.cli_replay import replay
+from simulator.cli.cluster import cluster_app
+from simulator.cli.dra import dra_app
+from simulator.cli.errors import GuardedGroup
+from simulator.cli.inflate import inflate
+from simulator.cli.replay import replay
 
 app = typer.Typer(
     name="tessera",
@@ -73,7 +74,3 @@ app.command("replay")(replay)
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="tessera")
-
-
-if __name__ == "__main__":
-    main()

@@ -34,8 +34,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from scheduler.cli import out_console
-from simulator.cli_common import shipped_file, write_atomic
+from simulator.atomic import write_atomic
+from simulator.cli.common import shipped_file
+from simulator.cli.errors import out_console
 from simulator.drivers.spec import read_openb_nodes, resolve_csv_path
 from simulator.experiments.inflate import InflateConfig, run_inflate, write_decisions
 from simulator.experiments.policies import POLICIES

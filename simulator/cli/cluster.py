@@ -1,7 +1,7 @@
 """``tessera cluster``: build a simulated cluster from a spec, import a dump, show either.
 
 Output files are what ``kubectl apply -f DIR`` accepts: one multi-document YAML file per kind
-(:data:`KIND_FILES`), written all-or-nothing (:func:`simulator.cli_common.write_files_atomic`).
+(:data:`KIND_FILES`), written all-or-nothing (:func:`simulator.atomic.write_files_atomic`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import yaml
 
 from scheduler.api.loaders import dump_objects
 from scheduler.api.meta import KubeObject
-from scheduler.cli import out_console
 from scheduler.topology.domains import DEFAULT_LEVELS
-from simulator.cli_common import parse_topology, write_files_atomic
-from simulator.cli_summary import render, summary_from_objects, summary_from_spec
+from simulator.atomic import write_files_atomic
+from simulator.cli.common import parse_topology
+from simulator.cli.errors import out_console
+from simulator.cli.summary import render, summary_from_objects, summary_from_spec
 from simulator.clusters import is_cluster_spec, load_cluster
 from simulator.drivers.build import build_cluster
 from simulator.drivers.spec import load_cluster_spec

@@ -41,6 +41,7 @@ thing: NodeList items, victim pods).
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -79,6 +80,7 @@ __all__ = [
     "RawObject",
     "Victims",
     "WireError",
+    "WireModel",
     "decode_binding_args",
     "decode_binding_result",
     "decode_extender_args",
@@ -217,9 +219,9 @@ class _GoStruct(BaseModel):
             out[target] = value
         return out
 
+    @abstractmethod
     def to_wire(self) -> Any:
         """The JSON value Go's ``json.Marshal`` writes for this struct (see :func:`encode`)."""
-        raise NotImplementedError
 
 
 def _sorted_map(value: Mapping[str, Any] | None, convert: Any = None) -> Any:

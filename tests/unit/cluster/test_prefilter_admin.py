@@ -86,7 +86,7 @@ def verdicts(cache: ClusterCache, admin: bool) -> tuple[bool, str]:
     allocator = Allocator(
         features=snapshot.features,
         classes=snapshot.classes,
-        allocated=snapshot.cache.devices,
+        allocated=snapshot,
         cache=match,
     )
     outcome = allocator.allocate(claims, "node-1", snapshot.labels(0), snapshot.node_pools(0))

@@ -28,7 +28,8 @@ from rich.table import Table
 from scheduler.api.dra import ResourceSlice
 from scheduler.api.meta import KubeObject
 from scheduler.api.node import Node
-from scheduler.topology.domains import CLIQUE_LABEL
+from scheduler.topology.domains import CLIQUE_LABEL, TopologyDomains
+from scheduler.topology.graph import CliqueStats, LevelStats, build_graph, clique_stats, level_stats
 from simulator.drivers.build import check_topology_nesting, pool_builders
 from simulator.drivers.spec import DRA_GATE_DEFAULT_ON_SINCE, ClusterSpec
 
@@ -75,16 +76,6 @@ class PoolRow:
     accelerators: tuple[Accelerator, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class LevelRow:
-    """A topology level: how many domains, how many nodes lack the label."""
-
-    key: str
-    domains: int
-    unlabelled: int
-    note: str = ""
-
-
 @dataclass(slots=True)
 class ClusterSummary:
     """Everything the cluster table shows."""
@@ -94,8 +85,9 @@ class ClusterSummary:
     origin: str
     kubernetes_version: str
     pools: list[PoolRow]
-    levels: list[LevelRow]
+    levels: list[LevelStats]
     gates: dict[str, bool]
+    cliques: CliqueStats | None = None
     unbound_slices: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -194,19 +186,25 @@ def accelerators_of(slices: Iterable[Object]) -> tuple[Accelerator, ...]:
 # -- topology levels ------------------------------------------------------------------------------
 
 
-def level_rows(labels: Sequence[Mapping[str, str]], levels: Sequence[str]) -> list[LevelRow]:
-    """Distinct domains per level; the NVLink clique label is added when it is not a level."""
-    keys = list(levels)
-    notes = dict.fromkeys(keys, "")
-    if CLIQUE_LABEL not in keys and any(CLIQUE_LABEL in node for node in labels):
-        keys.append(CLIQUE_LABEL)
-        notes[CLIQUE_LABEL] = "NVLink cliques (not a topology level)"
-    rows = []
-    for key in keys:
-        values = {node[key] for node in labels if key in node}
-        missing = sum(1 for node in labels if key not in node)
-        rows.append(LevelRow(key, len(values), missing, notes[key]))
-    return rows
+def topology_of(
+    names: Sequence[str],
+    labels: Sequence[Mapping[str, str]],
+    accelerators: Sequence[int],
+    levels: Sequence[str],
+) -> tuple[list[LevelStats], CliqueStats | None]:
+    """Level sizes from the topology tree (networkx), and the NVLink cliques when their
+    label is not itself a level."""
+    graph = build_graph(TopologyDomains.build(labels, levels), names)
+    stats = level_stats(graph, dict(zip(names, accelerators, strict=True)))
+    cliques = None
+    if CLIQUE_LABEL not in levels:
+        of_node = {
+            n: lab[CLIQUE_LABEL]
+            for n, lab in zip(names, labels, strict=True)
+            if CLIQUE_LABEL in lab
+        }
+        cliques = clique_stats(graph, of_node, levels)
+    return stats, cliques
 
 
 def default_gates(version: str = DUMP_KUBERNETES_VERSION) -> dict[str, bool]:
@@ -228,27 +226,34 @@ def summary_from_spec(
     use_levels = list(levels) if levels else list(spec.topology.levels)
     pools: list[PoolRow] = []
     labels: list[dict[str, str]] = []
+    all_names: list[str] = []
+    per_node: list[int] = []
     for builder in pool_builders(spec):
         names = builder.node_names()
         labels.extend(builder.labels(name, i) for i, name in enumerate(names))
+        all_names.extend(names)
         shape = builder.pool.node
+        accelerators = accelerators_of(builder.slices(names[0], 0))
+        per_node.extend([sum(a.per_node for a in accelerators)] * len(names))
         pools.append(
             PoolRow(
                 name=builder.name,
                 nodes=len(names),
                 cpu=shape.cpu,
                 memory=shape.memory,
-                accelerators=accelerators_of(builder.slices(names[0], 0)),
+                accelerators=accelerators,
             )
         )
     check_topology_nesting([{"metadata": {"labels": node}} for node in labels], use_levels)
+    stats, cliques = topology_of(all_names, labels, per_node, use_levels)
     return ClusterSummary(
         name=spec.metadata.name,
         source=source,
         origin="cluster spec",
         kubernetes_version=spec.kubernetes_version,
         pools=pools,
-        levels=level_rows(labels, use_levels),
+        levels=stats,
+        cliques=cliques,
         gates=spec.effective_feature_gates(),
     )
 
@@ -276,14 +281,18 @@ def summary_from_objects(
     groups: dict[tuple[Any, ...], list[str]] = {}
     shapes: dict[tuple[Any, ...], PoolRow] = {}
     labels: list[dict[str, str]] = []
+    names: list[str] = []
+    per_node: list[int] = []
     for node in nodes:
         node_name = node.metadata.name or ""
         node_labels = dict(node.metadata.labels or {})
         labels.append(node_labels)
+        names.append(node_name)
         allocatable = node.to_dict().get("status", {})
         amounts = allocatable.get("allocatable") or allocatable.get("capacity") or {}
         cpu, memory = str(amounts.get("cpu", "-")), str(amounts.get("memory", "-"))
         accelerators = accelerators_of(slices_of.get(node_name, []))
+        per_node.append(sum(a.per_node for a in accelerators))
         key = (_pool_label(node_labels), cpu, memory, accelerators)
         groups.setdefault(key, []).append(node_name)
         shapes.setdefault(key, PoolRow("", 0, cpu, memory, accelerators))
@@ -295,13 +304,15 @@ def summary_from_objects(
         )
         row.nodes = len(members)
         pools.append(row)
+    stats, cliques = topology_of(names, labels, per_node, levels)
     return ClusterSummary(
         name=name,
         source=source,
         origin="object dump",
         kubernetes_version=DUMP_KUBERNETES_VERSION,
         pools=pools,
-        levels=level_rows(labels, levels),
+        levels=stats,
+        cliques=cliques,
         gates=default_gates(),
         unbound_slices=unbound,
         notes=[
@@ -351,11 +362,27 @@ def render(summary: ClusterSummary, console: Console) -> None:
     levels = Table(title="topology levels (outermost first)")
     levels.add_column("level")
     levels.add_column("domains", justify="right")
+    levels.add_column("nodes per domain\nmin / median / max", justify="right")
+    levels.add_column("accelerators per domain\nmin / median / max", justify="right")
     levels.add_column("nodes without label", justify="right")
-    levels.add_column("note")
     for level in summary.levels:
-        levels.add_row(level.key, f"{level.domains:,}", f"{level.unlabelled:,}", level.note)
+        levels.add_row(
+            level.key,
+            f"{level.domains:,}",
+            " / ".join(_number(v) for v in level.nodes),
+            " / ".join(_number(v) for v in level.accelerators),
+            f"{level.unlabelled:,}",
+        )
     console.print(levels)
+    if summary.cliques is not None:
+        c = summary.cliques
+        spans = (
+            f"; {c.spanning} span more than one {c.within} domain" if c.within is not None else ""
+        )
+        console.print(
+            f"NVLink cliques ({CLIQUE_LABEL}, not a topology level): {c.cliques:,}, "
+            f"{c.hosts[0]}-{c.hosts[1]} hosts each{spans}"
+        )
     gates = Table(title="DRA feature gates")
     gates.add_column("gate")
     gates.add_column("enabled")

@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 
 from scheduler.topology.domains import DEFAULT_LEVELS, TopologyDomains
-from scheduler.topology.graph import ROOT, build_graph
+from scheduler.topology.graph import ROOT, build_graph, clique_stats, level_stats
 from tests.builders import make_cache, make_node, make_pod
 
 ZONE, BLOCK, RACK, HOST = DEFAULT_LEVELS
@@ -141,3 +141,35 @@ def test_snapshot_topology_uses_the_default_levels() -> None:
     assert [int(domains.domain_of[level][0]) for level in range(4)] == [0, 0, 0, 0]
     # b only has the hostname label the builder adds: no zone, so no domain at any level
     assert [int(domains.domain_of[level][1]) for level in range(4)] == [-1, -1, -1, -1]
+
+
+def test_level_stats_sum_nodes_and_accelerators_per_domain() -> None:
+    """Per level: domains, nodes and accelerators per domain (min/median/max), unlabelled."""
+    domains = TopologyDomains.build(NODES)
+    names = [n[HOST] for n in NODES]
+    # 8 accelerators on every node but n5 (which has 4 and no block/rack/host labels)
+    accel = {name: 4 if name == "n5" else 8 for name in names}
+    stats = {s.key: s for s in level_stats(build_graph(domains, names), accel)}
+    # zones: z1 = n0 n1 n2 n4 (4 x 8 = 32), z2 = n3 n5 (8 + 4 = 12)
+    # -> nodes 2 / 3 / 4, accelerators 12 / 22 / 32
+    assert stats[ZONE].domains == 2
+    assert stats[ZONE].nodes == (2, 3.0, 4)
+    assert stats[ZONE].accelerators == (12, 22.0, 32)
+    assert stats[ZONE].unlabelled == 0
+    # racks: z1/b1/r1 = n0 n4, z1/b1/r2 = n1, z1/b2/r1 = n2, z2/b1/r1 = n3; n5 has no block
+    assert stats[RACK].domains == 4
+    assert stats[RACK].nodes == (1, 1.0, 2)
+    assert stats[RACK].unlabelled == 1
+
+
+def test_clique_stats_counts_cliques_spanning_racks() -> None:
+    """NVLink cliques against the finest level above hosts: one clique crosses racks."""
+    domains = TopologyDomains.build(NODES)
+    names = [n[HOST] for n in NODES]
+    graph = build_graph(domains, names)
+    # n1 (rack z1/b1/r2) and n2 (rack z1/b2/r1) share clique A: it spans two racks; n3: B
+    found = clique_stats(graph, {"n1": "A", "n2": "A", "n3": "B"}, (ZONE, BLOCK, RACK, HOST))
+    assert found is not None
+    assert (found.cliques, found.hosts, found.within) == (2, (1, 2), RACK)
+    assert found.spanning == 1
+    assert clique_stats(graph, {}, (ZONE, RACK, HOST)) is None

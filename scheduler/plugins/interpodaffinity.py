@@ -150,7 +150,7 @@ def _lookup(counts: Counts, snapshot: Snapshot, key: str, nodes: NodeIds) -> npt
     if found is None:
         return np.zeros(len(nodes), dtype=np.int64)
     codes = snapshot.label_column(key)[0][nodes]
-    return np.where(codes >= 0, found[np.maximum(codes, 0)], 0)
+    return np.append(found, 0)[codes]  # code -1 (no key) reads the 0 slot
 
 
 def _total(counts: Counts) -> int:

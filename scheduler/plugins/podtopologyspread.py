@@ -229,7 +229,7 @@ class PodTopologySpread:
             codes = snapshot.label_column(d.constraint.topology_key)[0][nodes]
             undecided = ~(missing | skewed)
             missing |= undecided & (codes < 0)
-            in_domain = np.where(codes >= 0, d.counts[np.maximum(codes, 0)], 0)
+            in_domain = np.append(d.counts, 0)[codes]  # code -1 (no key) reads the 0 slot
             skew = in_domain + d.self_match - d.minimum
             skewed |= undecided & (codes >= 0) & (skew > d.constraint.max_skew)
         return FilterResult.from_checks(

@@ -45,9 +45,11 @@ __all__ = [
     "METADATA_NAME_LABEL",
     "AffinityTerm",
     "NamespaceLabels",
+    "Narrowing",
     "PodAffinityTerms",
     "WeightedTerm",
     "merge_label_keys",
+    "narrowing",
     "parse_pod_affinity",
     "selects_everything",
 ]
@@ -60,6 +62,27 @@ METADATA_NAME_LABEL = "kubernetes.io/metadata.name"
 def selects_everything(selector: CompiledLabelSelector) -> bool:
     """True for the selector of ``{}`` (``labels.Selector.Empty()``): no requirement at all."""
     return not selector.match_nothing and not selector.requirements
+
+
+Narrowing = tuple[str, frozenset[str] | None]
+"""A necessary condition of a label selector: label ``key`` is present and, unless ``None``,
+has one of the values; lets callers visit only the pods that carry the label."""
+
+
+def narrowing(selector: LabelSelector | None) -> Narrowing | None:
+    """A necessary condition of ``selector`` (a ``matchLabels`` pair, else an ``In``
+    requirement, else an ``Exists`` one), or None when it has none to offer."""
+    if selector is None:
+        return None
+    for key, value in selector.match_labels.items():
+        return key, frozenset({value})
+    exists: Narrowing | None = None
+    for req in selector.match_expressions:
+        if req.operator == "In" and req.values:
+            return req.key, frozenset(req.values)
+        if req.operator == "Exists" and exists is None:
+            exists = (req.key, None)
+    return exists
 
 
 def merge_label_keys(
@@ -108,6 +131,7 @@ class AffinityTerm:
     namespaces: frozenset[str]
     namespace_selector: CompiledLabelSelector
     topology_key: str
+    narrowing: Narrowing | None = None
 
     def matches(
         self, namespace: str, labels: Mapping[str, str], namespace_labels: NamespaceLabels
@@ -162,6 +186,7 @@ def _term(pod: Pod, term: PodAffinityTerm) -> AffinityTerm:
         namespaces=namespaces,
         namespace_selector=compile_label_selector(term.namespace_selector),
         topology_key=term.topology_key,
+        narrowing=narrowing(selector),
     )
 
 

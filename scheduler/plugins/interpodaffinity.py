@@ -205,15 +205,16 @@ class InterPodAffinity:
         affinity: Counts = {}
         anti: Counts = {}
         required, forbidden = terms.required_affinity, terms.required_anti_affinity
-        if required or forbidden:
-            for i in self.placed.occupied():
-                for other in self.placed.on(i):
-                    if self._matches_all(required, other.namespace, other.labels):
-                        for term in required:
-                            _add(affinity, snapshot, term.topology_key, i, 1)
-                    for term in forbidden:
-                        if term.matches(other.namespace, other.labels, self.namespaces):
-                            _add(anti, snapshot, term.topology_key, i, 1)
+        if required:  # pods matching every term: visit those carrying the narrowest label
+            visit = min((self.placed.candidates(t.narrowing) for t in required), key=len)
+            for i, other in visit:
+                if self._matches_all(required, other.namespace, other.labels):
+                    for term in required:
+                        _add(affinity, snapshot, term.topology_key, i, 1)
+        for term in forbidden:
+            for i, other in self.placed.candidates(term.narrowing):
+                if term.matches(other.namespace, other.labels, self.namespaces):
+                    _add(anti, snapshot, term.topology_key, i, 1)
         if not _total(existing) and not required and not forbidden:
             return None, Status.skip()
         own = self._matches_all(required, namespace, labels)
@@ -257,27 +258,14 @@ class InterPodAffinity:
         return FilterResult.from_checks(checks, count)
 
     # -- scoring ----------------------------------------------------------------------------------
-    def _score_pod(
-        self,
-        sums: Counts,
-        snapshot: Snapshot,
-        node: int,
-        other: PlacedPod,
-        mine: PodAffinityTerms,
-        pod: PodInfo,
+    def _score_existing(
+        self, sums: Counts, snapshot: Snapshot, node: int, other: PlacedPod, pod: PodInfo
     ) -> bool:
-        """Add one existing pod's contributions (``processExistingPod``); True if any."""
+        """Add an existing pod's own terms that the incoming pod matches: its required
+        affinity (``hardPodAffinityWeight`` each) and its preferred terms; True if any."""
         touched = False
         namespace = pod.namespace
         labels = pod.pod.metadata.labels
-        incoming: tuple[tuple[tuple[WeightedTerm, ...], int], ...] = (
-            (mine.preferred_affinity, 1),
-            (mine.preferred_anti_affinity, -1),
-        )
-        for weighted, sign in incoming:
-            for w in weighted:
-                if w.term.matches(other.namespace, other.labels, self.namespaces):
-                    touched |= _add(sums, snapshot, w.term.topology_key, node, sign * w.weight)
         hard = self.args.hard_pod_affinity_weight
         if hard > 0:
             for term in other.terms.required_affinity:
@@ -317,12 +305,24 @@ class InterPodAffinity:
         self.placed.refresh(snapshot)
         sums: Counts = {}
         touched = False
-        for i in self.placed.occupied() if preferred else self.placed.with_affinity():
-            if not snapshot.labels(i):
-                continue
-            for other in self.placed.on(i):
-                if preferred or other.terms.has_affinity:
-                    touched |= self._score_pod(sums, snapshot, i, other, mine, pod)
+        # the incoming pod's preferred terms, against the pods that can match them
+        mine_weighted: tuple[tuple[tuple[WeightedTerm, ...], int], ...] = (
+            (mine.preferred_affinity, 1),
+            (mine.preferred_anti_affinity, -1),
+        )
+        for weighted, sign in mine_weighted:
+            for w in weighted:
+                for i, other in self.placed.candidates(w.term.narrowing):
+                    if snapshot.labels(i) and w.term.matches(
+                        other.namespace, other.labels, self.namespaces
+                    ):
+                        touched |= _add(sums, snapshot, w.term.topology_key, i, sign * w.weight)
+        # the existing pods' own terms, against the incoming pod
+        for i in self.placed.with_affinity():
+            if snapshot.labels(i):
+                for other in self.placed.on(i):
+                    if other.terms.has_affinity:
+                        touched |= self._score_existing(sums, snapshot, i, other, pod)
         if not touched:
             return Status.skip()
         state.write(_SCORE_KEY, _ScoreState(sums))

@@ -9,8 +9,10 @@ with, in the same order. A refresh re-reads only the nodes whose ``node_version`
 (every pod added to, assumed on, forgotten from or removed from a node bumps it), and all
 nodes when the node set changed (``node_generation``), so the cost per cycle is one vector
 comparison plus the pods of the nodes that changed. An entry is rebuilt only when its
-pod object changed, so affinity terms are parsed once per pod version. An instance serves
-one cache: the versions of two caches are not comparable.
+pod object changed, so affinity terms are parsed once per pod version. Pods are also
+indexed by label key and by (key, value), so a selector that requires a label visits only
+the pods carrying it (:meth:`PlacedPods.candidates`). An instance serves one cache: the
+versions of two caches are not comparable.
 
 What the cache does not signal cannot be seen here either: an update of a pod that is
 assumed but not yet bound replaces the pod object without bumping any version (the cache
@@ -27,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.api.pod import Pod
-from scheduler.plugins.affinityterms import PodAffinityTerms, parse_pod_affinity
+from scheduler.plugins.affinityterms import Narrowing, PodAffinityTerms, parse_pod_affinity
 
 if TYPE_CHECKING:
     from scheduler.cluster.cache import PodRecord
@@ -61,8 +63,12 @@ def _placed(record: PodRecord) -> PlacedPod:
     )
 
 
+_Bucket = dict[str, tuple[int, PlacedPod]]
+
+
 class PlacedPods:
-    """Per node id, the placed pods (see the module docstring)."""
+    """Per node id, the placed pods, and an index of them by label (see the module
+    docstring)."""
 
     def __init__(self) -> None:
         self._node_generation = -1
@@ -71,6 +77,7 @@ class PlacedPods:
         self._occupied = np.empty(0, dtype=bool)
         self._anti = np.empty(0, dtype=bool)
         self._affinity = np.empty(0, dtype=bool)
+        self._by_label: dict[tuple[str, str | None], _Bucket] = {}  # value None: any value
 
     def refresh(self, snapshot: Snapshot) -> None:
         """Bring the entries up to ``snapshot`` (re-reading only the nodes that changed)."""
@@ -81,26 +88,55 @@ class PlacedPods:
             self._occupied = np.zeros(size, dtype=bool)
             self._anti = np.zeros(size, dtype=bool)
             self._affinity = np.zeros(size, dtype=bool)
-            stale = np.arange(size)
+            self._by_label = {}
+            stale: list[int] = list(range(size))
         else:
-            stale = np.flatnonzero(self._versions != snapshot.node_version)
-        for i in stale.tolist():
-            before = {p.key: p for p in self._by_node[i]}
+            stale = np.flatnonzero(self._versions != snapshot.node_version).tolist()
+        before: dict[str, PlacedPod] = {}
+        for i in stale:  # unindex every stale node first: a pod may have moved between two
+            for p in self._by_node[i]:
+                before[p.key] = p
+                self._unindex(p)
+        for i in stale:
             entries: list[PlacedPod] = []
             for record in snapshot.pods_on(snapshot.node_names[i]).values():
-                old = before.get(record.key)
-                entries.append(
-                    old if old is not None and old.pod is record.pod else _placed(record)
-                )
+                entry = before.get(record.key)
+                if entry is None or entry.pod is not record.pod:
+                    entry = _placed(record)
+                entries.append(entry)
+                self._index(i, entry)
             self._by_node[i] = tuple(entries)
             self._occupied[i] = bool(entries)
             self._anti[i] = any(p.terms.required_anti_affinity for p in entries)
             self._affinity[i] = any(p.terms.has_affinity for p in entries)
         self._versions = np.array(snapshot.node_version, dtype=np.int64)
 
+    def _index(self, node: int, pod: PlacedPod) -> None:
+        for key, value in pod.labels.items():
+            for slot in ((key, None), (key, value)):
+                self._by_label.setdefault(slot, {})[pod.key] = (node, pod)
+
+    def _unindex(self, pod: PlacedPod) -> None:
+        for key, value in pod.labels.items():
+            for slot in ((key, None), (key, value)):
+                bucket = self._by_label.get(slot)
+                if bucket is not None:
+                    bucket.pop(pod.key, None)
+                    if not bucket:
+                        del self._by_label[slot]
+
     def on(self, node: int) -> tuple[PlacedPod, ...]:
         """The pods on node ``node`` (dense id), in the cache's order."""
         return self._by_node[node]
+
+    def candidates(self, narrowing: Narrowing | None) -> list[tuple[int, PlacedPod]]:
+        """(node id, pod) of every placed pod that can satisfy ``narrowing`` (all pods for
+        ``None``), in no particular order: callers still run the full match."""
+        if narrowing is None:
+            return [(i, p) for i in self.occupied() for p in self._by_node[i]]
+        key, values = narrowing
+        slots: tuple[str | None, ...] = (None,) if values is None else tuple(sorted(values))
+        return [hit for v in slots for hit in self._by_label.get((key, v), {}).values()]
 
     def occupied(self) -> list[int]:
         """Ids of the nodes holding at least one pod, ascending."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,7 +52,7 @@ from scheduler.framework.interfaces import (
 )
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Code, Status
-from scheduler.plugins.affinityterms import selects_everything
+from scheduler.plugins.affinityterms import narrowing, selects_everything
 from scheduler.plugins.args import parse_args
 from scheduler.plugins.placedpods import PlacedPods
 from scheduler.plugins.spreadconstraints import (
@@ -159,23 +159,17 @@ class PodTopologySpread:
         own = pod.spec.topology_spread_constraints
         if own:
             return spread_constraints(own, pod, action)
-        defaults = spread_constraints(self.defaults, pod, action)
-        if not defaults or self.default_selector is None:
+        if self.default_selector is None:
             return ()
-        selector = compile_label_selector(self.default_selector(pod))
+        defaults = spread_constraints(self.defaults, pod, action)
+        if not defaults:
+            return ()
+        chosen = self.default_selector(pod)
+        selector = compile_label_selector(chosen)
         if selector.match_nothing or selects_everything(selector):
             return ()
-        return tuple(
-            SpreadConstraint(
-                c.max_skew,
-                c.topology_key,
-                selector,
-                c.min_domains,
-                c.honor_node_affinity,
-                c.honor_taints,
-            )
-            for c in defaults
-        )
+        focus = narrowing(chosen)
+        return tuple(replace(c, selector=selector, narrowing=focus) for c in defaults)
 
     # -- filtering --------------------------------------------------------------------------------
     def pre_filter(

@@ -30,7 +30,12 @@ from pydantic import Field, ValidationInfo, field_validator
 from scheduler.api.pod import Pod, TopologySpreadConstraint
 from scheduler.api.selectors import CompiledLabelSelector, compile_label_selector, label_key_problem
 from scheduler.api.taints import find_untolerated
-from scheduler.plugins.affinityterms import merge_label_keys, selects_everything
+from scheduler.plugins.affinityterms import (
+    Narrowing,
+    merge_label_keys,
+    narrowing,
+    selects_everything,
+)
 from scheduler.plugins.args import PluginArgs
 from scheduler.plugins.nodeaffinity import required_plan
 from scheduler.plugins.placedpods import PlacedPods
@@ -131,6 +136,7 @@ class SpreadConstraint:
     min_domains: int
     honor_node_affinity: bool
     honor_taints: bool
+    narrowing: Narrowing | None = None
 
 
 def spread_constraints(
@@ -139,20 +145,23 @@ def spread_constraints(
     """The constraints whose ``whenUnsatisfiable`` is ``action``, parsed (see the module
     docstring). Raises :class:`~scheduler.api.errors.InvalidSelectorError`."""
     labels = pod.metadata.labels
-    return tuple(
-        SpreadConstraint(
-            max_skew=c.max_skew,
-            topology_key=c.topology_key,
-            selector=compile_label_selector(
-                merge_label_keys(c.label_selector, labels, c.match_label_keys)
-            ),
-            min_domains=c.min_domains if c.min_domains is not None else 1,
-            honor_node_affinity=(c.node_affinity_policy or HONOR) == HONOR,
-            honor_taints=c.node_taints_policy == HONOR,
+    out: list[SpreadConstraint] = []
+    for c in constraints:
+        if c.when_unsatisfiable != action:
+            continue
+        selector = merge_label_keys(c.label_selector, labels, c.match_label_keys)
+        out.append(
+            SpreadConstraint(
+                max_skew=c.max_skew,
+                topology_key=c.topology_key,
+                selector=compile_label_selector(selector),
+                min_domains=c.min_domains if c.min_domains is not None else 1,
+                honor_node_affinity=(c.node_affinity_policy or HONOR) == HONOR,
+                honor_taints=c.node_taints_policy == HONOR,
+                narrowing=narrowing(selector),
+            )
         )
-        for c in constraints
-        if c.when_unsatisfiable == action
-    )
+    return tuple(out)
 
 
 def has_all_keys(
@@ -199,12 +208,7 @@ def matching_pods(
     selector = constraint.selector
     if selects_everything(selector):
         return counts
-    for i in placed.occupied():
-        if not nodes[i]:
-            continue
-        counts[i] = sum(
-            1
-            for p in placed.on(i)
-            if not p.terminating and p.namespace == namespace and selector.matches(p.labels)
-        )
+    for i, p in placed.candidates(constraint.narrowing):
+        if nodes[i] and not p.terminating and p.namespace == namespace:
+            counts[i] += selector.matches(p.labels)
     return counts

@@ -172,9 +172,7 @@ class PodSpec(K8sModel):
     node_selector: dict[str, str] = Field(default_factory=dict)
     affinity: Affinity | None = None
     tolerations: tuple[Toleration, ...] = Field(default_factory=tuple)
-    topology_spread_constraints: tuple[TopologySpreadConstraint, ...] = Field(
-        default_factory=tuple
-    )
+    topology_spread_constraints: tuple[TopologySpreadConstraint, ...] = Field(default_factory=tuple)
     priority: StrictInt | None = None
     priority_class_name: str | None = None
     preemption_policy: str | None = None

@@ -146,7 +146,7 @@ class PodTopologySpread:
         self.handle = handle
         self.system_defaulted = parsed.defaulting_type == "System"
         self.defaults = (
-            SYSTEM_DEFAULT_CONSTRAINTS if self.system_defaulted else (parsed.default_constraints)
+            SYSTEM_DEFAULT_CONSTRAINTS if self.system_defaulted else parsed.default_constraints
         )
         self.default_selector = default_selector
         self.placed = PlacedPods()
@@ -283,9 +283,10 @@ class PodTopologySpread:
         nodes PreScore ignored (they normalise to 0)."""
         found = state.get(_SCORE_KEY)
         if found is None or not np.array_equal(found.nodes, nodes):  # PreScore ran elsewhere
-            if self.pre_score(state, pod, snapshot, nodes).code == Code.SKIP:
+            status = self.pre_score(state, pod, snapshot, nodes)
+            found = state.get(_SCORE_KEY) if status.code == Code.SUCCESS else None
+            if found is None:  # nothing to score (an ERROR was already PreScore's to report)
                 return np.zeros(len(nodes), dtype=np.int64)
-            found = state.read(_SCORE_KEY)
         total = np.zeros(len(nodes), dtype=np.float64)
         for s in found.constraints:
             c = s.constraint

@@ -342,8 +342,6 @@ def run_score(
     return raw.tolist(), plugin.normalize(state, info(pod), raw).tolist()
 
 
-
-
 def test_hostname_score() -> None:
     """Hostname, maxSkew 1; pods a 2, b 1, x 0, y 0. 4 feasible nodes: weight ln(6) = 1.7918.
 

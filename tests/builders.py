@@ -103,6 +103,7 @@ def make_pod(
     tolerations: Iterable[Toleration | Mapping[str, Any] | str] = (),
     node_selector: Mapping[str, str] | None = None,
     affinity: Mapping[str, Any] | None = None,
+    topology_spread: Sequence[Mapping[str, Any]] | None = None,
     priority: int | None = None,
     node_name: str | None = None,
 ) -> Pod:
@@ -113,7 +114,8 @@ def make_pod(
     ``init_containers`` likewise; ``pod_level`` sets ``spec.resources.requests``.
     ``gpu_claim`` references an existing ResourceClaim of that name from the pod
     (``spec.resourceClaims[{name: gpu}]``, claimed by the first container).
-    ``affinity`` is ``spec.affinity`` in API (camelCase) form.
+    ``affinity`` is ``spec.affinity`` and ``topology_spread`` ``spec.topologySpreadConstraints``,
+    in API (camelCase) form.
     """
     if containers is None:
         containers = [_requests(cpu, memory, requests or {})]
@@ -140,6 +142,8 @@ def make_pod(
         spec["nodeSelector"] = dict(node_selector)
     if affinity is not None:
         spec["affinity"] = dict(affinity)
+    if topology_spread is not None:
+        spec["topologySpreadConstraints"] = [dict(c) for c in topology_spread]
     if priority is not None:
         spec["priority"] = priority
     if node_name is not None:

@@ -41,6 +41,7 @@ __all__ = [
     "PreferredSchedulingTerm",
     "ResourceClaimRef",
     "ResourceRequirements",
+    "TopologySpreadConstraint",
     "WeightedPodAffinityTerm",
     "pod_key",
     "pod_requests",
@@ -131,6 +132,22 @@ class Affinity(K8sModel):
     pod_anti_affinity: PodAffinity | None = None
 
 
+class TopologySpreadConstraint(K8sModel):
+    """``spec.topologySpreadConstraints[]``: at most ``maxSkew`` difference in matching pods
+    between the domains of ``topologyKey``. ``minDomains`` is unset (treated as 1) unless
+    given; the inclusion policies are ``Honor``/``Ignore`` or unset (the scheduler then
+    honours node affinity and ignores taints). A nil ``labelSelector`` matches no pods."""
+
+    max_skew: StrictInt = 0
+    topology_key: str = ""
+    when_unsatisfiable: str = ""
+    label_selector: LabelSelector | None = None
+    min_domains: StrictInt | None = None
+    node_affinity_policy: str | None = None
+    node_taints_policy: str | None = None
+    match_label_keys: tuple[str, ...] = Field(default_factory=tuple)
+
+
 class PodResourceClaim(K8sModel):
     """``spec.resourceClaims[]``: a pod-local name and exactly one source (by API rule)."""
 
@@ -155,6 +172,7 @@ class PodSpec(K8sModel):
     node_selector: dict[str, str] = Field(default_factory=dict)
     affinity: Affinity | None = None
     tolerations: tuple[Toleration, ...] = Field(default_factory=tuple)
+    topology_spread_constraints: tuple[TopologySpreadConstraint, ...] = Field(default_factory=tuple)
     priority: StrictInt | None = None
     priority_class_name: str | None = None
     preemption_policy: str | None = None

@@ -12,20 +12,13 @@
   node matches, normalised with :func:`~scheduler.plugins.helper.normalize.default_normalize`.
   An invalid preferred term in the pod is an ERROR (as upstream's PreScore).
 
-Algorithm overview: each valid term is turned once per cycle into its label requirements
-and its ``matchFields``. A label requirement is evaluated for all nodes at once as a
-lookup table over the distinct values of ``Snapshot.label_column(key)`` (plus one slot for
-"label absent"), indexed by the nodes' value codes; ``In``/``NotIn``/``Exists``/
-``DoesNotExist`` are set tests over the distinct values, ``Gt``/``Lt`` run the compiled
-upstream matcher once per distinct value. ``matchFields`` run the compiled matcher per
-candidate node. Validity (which terms never match) comes from
-:func:`~scheduler.api.selectors.compile_node_selector`, so both paths share one definition.
+Terms are evaluated for all candidate nodes at once by
+:mod:`scheduler.plugins.helper.nodeselection` (shared with PodTopologySpread).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,10 +28,6 @@ from pydantic import Field, field_validator
 from scheduler.api.pod import NodeAffinity as NodeAffinitySpec
 from scheduler.api.pod import PreferredSchedulingTerm
 from scheduler.api.selectors import (
-    CompiledNodeSelector,
-    NodeSelector,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     compile_node_selector,
 )
 from scheduler.framework.cycle_state import CycleState, StateKey
@@ -46,12 +35,21 @@ from scheduler.framework.interfaces import FilterResult, Handle, NodeIds, PreFil
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
 from scheduler.plugins.helper.args import PluginArgs, parse_args
+from scheduler.plugins.helper.nodeselection import (
+    RequiredPlan,
+    Term,
+    any_term,
+    plan_selector,
+    plan_term,
+    required_plan,
+    term_matches,
+)
 from scheduler.plugins.helper.normalize import default_normalize
 
 if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot
 
-__all__ = ["ERR_REASON_POD", "PLUGINS", "NodeAffinity", "RequiredPlan", "required_plan"]
+__all__ = ["ERR_REASON_POD", "PLUGINS", "NodeAffinity"]
 
 ERR_REASON_POD = "node(s) didn't match Pod's node affinity/selector"
 ERR_REASON_ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
@@ -61,113 +59,6 @@ _OBJECT_NAME = "metadata.name"
 Mask = npt.NDArray[np.bool_]
 
 
-@dataclass(frozen=True, slots=True)
-class _Term:
-    """A valid, non-empty node selector term, split for vectorised evaluation."""
-
-    expressions: tuple[NodeSelectorRequirement, ...]
-    fields: CompiledNodeSelector | None
-
-
-def _selector(*terms: NodeSelectorTerm) -> NodeSelector:
-    return NodeSelector(node_selector_terms=terms)
-
-
-def _plan_term(term: NodeSelectorTerm) -> _Term | str | None:
-    """The term's plan; ``None`` for an empty term; the problems text for an invalid one."""
-    compiled = compile_node_selector(_selector(term))
-    if not compiled.terms:
-        return None
-    if compiled.problems:
-        return "; ".join(compiled.problems)
-    fields = (
-        compile_node_selector(_selector(NodeSelectorTerm(match_fields=term.match_fields)))
-        if term.match_fields
-        else None
-    )
-    return _Term(term.match_expressions, fields)
-
-
-def _plan_selector(selector: NodeSelector) -> tuple[_Term, ...]:
-    """The terms of a required selector that can match (empty and invalid ones never do)."""
-    planned = (_plan_term(term) for term in selector.node_selector_terms)
-    return tuple(t for t in planned if isinstance(t, _Term))
-
-
-@dataclass(frozen=True, slots=True)
-class RequiredPlan:
-    """A pod's hard node constraints, ready for :meth:`matches`.
-
-    ``node_selector``: ``spec.nodeSelector`` pairs; ``terms``: the required affinity's
-    matchable terms, or ``None`` when the pod has no required affinity (no constraint).
-    """
-
-    node_selector: tuple[tuple[str, str], ...]
-    terms: tuple[_Term, ...] | None
-
-    def matches(self, snapshot: Snapshot, nodes: NodeIds) -> Mask:
-        """Which of ``nodes`` satisfy the ``nodeSelector`` and the required affinity."""
-        mask = np.ones(len(nodes), dtype=bool)
-        for key, value in self.node_selector:
-            codes, values = snapshot.label_column(key)
-            if value not in values:
-                return np.zeros(len(nodes), dtype=bool)
-            mask &= codes[nodes] == values.index(value)
-        if self.terms is not None:
-            mask &= _any_term(self.terms, snapshot, nodes)
-        return mask
-
-
-def required_plan(spec: NodeAffinitySpec | None, node_selector: Mapping[str, str]) -> RequiredPlan:
-    """Plan ``nodeSelector`` + ``requiredDuringSchedulingIgnoredDuringExecution``."""
-    required = spec.required_during_scheduling_ignored_during_execution if spec else None
-    terms = _plan_selector(required) if required is not None else None
-    return RequiredPlan(tuple(node_selector.items()), terms)
-
-
-def _requirement_table(req: NodeSelectorRequirement, values: tuple[str, ...]) -> Mask:
-    """Match per distinct label value, plus a last slot for nodes without the label."""
-    operator = req.operator
-    if operator in ("In", "NotIn"):
-        listed = frozenset(req.values)
-        inside = np.fromiter((v in listed for v in values), dtype=bool, count=len(values))
-        if operator == "In":
-            return np.append(inside, False)
-        return np.append(~inside, True)
-    if operator in ("Exists", "DoesNotExist"):
-        table = np.full(len(values) + 1, operator == "Exists", dtype=bool)
-        table[-1] = operator == "DoesNotExist"
-        return table
-    single = compile_node_selector(_selector(NodeSelectorTerm(match_expressions=(req,))))
-    found = [single.matches("", {req.key: v}) for v in values]
-    return np.array([*found, single.matches("", {})], dtype=bool)
-
-
-def _term_matches(term: _Term, snapshot: Snapshot, nodes: NodeIds) -> Mask:
-    mask = np.ones(len(nodes), dtype=bool)
-    for req in term.expressions:
-        codes, values = snapshot.label_column(req.key)
-        table = _requirement_table(req, values)
-        mine = codes[nodes]
-        mask &= table[np.where(mine < 0, len(values), mine)]
-    if term.fields is not None:
-        fields = term.fields
-        names = snapshot.node_names
-        for i in np.flatnonzero(mask):
-            mask[i] = fields.matches(names[int(nodes[i])], {})
-    return mask
-
-
-def _any_term(terms: Sequence[_Term], snapshot: Snapshot, nodes: NodeIds) -> Mask:
-    mask = np.zeros(len(nodes), dtype=bool)
-    for term in terms:
-        rest = ~mask
-        if not rest.any():
-            break
-        mask[rest] = _term_matches(term, snapshot, nodes[rest])
-    return mask
-
-
 def _node_affinity(pod: PodInfo) -> NodeAffinitySpec | None:
     affinity = pod.pod.spec.affinity
     return affinity.node_affinity if affinity is not None else None
@@ -175,14 +66,14 @@ def _node_affinity(pod: PodInfo) -> NodeAffinitySpec | None:
 
 def _plan_preferred(
     terms: Sequence[PreferredSchedulingTerm], owner: str
-) -> tuple[tuple[int, _Term], ...]:
+) -> tuple[tuple[int, Term], ...]:
     """Weighted preferred terms (weight 0 and empty terms dropped); ValueError when invalid."""
-    planned: list[tuple[int, _Term]] = []
+    planned: list[tuple[int, Term]] = []
     problems: list[str] = []
     for i, term in enumerate(terms):
         if term.weight == 0:
             continue
-        plan = _plan_term(term.preference)
+        plan = plan_term(term.preference)
         if isinstance(plan, str):
             problems.append(f"[{i}].preference: {plan}")
         elif plan is not None:
@@ -193,11 +84,11 @@ def _plan_preferred(
 
 
 def _preferred_score(
-    terms: Sequence[tuple[int, _Term]], snapshot: Snapshot, nodes: NodeIds
+    terms: Sequence[tuple[int, Term]], snapshot: Snapshot, nodes: NodeIds
 ) -> npt.NDArray[np.int64]:
     total = np.zeros(len(nodes), dtype=np.int64)
     for weight, term in terms:
-        total += np.where(_term_matches(term, snapshot, nodes), weight, 0)
+        total += np.where(term_matches(term, snapshot, nodes), weight, 0)
     return total
 
 
@@ -233,7 +124,7 @@ class NodeAffinityArgs(PluginArgs):
 
 
 _FILTER_KEY = StateKey[RequiredPlan]("PreFilterNodeAffinity")
-_SCORE_KEY = StateKey[tuple[tuple[int, _Term], ...]]("PreScoreNodeAffinity")
+_SCORE_KEY = StateKey[tuple[tuple[int, Term], ...]]("PreScoreNodeAffinity")
 
 
 class NodeAffinity:
@@ -246,7 +137,7 @@ class NodeAffinity:
         self.handle = handle
         added = parsed.added_affinity
         required = added.required_during_scheduling_ignored_during_execution if added else None
-        self._added_required = _plan_selector(required) if required is not None else None
+        self._added_required = plan_selector(required) if required is not None else None
         preferred = added.preferred_during_scheduling_ignored_during_execution if added else ()
         self._added_preferred = _plan_preferred(preferred, "addedAffinity") if preferred else None
 
@@ -285,7 +176,7 @@ class NodeAffinity:
         """Profile-enforced affinity first, then the pod's nodeSelector and required terms."""
         checks: list[tuple[Status, Mask]] = []
         if self._added_required is not None:
-            enforced = _any_term(self._added_required, snapshot, nodes)
+            enforced = any_term(self._added_required, snapshot, nodes)
             checks.append((Status.unresolvable(ERR_REASON_ENFORCED), ~enforced))
         plan = state.get(_FILTER_KEY)
         if plan is None:
@@ -294,7 +185,7 @@ class NodeAffinity:
         return FilterResult.from_checks(checks, len(nodes))
 
     # -- scoring ----------------------------------------------------------------------------------
-    def _pod_preferred(self, pod: PodInfo) -> tuple[tuple[int, _Term], ...] | None:
+    def _pod_preferred(self, pod: PodInfo) -> tuple[tuple[int, Term], ...] | None:
         affinity = _node_affinity(pod)
         terms = affinity.preferred_during_scheduling_ignored_during_execution if affinity else ()
         if not terms:

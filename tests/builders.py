@@ -124,6 +124,7 @@ def make_pod(
     affinity: Mapping[str, Any] | None = None,
     priority: int | None = None,
     node_name: str | None = None,
+    uid: str | None = None,
 ) -> Pod:
     """A Pod with one container requesting ``cpu``/``memory``/``requests``.
 
@@ -132,7 +133,7 @@ def make_pod(
     ``init_containers`` likewise; ``pod_level`` sets ``spec.resources.requests``.
     ``gpu_claim`` references an existing ResourceClaim of that name from the pod
     (``spec.resourceClaims[{name: gpu}]``, claimed by the first container).
-    ``affinity`` is ``spec.affinity`` in API (camelCase) form.
+    ``affinity`` is ``spec.affinity`` in API (camelCase) form; ``uid`` sets ``metadata.uid``.
     """
     if containers is None:
         containers = [_requests(cpu, memory, requests or {})]
@@ -169,6 +170,8 @@ def make_pod(
         "labels": dict(labels or {}),
         "annotations": dict(annotations or {}),
     }
+    if uid is not None:
+        metadata["uid"] = uid
     return Pod.model_validate({"metadata": metadata, "spec": spec})
 
 
@@ -458,9 +461,11 @@ def spec_framework(
     return build_framework(profile, backend, node_rank=rank)
 
 
-def openb_pod(name: str, cpu: int, num_gpu: int = 0, gpu_milli: int = 0) -> OpenbPod:
-    """An openb pod row (``cpu`` milli-CPU, 1 GiB of memory, no GPU model restriction)."""
-    return OpenbPod(name, cpu, 1024, num_gpu, gpu_milli, (), None, None, None, None, None)
+def openb_pod(
+    name: str, cpu: int, num_gpu: int = 0, gpu_milli: int = 0, *, memory_mib: int = 1024
+) -> OpenbPod:
+    """An openb pod row (``cpu`` milli-CPU, ``memory_mib``, no GPU model restriction)."""
+    return OpenbPod(name, cpu, memory_mib, num_gpu, gpu_milli, (), None, None, None, None, None)
 
 
 def pinned(pod: Pod, node: str) -> Pod:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ from rich.table import Table
 from simulator.cli.common import parse_topology
 from simulator.cli.errors import out_console
 from simulator.cli.inflate import DeviceChoiceOption
-from simulator.clusters import load_cluster
+from simulator.clusters import LoadedCluster, load_cluster
 from simulator.experiments.replay import (
     REPLAY_POLICIES,
     DeviceChoice,
@@ -24,32 +26,47 @@ from simulator.experiments.replay import (
 from simulator.traces import read_trace
 
 
-def _faults(specs: list[str]) -> tuple[Fault, ...]:
-    """Parse ``--fault T:node:NAME`` and ``--fault T:device:DRIVER/POOL/DEVICE``."""
-    out = []
-    for text in specs:
-        parts = text.split(":", 2)
-        if len(parts) != 3:
+def parse_fault(text: str) -> Fault:
+    """One ``--fault`` value: ``T:node:NAME`` or ``T:device:DRIVER/POOL/DEVICE`` with T a
+    finite number of seconds >= 0. ValueError naming the option, the value and the problem."""
+    parts = text.split(":", 2)
+    if len(parts) != 3:
+        raise ValueError(f"--fault {text!r}: expected T:node:NAME or T:device:DRIVER/POOL/DEVICE")
+    when, kind, target = parts
+    try:
+        moment = float(when)
+    except ValueError:
+        raise ValueError(f"--fault {text!r}: time {when!r} is not a number of seconds") from None
+    if not math.isfinite(moment) or moment < 0:
+        raise ValueError(f"--fault {text!r}: time {when!r} must be a finite number of seconds >= 0")
+    if kind == "node":
+        if not target:
+            raise ValueError(f"--fault {text!r}: node name is empty")
+        return Fault(time=moment, node=target)
+    if kind == "device":
+        ids = target.split("/")
+        if len(ids) != 3 or not all(ids):
+            raise ValueError(f"--fault {text!r}: device must be DRIVER/POOL/DEVICE")
+        return Fault(time=moment, device=(ids[0], ids[1], ids[2]))
+    raise ValueError(f"--fault {text!r}: kind {kind!r} must be node or device")
+
+
+def check_fault_targets(
+    specs: Sequence[str], faults: Sequence[Fault], loaded: LoadedCluster
+) -> None:
+    """Every fault names a node or a published device of the cluster (ValueError naming
+    the ``--fault`` value otherwise): a fault on nothing would silently change nothing."""
+    cache = loaded.cache
+    for text, fault in zip(specs, faults, strict=True):
+        if fault.node is not None and fault.node not in cache.nodes:
             raise ValueError(
-                f"--fault {text!r}: expected T:node:NAME or T:device:DRIVER/POOL/DEVICE"
+                f"--fault {text!r}: node {fault.node!r} is not in cluster {loaded.name}"
             )
-        when, kind, target = parts
-        try:
-            moment = float(when)
-        except ValueError:
+        if fault.device is not None and not cache.devices.has_device(fault.device):
             raise ValueError(
-                f"--fault {text!r}: time {when!r} is not a number of seconds"
-            ) from None
-        if kind == "node":
-            out.append(Fault(time=moment, node=target))
-        elif kind == "device":
-            ids = target.split("/")
-            if len(ids) != 3:
-                raise ValueError(f"--fault {text!r}: device must be DRIVER/POOL/DEVICE")
-            out.append(Fault(time=moment, device=(ids[0], ids[1], ids[2])))
-        else:
-            raise ValueError(f"--fault {text!r}: kind {kind!r} must be node or device")
-    return tuple(sorted(out, key=lambda f: f.time))
+                f"--fault {text!r}: device {'/'.join(fault.device)!r} is not published in "
+                f"cluster {loaded.name}"
+            )
 
 
 def _summary_table(summary: dict[str, object]) -> Table:
@@ -157,8 +174,10 @@ def replay(
         --trace traces/scenarios/serving-batch-small.yaml --policy tessera --out out/small
     """
     levels = parse_topology(topology) if topology else None
-    faults = _faults(fault or [])
+    specs = fault or []
+    faults = [parse_fault(text) for text in specs]
     loaded = load_cluster(cluster, levels=levels)
+    check_fault_targets(specs, faults, loaded)
     data = read_trace(trace)
     choice: DeviceChoice = "policy" if device_choice is DeviceChoiceOption.POLICY else "first-fit"
     profile = replay_profile(policy, seed=seed, device_choice=choice, levels=loaded.levels)
@@ -166,7 +185,7 @@ def replay(
         device_choice=choice,
         seed=seed,
         horizon=horizon,
-        faults=faults,
+        faults=tuple(sorted(faults, key=lambda f: f.time)),
     )
     result = run_replay(loaded, data, profile, config)
     result.write(out)

@@ -98,7 +98,7 @@ class GpuClustering(GpuScorePlugin):
         if key not in self._tags:
             if len(self._tags) > 200_000:
                 self._tags.clear()
-            shape = self.shape(pod_info(pod), snapshot)
+            shape = self.held_shape(pod_info(pod), snapshot)
             self._tags[key] = gpu_tag(self.request(shape, snapshot))
         return self._tags[key]
 

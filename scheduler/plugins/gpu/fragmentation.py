@@ -82,7 +82,7 @@ class Fragmentation(GpuScorePlugin):
             return self._observed[1]
         counts: dict[TaskShape, int] = {}
         for record in snapshot.pods.values():
-            shape = self.shape(pod_info(record.pod), snapshot)
+            shape = self.held_shape(pod_info(record.pod), snapshot)
             spec = "|".join(sorted(shape.models)) if shape.models is not None else ""
             key = TaskShape(shape.cpu_milli, shape.gpu_milli, shape.num_gpu, spec)
             counts[key] = counts.get(key, 0) + 1

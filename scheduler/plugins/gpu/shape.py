@@ -14,7 +14,9 @@ devices:
   restricts models exactly as the paper's GPU-type filter does.
 
 Requests for non-GPU devices do not count. ``firstAvailable`` requests use their first
-alternative. Claims already allocated add nothing (their devices are held).
+alternative. Claims already allocated add nothing (their devices are held) — except for the
+shape of a *running* pod (``allocated=True``), which is what it holds: GpuClustering's tags and
+the observed workload of Fragmentation read running pods.
 """
 
 from __future__ import annotations
@@ -132,16 +134,19 @@ def shape_of_claims(
 _SHAPES: dict[tuple[object, ...], tuple[tuple[object, ...], GpuShape]] = {}
 
 
-def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
-    """The pod's FGD task shape (see the module docstring).
+def gpu_shape(
+    pod: PodInfo, snapshot: Snapshot, cache: MatchCache, *, allocated: bool = False
+) -> GpuShape:
+    """The pod's FGD task shape (see the module docstring): what it still needs from its
+    unallocated claims or, with ``allocated``, what all its claims ask for (a running pod).
 
-    Cached by content: the pod's cpu/memory, the spec objects of its pending claims (claims
+    Cached by content: the pod's cpu/memory, the spec objects of the claims counted (claims
     generated from one template share its spec) and the cluster's device templates.
     """
     records = []
     for _, claim_key in pod_claim_keys(pod.pod):
         record = snapshot.claims.get(claim_key) if claim_key is not None else None
-        if record is not None and not record.results:
+        if record is not None and (allocated or not record.results):
             records.append(record)
     specs = tuple(r.claim.spec for r in records)
     cpu, memory = pod.requests.get("cpu", 0), pod.requests.get("memory", 0)

@@ -37,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.framework.podinfo import pod_info
+from scheduler.framework.runtime import Framework
+from scheduler.plugins.gpu.fragmentation import Fragmentation
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.registry import build_framework
 from simulator.atomic import atomic_open
@@ -196,6 +198,19 @@ def run_inflate(
         return _run_inflate(nodes_csv, pods_csv, config, progress)
 
 
+def _frag_tracker(framework: Framework, mix: WorkloadMix) -> FragTracker:
+    """The tracker the fragmentation metric reads: the FGD-family score plugin's own when it
+    measures the same workload mix (so each node state is measured once per step), else a
+    tracker of its own."""
+    snapshot = framework.handle.snapshot()
+    for plugin in framework.points.score:
+        if isinstance(plugin, Fragmentation):
+            tracker = plugin.tracker(snapshot)
+            if tracker.mix.key == mix.key:
+                return tracker
+    return FragTracker(mix)
+
+
 def _run_inflate(
     nodes_csv: Path,
     pods_csv: Path,
@@ -245,7 +260,7 @@ def _run_inflate(
 
     models = cache.snapshot().gpus.models
     mix = WorkloadMix.from_shapes([s for s, _ in workload], [w for _, w in workload], models)
-    frag = FragTracker(mix)
+    frag = _frag_tracker(framework, mix)
     arrived = used = failed = 0
     decisions: list[Decision] = []
     for step, (name, row) in enumerate(order):

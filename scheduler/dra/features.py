@@ -1,7 +1,7 @@
 """DRA feature gates as the allocator sees them.
 
 kube-scheduler builds the allocator's feature set from its feature gates
-(reference/dra.md §1). :class:`Features` is that set; :meth:`Features.for_version`
+(docs/semantics/dra.md §1). :class:`Features` is that set; :meth:`Features.for_version`
 gives a release's defaults and :meth:`Features.from_gates` applies gate overrides by
 their Kubernetes names, so a cluster spec or a case file can say exactly what its
 scheduler runs with.

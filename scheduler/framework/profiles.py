@@ -5,7 +5,7 @@ A profile is typed configuration (pydantic, every field documented), loaded from
     apiVersion: tessera.io/v1alpha1
     kind: SchedulerProfile
     name: tessera
-    batchThreshold: 0          # priorities below this are batch (DESIGN.md Conventions)
+    batchThreshold: 0          # priorities below this are batch (docs/conventions.md)
     tieBreak: random           # random | first | nodeOrder
     seed: 0
     plugins:

@@ -1,6 +1,6 @@
 """DynamicResources: DRA claims, with kube-scheduler 1.35's allocator semantics.
 
-Extension points (what kube-scheduler's plugin of the same name does, reference/dra.md
+Extension points (what kube-scheduler's plugin of the same name does, docs/semantics/dra.md
 §4.12):
 
 * **PreFilter** — resolve the pod's claims (by name, or the claim the resourceclaim

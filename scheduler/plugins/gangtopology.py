@@ -8,8 +8,8 @@ member's feasible nodes. The plugin turns the snapshot into the solver's instanc
   ``dev:<n>`` per distinct device request among the members, whose supply is the number of
   matching devices available on the node (the DRA prefilter's counts) and whose demand is
   the request's count;
-* topology: the configured levels (default DESIGN.md's), or the gang's own label key when it
-  is not one of them (e.g. ``nvidia.com/gpu.clique``); required / preferred level and LWS
+* topology: the configured levels (default: docs/conventions.md), or the gang's own label key
+  when it is not one of them (e.g. ``nvidia.com/gpu.clique``); required / preferred level and LWS
   exclusivity come from the gang's conventions (:mod:`scheduler.framework.podinfo`);
 * exclusive gangs may not use a domain of their level that another exclusive gang's pods
   occupy (``blocked_domains``);

@@ -1,6 +1,6 @@
 """ServingBatch: batch work backfills what serving leaves idle, away from serving's headroom.
 
-tessera's serving/batch convention (DESIGN.md): batch pods (label ``tessera.io/class:
+tessera's serving/batch convention (docs/conventions.md): batch pods (label ``tessera.io/class:
 batch`` or priority below the batch threshold) may use any free capacity, and serving takes
 it back through the Preemption plugin. On top of that, a serving LeaderWorkerSet annotated
 ``tessera.io/headroom-replicas: "N"`` keeps *topology-shaped headroom*: room for N more

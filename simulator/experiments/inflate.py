@@ -1,4 +1,4 @@
-"""The FGD paper's workload-inflation experiment (reference/openb-fgd.md §1), on tessera.
+"""The FGD paper's workload-inflation experiment (docs/semantics/openb-fgd.md §1), on tessera.
 
 Algorithm overview (one run = one policy, one seed):
 

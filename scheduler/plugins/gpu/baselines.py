@@ -1,6 +1,6 @@
 """The FGD paper's baseline GPU scoring policies, exactly as its simulator scores them.
 
-BestFit, GpuPacking, GpuClustering, DotProd and Random (reference/openb-fgd.md §4): same
+BestFit, GpuPacking, GpuClustering, DotProd and Random (docs/semantics/openb-fgd.md §4): same
 formulas, integer truncations, normalisation and GPU choice ("best": the tightest GPU that
 fits; Random: a uniformly random GPU). Each is a Score plugin over the snapshot's
 accelerator view; they differ only in their kernel.

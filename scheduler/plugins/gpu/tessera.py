@@ -5,7 +5,7 @@ simulator's ``tessera`` policy and the webhook). For a pod and its feasible node
 integer scores in 0..100 (higher is better) and, with ``deviceChoice: policy``, the GPU(s)
 the pod should get on each node. Ties are left to the profile's tie-break.
 
-Why not plain FGD. FGD (reference/openb-fgd.md §2-§3) scores a placement by how much it
+Why not plain FGD. FGD (docs/semantics/openb-fgd.md §2-§3) scores a placement by how much it
 grows the node's expected fragmentation F_n(M) against the target workload M. F_n(M) asks
 one question per task class: does *one more* task fit? It is blind to two slow leaks that
 dominate what FGD leaves unallocated on the openb traces:

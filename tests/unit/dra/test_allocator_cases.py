@@ -1,5 +1,5 @@
-"""tessera's own DRA case files (tests/dra_cases): the rules of reference/dra.md §4 and §9.3-9.5
-that the upstream sample in tests/conformance does not pin, each worked out by hand.
+"""tessera's own DRA case files (tests/dra_cases): the rules of docs/semantics/dra.md §4 and
+§9.3-9.5 that the upstream sample in tests/conformance does not pin, each worked out by hand.
 
 A case passes when the allocator's printed outcome matches its ``expect`` exactly as the
 conformance test checks it (:func:`scheduler.dra.cases.compare`).

@@ -14,7 +14,8 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 ``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
 simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
 8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
-(free GPUs, rack) rows.
+(free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
+``Profile.of`` profile.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
 
 Quantity = str | int | float
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+FIT_FILTER_ONLY = {"pre_score": ["NodeResourcesFit"], "score": ["NodeResourcesFit"]}
+"""``Profile.of(..., disabled=FIT_FILTER_ONLY)``: NodeResourcesFit filters but does not score
+(it scores LeastAllocated by default, as upstream)."""
 
 
 def _text(value: Quantity) -> str:

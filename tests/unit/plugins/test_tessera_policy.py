@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import pod_info
-from scheduler.framework.profiles import PluginConfig, Profile
+from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.plugins.gpu.kernels import NodeView, PodRequest, fgd_scores
 from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix
@@ -25,12 +25,13 @@ from scheduler.plugins.gpu.tessera import (
     stranded_gpu,
     tessera_scores,
 )
-from scheduler.plugins.registry import REGISTRY
+from scheduler.plugins.registry import REGISTRY, build_plugins
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
 from simulator.traces.openb import OpenbPod
 from simulator.traces.openb_objects import OpenbObjects
+from tests.builders import FIT_FILTER_ONLY
 
 
 def mix_of(classes: list[tuple[int, int, int, str, float]], models: tuple[str, ...]) -> WorkloadMix:
@@ -252,14 +253,11 @@ def framework_for(tmp_path: Path, nodes: str, plugin: str, args: dict[str, Any])
     cache = cluster_from_spec(spec, templated=True, source=str(csv)).cache
     handle = BackendHandle(SimulatedCluster(cache))
     names = ["NodeResourcesFit", "DynamicResources", plugin, "DefaultBinder"]
-    profile = Profile(
-        name="t",
-        tie_break="nodeOrder",
-        plugins=tuple(PluginConfig(name=n, args=args if n == plugin else {}) for n in names),
+    profile = Profile.of(
+        "t", names, args={plugin: args}, disabled=FIT_FILTER_ONLY, tie_break="nodeOrder"
     )
     rank = np.arange(len(cache.node_names), dtype=np.int64)
-    plugins = [REGISTRY[n](args if n == plugin else {}, handle) for n in names]
-    return Framework(profile, plugins, handle, node_rank=rank)
+    return Framework(profile, build_plugins(profile, handle), handle, node_rank=rank)
 
 
 def schedule(framework: Framework, row: OpenbPod) -> str | None:

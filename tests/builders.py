@@ -15,14 +15,18 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
 8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
 (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
-``Profile.of`` profile.
+``Profile.of`` profile; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
+through the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from scheduler.api.dra import ResourceClaimTemplate
 from scheduler.api.loaders import load_object
@@ -398,3 +402,39 @@ def reference_node_affinity(pod: Pod, node: Node) -> bool:
         else None
     )
     return compile_node_selector(required).matches(node.name, labels)
+
+
+def spot_scenario(directory: Path, pods: int = 4) -> tuple[Path, Path]:
+    """Files of a tiny replay: a cluster spec (``on-demand`` pool of 2 nodes, ``spot`` pool of
+    2 nodes labelled ``example.com/spot: "true"``, 8 cpu and one H100 each) and a trace of
+    ``pods`` one-cpu pods arriving at time 0 that run to the end. Returns (spec, trace)."""
+    spec = directory / "spot-cluster.yaml"
+    spec.write_text(
+        "apiVersion: tessera.io/v1alpha1\n"
+        "kind: ClusterSpec\n"
+        "metadata: {name: spot}\n"
+        "nodePools:\n"
+        "- name: on-demand\n"
+        "  count: 2\n"
+        "  node: {cpu: '8', memory: 32Gi}\n"
+        "  accelerator: {kind: nvidia, model: H100-80GB, count: 1}\n"
+        "- name: spot\n"
+        "  count: 2\n"
+        "  node: {cpu: '8', memory: 32Gi}\n"
+        "  accelerator: {kind: nvidia, model: H100-80GB, count: 1}\n"
+        "  labels: {example.com/spot: 'true'}\n"
+    )
+    trace = directory / "spot-trace.yaml"
+    items = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+            },
+        }
+        for i in range(pods)
+    ]
+    trace.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    return spec, trace

@@ -14,7 +14,9 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 ``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
 simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
 8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
-(free GPUs, rack) rows.
+(free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
+``Profile.of`` profile; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
+through the CLI.
 
 Framework-level tests run the real registry on a simulated cluster::
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import yaml
 
 from scheduler.api.dra import ResourceClaimTemplate
 from scheduler.api.loaders import load_object
@@ -46,7 +49,7 @@ from scheduler.dra.claims import ClaimAllocation
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.podinfo import PodInfo, pod_info
-from scheduler.framework.profiles import PluginConfig, Profile
+from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
 from scheduler.plugins.registry import build_framework
 from scheduler.solver.instance import NodeSupply, NodeTable
@@ -58,6 +61,10 @@ from simulator.traces.openb_objects import OpenbObjects
 
 Quantity = str | int | float
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+FIT_FILTER_ONLY = {"pre_score": ["NodeResourcesFit"], "score": ["NodeResourcesFit"]}
+"""``Profile.of(..., disabled=FIT_FILTER_ONLY)``: NodeResourcesFit filters but does not score
+(it scores LeastAllocated by default, as upstream)."""
 
 
 def _text(value: Quantity) -> str:
@@ -457,10 +464,15 @@ def spec_framework(
     name -> args, weight 1), then DefaultBinder. ``nodeOrder`` ties go to the cluster's node
     order (node id 0 first)."""
     names = ["NodeResourcesFit", "NodeAffinity", "DynamicResources"]
-    plugins = [PluginConfig(name=n) for n in names if n not in scorers]
-    plugins += [PluginConfig(name=n, args=dict(a)) for n, a in scorers.items()]
-    plugins.append(PluginConfig(name="DefaultBinder"))
-    profile = Profile(name="t", tie_break=tie_break, seed=seed, plugins=tuple(plugins))
+    plugins = ["PrioritySort", *(n for n in names if n not in scorers), *scorers, "DefaultBinder"]
+    profile = Profile.of(
+        "t",
+        plugins,
+        args=scorers,
+        disabled=FIT_FILTER_ONLY,
+        tie_break=tie_break,
+        seed=seed,
+    )
     rank = np.arange(len(backend.cache.node_names), dtype=np.int64)
     return build_framework(profile, backend, node_rank=rank)
 
@@ -506,3 +518,39 @@ def node_scores(framework: Framework, pod: PodInfo) -> dict[str, int]:
     totals, status = framework.score(state, pod, snapshot, nodes)
     assert status.ok, status
     return {snapshot.node_names[int(i)]: int(t) for i, t in zip(nodes, totals, strict=True)}
+
+
+def spot_scenario(directory: Path, pods: int = 4) -> tuple[Path, Path]:
+    """Files of a tiny replay: a cluster spec (``on-demand`` pool of 2 nodes, ``spot`` pool of
+    2 nodes labelled ``example.com/spot: "true"``, 8 cpu and one H100 each) and a trace of
+    ``pods`` one-cpu pods arriving at time 0 that run to the end. Returns (spec, trace)."""
+    spec = directory / "spot-cluster.yaml"
+    spec.write_text(
+        "apiVersion: tessera.io/v1alpha1\n"
+        "kind: ClusterSpec\n"
+        "metadata: {name: spot}\n"
+        "nodePools:\n"
+        "- name: on-demand\n"
+        "  count: 2\n"
+        "  node: {cpu: '8', memory: 32Gi}\n"
+        "  accelerator: {kind: nvidia, model: H100-80GB, count: 1}\n"
+        "- name: spot\n"
+        "  count: 2\n"
+        "  node: {cpu: '8', memory: 32Gi}\n"
+        "  accelerator: {kind: nvidia, model: H100-80GB, count: 1}\n"
+        "  labels: {example.com/spot: 'true'}\n"
+    )
+    trace = directory / "spot-trace.yaml"
+    items = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+            },
+        }
+        for i in range(pods)
+    ]
+    trace.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    return spec, trace

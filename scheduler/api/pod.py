@@ -28,6 +28,7 @@ from .taints import Toleration
 __all__ = [
     "Affinity",
     "Container",
+    "ContainerPort",
     "NodeAffinity",
     "Pod",
     "PodAffinity",
@@ -63,12 +64,25 @@ class ResourceRequirements(K8sModel):
     claims: tuple[ResourceClaimRef, ...] = Field(default_factory=tuple)
 
 
+class ContainerPort(K8sModel):
+    """``containers[].ports[]``; only ``hostPort`` > 0 entries matter to scheduling
+        (NodePorts). An empty ``protocol`` means TCP, an empty ``hostIP`` every address
+    (``0.0.0.0``)."""
+
+    name: str | None = None
+    container_port: StrictInt = 0
+    host_port: StrictInt | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    protocol: str | None = None
+
+
 class Container(K8sModel):
     """A container or init container. ``restartPolicy: Always`` on an init container makes
     it a sidecar (restartable init container)."""
 
     name: str = ""
     image: str | None = None
+    ports: tuple[ContainerPort, ...] = Field(default_factory=tuple)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     restart_policy: str | None = None
 

@@ -49,6 +49,15 @@ class ServingBatchArgs(BaseModel):
         ge=0,
         description="GPUs per pod assumed when an LWS template's claims cannot be read.",
     )
+    batch_threshold: int = Field(
+        default=0,
+        alias="batchThreshold",
+        description=(
+            "Pods with priority below this are batch. A profile takes its batch threshold "
+            "from here (scheduler.plugins.configuration), so the whole profile (this plugin, "
+            "Preemption, the replay's serving/batch metrics) classifies pods alike."
+        ),
+    )
 
 
 class ServingBatch:

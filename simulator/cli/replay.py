@@ -11,18 +11,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulator.cli.common import parse_topology
+from scheduler.api.kubeschedulerconfig import load_scheduler_config
+from scheduler.framework.profiles import Profile
+from scheduler.plugins.configuration import profiles_from_config
+from simulator.cli.common import ConfigOption, parse_topology, policy_or_config
 from simulator.cli.errors import out_console
 from simulator.cli.inflate import DeviceChoiceOption
 from simulator.clusters import LoadedCluster, load_cluster
-from simulator.experiments.replay import (
+from simulator.experiments.policies import (
     REPLAY_POLICIES,
     DeviceChoice,
-    Fault,
-    ReplayConfig,
     replay_profile,
-    run_replay,
+    with_cluster_levels,
 )
+from simulator.experiments.replay import Fault, ReplayConfig, run_replay
 from simulator.traces import read_trace
 
 
@@ -118,9 +120,15 @@ def replay(
         ),
     ],
     policy: Annotated[
-        str,
-        typer.Option("--policy", metavar="P", help=f"One of: {', '.join(REPLAY_POLICIES)}."),
-    ] = "tessera",
+        str | None,
+        typer.Option(
+            "--policy",
+            metavar="P",
+            help=f"A shipped policy: {', '.join(REPLAY_POLICIES)} (default tessera).",
+            show_default=False,
+        ),
+    ] = None,
+    config_file: ConfigOption = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -130,13 +138,14 @@ def replay(
         ),
     ] = Path("out/replay"),
     device_choice: Annotated[
-        DeviceChoiceOption,
+        DeviceChoiceOption | None,
         typer.Option(
             "--device-choice",
             help="first-fit (devices as a stock kube-scheduler picks them; default) or the "
-            "policy's own choice.",
+            "policy's own choice. --policy only (a --config sets deviceChoice in plugin args).",
+            show_default=False,
         ),
-    ] = DeviceChoiceOption.FIRST_FIT,
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of ties and random policies.")] = 0,
     topology: Annotated[
         str | None,
@@ -161,33 +170,60 @@ def replay(
         ),
     ] = None,
 ) -> None:
-    """Replay TRACE on CLUSTER under a placement policy.
+    """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
     Pods arrive at their trace times and leave after their durations; the scheduler
-    (tessera's framework with the policy's profile) places them, gangs at once, with
-    preemption for serving work. Writes DIR/summary.json, DIR/placements.jsonl (every bind,
-    eviction and failed attempt) and DIR/timeline.csv (one row per simulated minute).
+    (tessera's framework with the policy's profile, or the profiles of a
+    KubeSchedulerConfiguration given with --config) places them, gangs at once, with
+    preemption for serving work. A pod is scheduled by the profile whose schedulerName it
+    names (the first profile when it names none of them). Writes DIR/summary.json,
+    DIR/placements.jsonl (every bind, eviction and failed attempt) and DIR/timeline.csv (one
+    row per simulated minute).
 
     Example:
 
         tessera replay --cluster traces/clusters/two-rack-h100-dynamic-mig.yaml
         --trace traces/scenarios/serving-batch-small.yaml --policy tessera --out out/small
+
+    Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
     """
+    chosen = policy_or_config(policy, config_file, "tessera")
+    if config_file is not None and device_choice is not None:
+        raise ValueError(
+            "--device-choice: only with --policy (a --config sets deviceChoice in the GPU "
+            "score plugin's pluginConfig args)"
+        )
+    scheduler_config = None
+    resolved: tuple[Profile, ...] = ()
+    if config_file is not None:
+        scheduler_config = load_scheduler_config(config_file)
+        resolved = profiles_from_config(scheduler_config, source=str(config_file), seed=seed)
     levels = parse_topology(topology) if topology else None
     specs = fault or []
     faults = [parse_fault(text) for text in specs]
     loaded = load_cluster(cluster, levels=levels)
     check_fault_targets(specs, faults, loaded)
     data = read_trace(trace)
-    choice: DeviceChoice = "policy" if device_choice is DeviceChoiceOption.POLICY else "first-fit"
-    profile = replay_profile(policy, seed=seed, device_choice=choice, levels=loaded.levels)
-    config = ReplayConfig(
-        device_choice=choice,
-        seed=seed,
-        horizon=horizon,
-        faults=tuple(sorted(faults, key=lambda f: f.time)),
-    )
-    result = run_replay(loaded, data, profile, config)
+    ordered = tuple(sorted(faults, key=lambda f: f.time))
+    if scheduler_config is None:
+        choice: DeviceChoice = (
+            "policy" if device_choice is DeviceChoiceOption.POLICY else "first-fit"
+        )
+        profiles: tuple[Profile, ...] = (
+            replay_profile(chosen, seed=seed, device_choice=choice, levels=loaded.levels),
+        )
+        config = ReplayConfig(device_choice=choice, seed=seed, horizon=horizon, faults=ordered)
+    else:
+        profiles = tuple(with_cluster_levels(p, loaded.levels) for p in resolved)
+        config = ReplayConfig(
+            device_choice="config",
+            seed=seed,
+            horizon=horizon,
+            faults=ordered,
+            initial_backoff=float(scheduler_config.pod_initial_backoff_seconds),
+            max_backoff=float(scheduler_config.pod_max_backoff_seconds),
+        )
+    result = run_replay(loaded, data, profiles, config)
     result.write(out)
     console: Console = out_console()
     console.print(_summary_table(result.summary))

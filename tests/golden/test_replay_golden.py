@@ -30,7 +30,8 @@ from typer.testing import CliRunner
 
 from simulator.cli import app
 from simulator.clusters import load_cluster
-from simulator.experiments.replay import ReplayConfig, ReplayResult, replay_profile, run_replay
+from simulator.experiments.policies import replay_profile
+from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
 from simulator.traces import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -233,7 +233,7 @@ class Snapshot:
         """The device standing for each physical GPU of node ``i``, in :attr:`gpus` order.
 
         A shared GPU's multi-allocatable device, or an exclusive GPU's whole-GPU device;
-        None for a GPU offered only as partitions (static MIG).
+        None for a GPU offered only as partitions (static MIG) or by a device plugin.
         """
         out: list[DeviceID | None] = []
         rows = sorted(self.device_rows(i))
@@ -244,6 +244,7 @@ class Snapshot:
                 out.append(
                     None if kind < 0 else (driver, pool, self.templates[t].devices[kind].name)
                 )
+        out.extend([None] * (int(self.gpus.gpu_count[i]) - len(out)))
         return out
 
     # -- accelerators -----------------------------------------------------------------------------

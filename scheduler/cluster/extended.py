@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.api.meta import ResourceList
-from scheduler.api.resourcenames import is_dra_extended_resource_name
 from scheduler.cluster.snapshot import Snapshot
+from scheduler.dra.extended import classify_extended
 
 __all__ = ["ExtendedDemand", "dra_served", "extended_demand"]
 
@@ -67,18 +67,7 @@ def extended_demand(requests: ResourceList, snapshot: Snapshot) -> ExtendedDeman
     extended resources to NodeResourcesFit alone)."""
     if not snapshot.features.extended_resource:
         return None
-    classes = snapshot.extended_resources
-    mapped: list[tuple[str, str, int]] = []
-    unmapped: list[str] = []
-    for resource in sorted(requests):
-        amount = requests[resource]
-        if amount <= 0 or not is_dra_extended_resource_name(resource):
-            continue
-        found = classes.get(resource)
-        if found is None:
-            unmapped.append(resource)
-        else:
-            mapped.append((resource, found, amount))
+    mapped, unmapped = classify_extended(requests, snapshot.extended_resources)
     if not mapped:
         return None
-    return ExtendedDemand(tuple(mapped), tuple(unmapped))
+    return ExtendedDemand(mapped, unmapped)

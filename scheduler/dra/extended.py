@@ -37,16 +37,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from scheduler.api.dra import DeviceClass, ResourceClaim
+from scheduler.api.meta import ResourceList
 from scheduler.api.pod import Container, ContainerExtendedResourceRequest, Pod
 from scheduler.api.quantity import parse_quantity
-from scheduler.api.resourcenames import DEVICE_CLASS_RESOURCE_PREFIX
+from scheduler.api.resourcenames import (
+    DEVICE_CLASS_RESOURCE_PREFIX,
+    is_dra_extended_resource_name,
+)
 from scheduler.dra.claims import ClaimAllocation, ClaimSpec, RequestGroup, RequestSpec
 
 __all__ = [
     "EXTENDED_RESOURCE_CLAIM_ANNOTATION",
     "IN_MEMORY_CLAIM_NAME",
+    "NO_EXTENDED_RESOURCE",
     "ExtendedRequest",
     "ExtendedResourceAllocation",
+    "classify_extended",
     "extended_claim_key",
     "extended_claim_name",
     "extended_claim_object",
@@ -54,6 +60,7 @@ __all__ = [
     "extended_claim_spec",
     "extended_resource_classes",
     "is_extended_resource_claim",
+    "served_on_node",
 ]
 
 EXTENDED_RESOURCE_CLAIM_ANNOTATION = "resource.kubernetes.io/extended-resource-claim"
@@ -62,6 +69,10 @@ EXTENDED_RESOURCE_CLAIM_ANNOTATION = "resource.kubernetes.io/extended-resource-c
 IN_MEMORY_CLAIM_NAME = "<extended-resources>"
 """Upstream ``specialClaimInMemName``: the claim's name until PreBind creates it (not a valid
 object name on purpose, so it can never clash with a real claim)."""
+
+NO_EXTENDED_RESOURCE = "cannot fit resource"
+"""DynamicResources' Filter reason for a requested extended resource that no DeviceClass
+backs and the node does not list in its allocatable."""
 
 _GENERATE_SUFFIX = 5
 _MAX_NAME = 63
@@ -102,6 +113,48 @@ def extended_resource_classes(classes: Iterable[DeviceClass]) -> dict[str, str]:
     for resource, cls in explicit.items():
         out[resource] = cls.metadata.name or ""
     return dict(sorted(out.items()))
+
+
+def classify_extended(
+    requests: ResourceList, classes: Mapping[str, str]
+) -> tuple[tuple[tuple[str, str, int], ...], tuple[str, ...]]:
+    """Split a pod's requested (> 0) extended-resource names: ``(resource, class, amount)``
+    for those a DeviceClass backs (``classes`` from :func:`extended_resource_classes`),
+    sorted by resource, and the names no class backs."""
+    mapped: list[tuple[str, str, int]] = []
+    unmapped: list[str] = []
+    for resource in sorted(requests):
+        amount = requests[resource]
+        if amount <= 0 or not is_dra_extended_resource_name(resource):
+            continue
+        found = classes.get(resource)
+        if found is None:
+            unmapped.append(resource)
+        else:
+            mapped.append((resource, found, amount))
+    return tuple(mapped), tuple(unmapped)
+
+
+def served_on_node(
+    requests: ResourceList, classes: Mapping[str, str], allocatable: Mapping[str, object]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """On one node with ``allocatable`` (resource -> amount, as listed in the Node): the
+    resources DRA serves (resource -> class: backed by a class, 0 or absent in allocatable)
+    and the requested names neither backed nor listed (the pod cannot run there).
+
+    The per-node form of the rule :mod:`scheduler.cluster.extended` applies to all nodes at
+    once; the case files use it.
+    """
+    mapped, unmapped = classify_extended(requests, classes)
+    served = {r: c for r, c, _ in mapped if not _positive(allocatable.get(r))}
+    return served, tuple(r for r in unmapped if r not in allocatable)
+
+
+def _positive(amount: object) -> bool:
+    if amount is None:
+        return False
+    value = amount if isinstance(amount, int) else parse_quantity(str(amount))
+    return value > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ from scheduler.dra.claims import AllocationOutcome, ClaimAllocation, ClaimSpec
 from scheduler.dra.convert import claim_spec
 from scheduler.dra.extended import (
     IN_MEMORY_CLAIM_NAME,
+    NO_EXTENDED_RESOURCE,
     ExtendedRequest,
     ExtendedResourceAllocation,
     extended_claim_key,
@@ -73,7 +74,6 @@ log = logging.getLogger(__name__)
 MAX_RESERVED_FOR = 256  # ResourceClaimReservedForMaxSize
 _CANNOT = "cannot allocate all claims"
 _STALE_EXTENDED = "cannot schedule extended resource claim"
-_NO_EXTENDED = "cannot fit resource"
 
 
 class DynamicResourcesArgs(BaseModel):
@@ -234,7 +234,7 @@ class DynamicResources:
                 return FilterResult(~failed, ((Status.unschedulable(_STALE_EXTENDED), failed),))
             for resource in ext.demand.unmapped:
                 missing = passed & ~snapshot.lists_allocatable(resource)[nodes]
-                checks.append((Status.unschedulable(_NO_EXTENDED), missing))
+                checks.append((Status.unschedulable(NO_EXTENDED_RESOURCE), missing))
                 passed &= ~missing
             codes = ext.demand.codes(snapshot, nodes)
             data.codes.update(zip(nodes.tolist(), codes.tolist(), strict=True))

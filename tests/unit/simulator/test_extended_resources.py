@@ -140,7 +140,7 @@ def assert_groups_whole_in_one_rack_each(result: ReplayResult, loaded: LoadedClu
     assert (summary["gangs_total"], summary["gangs_placed"], summary["gangs_partial"]) == (2, 2, 0)
 
 
-# -- device-plugin cluster --------------------------------------------------------------------------
+# -- device-plugin cluster ------------------------------------------------------------------------
 def test_lws_gang_with_nvidia_gpu_is_placed_whole_on_a_device_plugin_cluster(
     tmp_path: Path,
 ) -> None:
@@ -156,7 +156,7 @@ def test_lws_gang_with_nvidia_gpu_is_placed_whole_on_a_device_plugin_cluster(
 
 
 def test_deployment_pods_fill_device_plugin_gpus_exactly() -> None:
-    """Twenty 1-GPU replicas on two 8-GPU nodes: 16 bind, 4 wait with Insufficient nvidia.com/gpu."""
+    """Twenty 1-GPU replicas on two 8-GPU nodes: 16 bind, 4 wait (Insufficient nvidia.com/gpu)."""
     loaded = h100_cluster(2, 2, exposure="device-plugin")
     items = [TraceItem(gpu_pod(f"web-{i}", 1), float(i), None) for i in range(20)]
     result = replay(loaded, items)
@@ -207,7 +207,7 @@ def test_dra_cluster_without_the_gate_does_not_bind_nvidia_gpu_pods() -> None:
     assert reasons == {"0/2 nodes are available: 2 Insufficient nvidia.com/gpu."}
 
 
-# -- DRA cluster with DRAExtendedResource -----------------------------------------------------------
+# -- DRA cluster with DRAExtendedResource ---------------------------------------------------------
 GATE = {"DRAExtendedResource": True}
 
 

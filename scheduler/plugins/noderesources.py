@@ -11,7 +11,10 @@ candidate nodes at once over the snapshot's ``allocatable`` / ``requested`` arra
   fails with ``Insufficient <resource>`` when ``request > allocatable - requested``. A node
   reports every reason that applies, in that order (scalar resources by name). The status is
   UNSCHEDULABLE, or UNSCHEDULABLE_AND_UNRESOLVABLE when some request exceeds the node's
-  whole allocatable (preemption cannot help; upstream since 1.34).
+  whole allocatable (preemption cannot help; upstream since 1.34). With DRAExtendedResource,
+  an extended resource backed by a DeviceClass is not checked on nodes whose allocatable
+  has 0 of it: DynamicResources serves it there from DRA devices (``fit.go``
+  ``shouldDelegateResourceToDRA``; docs/semantics/extended-resources.md).
 * **Score** (``NodeResourcesFitArgs.scoringStrategy``, default LeastAllocated over cpu and
   memory, weight 1): per configured resource, ``req`` = the node's requested + the pod's
   request against ``cap`` = allocatable, scored by the strategy
@@ -33,7 +36,8 @@ import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from scheduler.api.pod import Container, Pod, pod_requests
-from scheduler.api.selectors import label_key_problem
+from scheduler.api.resourcenames import is_extended_resource_name, is_scalar_resource_name
+from scheduler.cluster.extended import extended_demand
 from scheduler.framework.cycle_state import CycleState, StateKey
 from scheduler.framework.interfaces import (
     FilterResult,
@@ -70,28 +74,14 @@ _DEFAULT_QUANTITIES = {
     "cpu": f"{DEFAULT_MILLI_CPU_REQUEST}m",
     "memory": str(DEFAULT_MEMORY_REQUEST),
 }
-_NATIVE_PREFIX = "kubernetes.io/"
 _FIXED = ("cpu", "memory", "ephemeral-storage")
 
 
 # -- resource names -------------------------------------------------------------------------------
-def is_extended_resource(name: str) -> bool:
-    """Upstream ``IsExtendedResourceName``: a ``domain/name`` outside ``kubernetes.io/`` whose
-    ``requests.``-prefixed form is a qualified name."""
-    if "/" not in name or _NATIVE_PREFIX in name or name.startswith("requests."):
-        return False
-    return label_key_problem(f"requests.{name}") is None
-
-
-def is_scalar_resource(name: str) -> bool:
-    """Upstream ``IsScalarResourceName``: extended, ``hugepages-*``, ``kubernetes.io/``-prefixed
-    and ``attachable-volumes-*`` resources."""
-    return (
-        is_extended_resource(name)
-        or name.startswith("hugepages-")
-        or _NATIVE_PREFIX in name
-        or name.startswith("attachable-volumes-")
-    )
+is_extended_resource = is_extended_resource_name
+"""Upstream ``IsExtendedResourceName`` (defined in :mod:`scheduler.api.resourcenames`)."""
+is_scalar_resource = is_scalar_resource_name
+"""Upstream ``IsScalarResourceName`` (defined in :mod:`scheduler.api.resourcenames`)."""
 
 
 # -- non-zero requests ----------------------------------------------------------------------------
@@ -216,11 +206,13 @@ class FitArgs(PluginArgs):
 
 @dataclass(frozen=True, slots=True)
 class _Check:
-    """One requested resource: its column in the snapshot (None: no node has it)."""
+    """One requested resource: its column in the snapshot (None: no node has it), and
+    whether DRA may serve it instead (a DeviceClass backs it, DRAExtendedResource on)."""
 
     resource: str
     column: int | None
     amount: int
+    delegable: bool = False
 
 
 _FIT_KEY = StateKey[tuple[_Check, ...]]("PreFilterNodeResourcesFit")
@@ -264,7 +256,11 @@ class NodeResourcesFit:
         scalars = sorted(
             r for r, v in pod.requests.items() if v > 0 and r not in _FIXED and self._checked(r)
         )
-        checks = tuple(_Check(r, snapshot.column(r), pod.requests[r]) for r in fixed + scalars)
+        demand = extended_demand(pod.requests, snapshot)
+        delegable = {r for r, _, _ in demand.mapped} if demand is not None else set()
+        checks = tuple(
+            _Check(r, snapshot.column(r), pod.requests[r], r in delegable) for r in fixed + scalars
+        )
         state.write(_FIT_KEY, checks)
         return None, Status.success()
 
@@ -281,18 +277,29 @@ class NodeResourcesFit:
         # integer: bit j = reason j fails, the last bit = some request exceeds the node's
         # whole allocatable (unresolvable; "Too many pods" never is). One column at a time:
         # few requests, many nodes.
-        wanted = [(snapshot.column("pods"), 1), *((c.column, c.amount) for c in checks)]
+        # A delegable check is skipped where DRA serves the resource (0 allocatable):
+        # DynamicResources allocates it there.
+        wanted = [
+            (snapshot.column("pods"), 1, False),
+            *((c.column, c.amount, c.delegable) for c in checks),
+        ]
         codes = np.zeros(count, dtype=np.int64)
         hopeless = np.zeros(count, dtype=bool)
-        for bit, (column, amount) in enumerate(wanted):
+        for bit, (column, amount, delegable) in enumerate(wanted):
             if column is None:  # no node has the resource: fails everywhere, for good
-                codes |= 1 << bit
-                hopeless |= bit > 0
+                if not delegable:
+                    codes |= 1 << bit
+                    hopeless |= bit > 0
                 continue
             fails = snapshot.free[:, column][nodes] < amount
+            whole = snapshot.allocatable[:, column][nodes] < amount
+            if delegable:
+                elsewhere = snapshot.allocatable[:, column][nodes] > 0
+                fails &= elsewhere
+                whole &= elsewhere
             codes |= fails.astype(np.int64) << bit
             if bit:
-                hopeless |= fails & (snapshot.allocatable[:, column][nodes] < amount)
+                hopeless |= fails & whole
         codes |= hopeless.astype(np.int64) << len(wanted)
         rejected = codes != 0
         if not rejected.any():

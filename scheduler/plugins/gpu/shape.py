@@ -17,6 +17,11 @@ Requests for non-GPU devices do not count. ``firstAvailable`` requests use their
 alternative. Claims already allocated add nothing (their devices are held) — except for the
 shape of a *running* pod (``allocated=True``), which is what it holds: GpuClustering's tags and
 the observed workload of Fragmentation read running pods.
+
+Extended resources count too (docs/semantics/extended-resources.md): ``nvidia.com/gpu: k``
+asks for k whole GPUs of any model, whether a device plugin or DRA (DRAExtendedResource)
+serves it; any other extended resource backed by a DeviceClass (with the gate on, e.g.
+``deviceclass.resource.kubernetes.io/gpu.nvidia.com``) counts as a request of that class.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scheduler.api.meta import ResourceList
 from scheduler.api.pod import pod_claim_keys
+from scheduler.cluster.gpuview import GPU_RESOURCE
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.templates import DeviceTemplate
 from scheduler.dra.allocator import MatchCache
@@ -98,30 +105,59 @@ def _request_shape(
     return min(share, GPU_MILLI), count, models
 
 
+def _extended_specs(extended: ResourceList, snapshot: Snapshot) -> list[RequestSpec]:
+    """Requests of the DeviceClasses that back the pod's extended resources (gate on)."""
+    if not snapshot.features.extended_resource:
+        return []
+    out = []
+    for name in sorted(extended):
+        found = snapshot.extended_resources.get(name)
+        if found is None or name == GPU_RESOURCE or extended[name] <= 0:
+            continue
+        out.append(RequestSpec(name, name, "", found, mode="ExactCount", count=extended[name]))
+    return out
+
+
 def shape_of_claims(
-    cpu: int, memory: int, claims: Sequence[ClaimSpec], snapshot: Snapshot, cache: MatchCache
+    cpu: int,
+    memory: int,
+    claims: Sequence[ClaimSpec],
+    snapshot: Snapshot,
+    cache: MatchCache,
+    extended: ResourceList | None = None,
 ) -> GpuShape:
-    """The FGD task shape of a pod's resources and its unallocated claims."""
+    """The FGD task shape of a pod's resources, its unallocated claims and (from
+    ``extended``, the pod's requests) its GPU-backed extended resources."""
     share, count = 0, 0
     models: set[str] | None = None
-    for claim in claims:
-        for group in claim.requests:
-            spec = group.exactly or (group.first_available[0] if group.first_available else None)
-            if spec is None or (spec.mode or "ExactCount") != "ExactCount":
-                continue
-            cls = snapshot.classes.get(spec.class_name)
-            if cls is None:
-                continue
-            found = _request_shape(spec, cls, snapshot, cache)
-            if found is None:
-                continue
-            q, k, allowed = found
-            share = max(share, q)
-            count += k
-            models = allowed if models is None else models & allowed
+    specs = [
+        spec
+        for claim in claims
+        for group in claim.requests
+        if (spec := group.exactly or (group.first_available[0] if group.first_available else None))
+        is not None
+    ]
+    specs.extend(_extended_specs(extended or {}, snapshot))
+    for spec in specs:
+        if (spec.mode or "ExactCount") != "ExactCount":
+            continue
+        cls = snapshot.classes.get(spec.class_name)
+        if cls is None:
+            continue
+        found = _request_shape(spec, cls, snapshot, cache)
+        if found is None:
+            continue
+        q, k, allowed = found
+        share = max(share, q)
+        count += k
+        models = allowed if models is None else models & allowed
+    whole = (extended or {}).get(GPU_RESOURCE, 0)
+    if whole > 0:
+        share = GPU_MILLI
+        count += whole
     if count == 0:
         return GpuShape(cpu, memory, 0, 0, None)
-    every = {t.gpus.model for t in snapshot.templates if t.gpus.count}
+    every = {t.gpus.model for t in snapshot.templates if t.gpus.count} | set(snapshot.gpus.models)
     return GpuShape(
         cpu,
         memory,
@@ -150,17 +186,22 @@ def gpu_shape(
             records.append(record)
     specs = tuple(r.claim.spec for r in records)
     cpu, memory = pod.requests.get("cpu", 0), pod.requests.get("memory", 0)
+    extended = {n: v for n, v in pod.requests.items() if "/" in n}
     key: tuple[object, ...] = (
         cpu,
         memory,
         tuple(id(s) for s in specs),
+        tuple(sorted(extended.items())),
+        snapshot.features.extended_resource,
         snapshot.node_generation,
         len(snapshot.templates),
     )
     found = _SHAPES.get(key)
     if found is not None and all(a is b for a, b in zip(found[0], specs, strict=True)):
         return found[1]
-    shape = shape_of_claims(cpu, memory, [claim_spec(r.claim) for r in records], snapshot, cache)
+    shape = shape_of_claims(
+        cpu, memory, [claim_spec(r.claim) for r in records], snapshot, cache, extended
+    )
     if len(_SHAPES) > 65536:
         _SHAPES.clear()
     _SHAPES[key] = (specs, shape)

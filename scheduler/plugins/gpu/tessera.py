@@ -87,13 +87,17 @@ class TesseraArgs(FragmentationArgs):
 
 
 def cpu_per_gpu(mix: WorkloadMix) -> float | None:
-    """c̄: the workload's milli-CPU per whole GPU over its GPU classes (None: no GPU class)."""
+    """c̄: the workload's milli-CPU per whole GPU over its GPU classes (None: no GPU class,
+    or GPU classes that ask for no CPU — then no free CPU can strand a GPU)."""
     gpu = (mix.num_gpu * mix.gpu_milli).astype(np.float64)
     demand = float((mix.weight * gpu).sum())
     if demand <= 0.0:
         return None
     has_gpu = gpu > 0
-    return float((mix.weight * mix.cpu_milli)[has_gpu].sum()) / demand * GPU_MILLI
+    cpu = float((mix.weight * mix.cpu_milli)[has_gpu].sum())
+    if cpu <= 0.0:
+        return None
+    return cpu / demand * GPU_MILLI
 
 
 def stranded_gpu(

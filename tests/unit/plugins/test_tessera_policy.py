@@ -66,6 +66,12 @@ def test_cpu_per_gpu_is_none_without_gpu_classes() -> None:
     assert cpu_per_gpu(mix_of([(4000, 0, 0, "", 1.0)], ())) is None
 
 
+def test_cpu_per_gpu_is_none_when_gpu_classes_ask_no_cpu() -> None:
+    """GPU classes without CPU (pods with no CPU request; the default mix of an empty
+    cluster) strand nothing: no ratio, instead of a zero the stranding term cannot use."""
+    assert cpu_per_gpu(mix_of([(0, 1000, 1, "", 0.5), (4000, 0, 0, "", 0.5)], ())) is None
+
+
 @pytest.mark.parametrize(
     ("cpu", "idle", "stranded"),
     [

@@ -38,7 +38,7 @@ import numpy as np
 
 from scheduler.api.dra import ResourceClaimTemplate
 from scheduler.api.kubeschedulerconfig import DEFAULT_SCHEDULER_NAME
-from scheduler.api.pod import Pod
+from scheduler.api.pod import Pod, pod_claim_keys, pod_extended_claim_key
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.convert import claim_spec_from
@@ -233,7 +233,12 @@ class Replay:
                     )
             requests = pod_info(item.pod).requests
             shape = shape_of_claims(
-                requests.get("cpu", 0), requests.get("memory", 0), specs, snapshot, match
+                requests.get("cpu", 0),
+                requests.get("memory", 0),
+                specs,
+                snapshot,
+                match,
+                extended=requests,
             )
             spec = "|".join(sorted(shape.models)) if shape.models is not None else ""
             key = TaskShape(shape.cpu_milli, shape.gpu_milli, shape.num_gpu, spec)
@@ -398,22 +403,7 @@ class Replay:
         )
 
     def _record(self, now: float, event: str, key: str, node: str | None, reason: str = "") -> None:
-        devices: list[str] = []
-        if event == "bind":
-            record = self.cache.pods.get(key)
-            if record is not None:
-                namespace = record.pod.metadata.namespace or "default"
-                for status in record.pod.status.resource_claim_statuses:
-                    claim = f"{namespace}/{status.resource_claim_name}"
-                    devices.extend(
-                        f"{r.driver}/{r.pool}/{r.device}" for r in self.cache.claims[claim].results
-                    )
-                for ref in record.pod.spec.resource_claims:
-                    if ref.resource_claim_name:
-                        claim = f"{namespace}/{ref.resource_claim_name}"
-                        held = self.cache.claims.get(claim)
-                        if held is not None:
-                            devices.extend(f"{r.driver}/{r.pool}/{r.device}" for r in held.results)
+        devices = [f"{d}/{p}/{v}" for d, p, v in self._devices_of(key)] if event == "bind" else []
         entry: dict[str, Any] = {
             "t": round(now, 6),
             "event": event,
@@ -598,13 +588,18 @@ class Replay:
         self._want_pass(now)
 
     def _devices_of(self, key: str) -> set[tuple[str, str, str]]:
+        """The devices a pod's claims hold (its own, named and generated, and the claim made
+        for its DRA-served extended resources)."""
         record = self.cache.pods.get(key)
         if record is None:
             return set()
-        namespace = record.pod.metadata.namespace or "default"
+        keys = [claim for _, claim in pod_claim_keys(record.pod) if claim is not None]
+        extended = pod_extended_claim_key(record.pod)
+        if extended is not None:
+            keys.append(extended)
         out: set[tuple[str, str, str]] = set()
-        for status in record.pod.status.resource_claim_statuses:
-            held = self.cache.claims.get(f"{namespace}/{status.resource_claim_name}")
+        for claim in keys:
+            held = self.cache.claims.get(claim)
             if held is not None:
                 out.update(r.device_id for r in held.results)
         return out

@@ -1,0 +1,105 @@
+"""Running the API: uvicorn on a socket bound to loopback, in the foreground or a thread.
+
+:func:`build_server` wires a :class:`ServedCluster` into the ASGI app; :class:`ApiServer`
+binds the socket first (so the port is known before serving, ``port=0`` picks a free one)
+and runs uvicorn either in a background thread (:meth:`ApiServer.start`, for tests, the
+in-process scheduler and live replays) or in the calling thread (:meth:`ApiServer.run`, for
+``tessera cluster serve``). Access logs are off; errors go to the ``simulator.apiserver``
+loggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from simulator.apiserver.app import ApiApp
+from simulator.apiserver.cluster import ServedCluster
+from simulator.apiserver.kubeconfig import write_kubeconfig
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+class ApiServer:
+    """One served API endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        cluster: ServedCluster,
+        *,
+        host: str = LOOPBACK,
+        port: int = 0,
+        bookmark_interval: float = 60.0,
+        rv_wait: float = 3.0,
+    ) -> None:
+        self.cluster = cluster
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError as exc:
+            self._socket.close()
+            raise ValueError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+        self.host = host
+        self.port: int = self._socket.getsockname()[1]
+        address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.url = f"http://{address}"
+        self.app = ApiApp(cluster, address=address, bookmark_interval=bookmark_interval, rv_wait=rv_wait)
+        config = uvicorn.Config(
+            self.app.asgi,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        """Write a kubeconfig pointing at this server."""
+        return write_kubeconfig(path, self.url)
+
+    def run(self) -> None:
+        """Serve in the calling thread until interrupted (Ctrl-C) or :meth:`stop`."""
+        self._socket.listen(2048)
+        self._server.run(sockets=[self._socket])
+
+    def start(self, timeout: float = 10.0) -> ApiServer:
+        """Serve in a daemon thread; returns once the server accepts connections."""
+        self._socket.listen(2048)
+
+        def serve() -> None:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+
+        self._thread = threading.Thread(target=serve, name=f"tessera-api-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"API server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (open watches end) and wait for the thread."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._socket.close()
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from simulator.apiserver import discovery, status, tables, watch
+from simulator.apiserver import discovery, openapi_v2, status, tables, watch
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.handlers import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, Handlers
 from simulator.apiserver.options import EXACT, ListOptions, encode_continue, parse_list_options
@@ -202,6 +202,10 @@ class ApiApp:
         return Response(orjson.dumps(data), media_type=discovery.AGGREGATED_TYPE.format(v=version))
 
     def _openapi(self, segments: list[str], method: str) -> Response:
+        if segments[1:] == ["v2"]:
+            if method != "GET":
+                raise status.method_not_allowed()
+            return Response(openapi_v2.openapi_v2_document(self.table), media_type=openapi_v2.PROTOBUF_TYPE)
         if len(segments) < 2 or segments[1] != "v3":
             raise _not_found()
         if len(segments) == 2:

@@ -1,0 +1,96 @@
+"""A replay served live over the API: same result as without it, watchable with kubectl."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from simulator.apiserver.live import Pacer, run_replay_served, serve_replay
+from simulator.clusters import load_cluster
+from simulator.experiments.replay import Replay, ReplayConfig, replay_profile
+from simulator.traces import read_trace
+from tests.apiserver.conftest import kubectl_binaries
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _replay() -> Replay:
+    loaded = load_cluster(ROOT / "traces/clusters/two-rack-h100-dynamic-mig.yaml")
+    trace = read_trace(ROOT / "traces/scenarios/serving-batch-small.yaml")
+    return Replay(loaded, trace, replay_profile("tessera", levels=loaded.levels), ReplayConfig())
+
+
+@pytest.mark.slow
+def test_served_replay_has_byte_identical_placements(tmp_path: Path) -> None:
+    """placements.jsonl of a replay served over the API equals the plain replay's, byte for
+    byte, and the API ends with the replay's final pods."""
+    plain = _replay().run()
+    replay = _replay()
+    live = serve_replay(replay)
+    try:
+        served = replay.run()
+        pods = live.cluster.store.list(live.cluster.resource("pods"), "").entries
+        assert sorted(e.key for e in pods) == sorted(
+            (r.pod.metadata.namespace or "", r.pod.metadata.name or "") for r in replay.cache.pods.values()
+        )
+    finally:
+        live.stop()
+    plain.write(tmp_path / "plain")
+    served.write(tmp_path / "served")
+    assert (tmp_path / "plain/placements.jsonl").read_bytes() == (tmp_path / "served/placements.jsonl").read_bytes()
+
+
+def test_pacer_runs_virtual_time_at_the_factor() -> None:
+    """At factor 10, virtual second 50 is due 5 wall seconds after virtual 0."""
+    slept: list[float] = []
+    pacer = Pacer(10.0, sleep=slept.append)
+    pacer.tick(0.0)
+    pacer.tick(50.0)
+    assert slept and 4.9 < slept[0] <= 5.0
+    with pytest.raises(ValueError, match="must be > 0"):
+        Pacer(0.0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kubectl_binaries(), reason="no kubectl binary on this machine")
+def test_kubectl_get_pods_watch_during_replay(tmp_path: Path) -> None:
+    """`kubectl get pods -w` during a paced replay prints pods going Pending -> Running."""
+    kubectl = kubectl_binaries()[-1]
+    kubeconfig = tmp_path / "kubeconfig"
+    ready = threading.Event()
+    output: list[str] = []
+
+    def linger(live: object) -> None:
+        time.sleep(1.0)
+
+    replay = _replay()
+    live = serve_replay(replay, realtime=600.0, kubeconfig_out=kubeconfig)
+    proc = subprocess.Popen(
+        [kubectl, "--kubeconfig", str(kubeconfig), "get", "pods", "-A", "-w", "--request-timeout=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        time.sleep(1.5)
+        replay.run()
+        time.sleep(1.0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        live.stop()
+    text = "".join(output)
+    assert "NAMESPACE" in text.splitlines()[0]
+    assert "Pending" in text and "Running" in text
+    assert run_replay_served is not None

@@ -32,7 +32,13 @@ from starlette.routing import Route
 
 from simulator.apiserver import discovery, openapi_v2, status, tables, watch
 from simulator.apiserver.cluster import ServedCluster
-from simulator.apiserver.handlers import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, Handlers
+from simulator.apiserver.handlers import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    Handlers,
+)
 from simulator.apiserver.options import EXACT, ListOptions, encode_continue, parse_list_options
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.status import ApiError, bad_request
@@ -70,7 +76,9 @@ def _not_found() -> ApiError:
         404,
         "NotFound",
         "the server could not find the requested resource",
-        details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
+        details={
+            "causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]
+        },
     )
 
 
@@ -91,7 +99,9 @@ def negotiate(accept: str, query: Mapping[str, str], *, objects: bool) -> Format
                 continue
             if as_kind == "Table" and params.get("v") in ("v1", "v1beta1"):
                 return Format("table", include)
-            if as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get("v") in ("v1", "v1beta1"):
+            if as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get(
+                "v"
+            ) in ("v1", "v1beta1"):
                 return Format("partial")
             continue
         if media in (JSON, "application/*", "*/*", "application/json-patch+json"):
@@ -117,7 +127,14 @@ def _error_response(exc: ApiError) -> Response:
 class ApiApp:
     """Routes requests to discovery, the verbs and watch; see the module docstring."""
 
-    def __init__(self, cluster: ServedCluster, *, address: str = "127.0.0.1", bookmark_interval: float = 60.0, rv_wait: float = 3.0) -> None:
+    def __init__(
+        self,
+        cluster: ServedCluster,
+        *,
+        address: str = "127.0.0.1",
+        bookmark_interval: float = 60.0,
+        rv_wait: float = 3.0,
+    ) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.table = cluster.store.table
@@ -126,7 +143,13 @@ class ApiApp:
         self.bookmark_interval = bookmark_interval
         self.rv_wait = rv_wait
         self.asgi = Starlette(
-            routes=[Route("/{path:path}", self.dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])]
+            routes=[
+                Route(
+                    "/{path:path}",
+                    self.dispatch,
+                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                )
+            ]
         )
 
     # -- entry ----------------------------------------------------------------------------------
@@ -138,7 +161,9 @@ class ApiApp:
             return _error_response(exc)
         except Exception:
             log.exception("internal error on %s %s", request.method, request.url.path)
-            return _error_response(ApiError(500, "InternalError", "Internal error occurred: see the server log"))
+            return _error_response(
+                ApiError(500, "InternalError", "Internal error occurred: see the server log")
+            )
 
     async def _dispatch(self, request: Request) -> Response:
         path = request.url.path
@@ -149,10 +174,17 @@ class ApiApp:
         if method == "HEAD":
             method = "GET"
         if not segments:
-            return self._json({"paths": ["/api", "/api/v1", "/apis", "/openapi/v3", "/version", "/healthz"]}, method)
+            return self._json(
+                {"paths": ["/api", "/api/v1", "/apis", "/openapi/v3", "/version", "/healthz"]},
+                method,
+            )
         head = segments[0]
         if head in ("healthz", "livez", "readyz") and len(segments) == 1:
-            return Response(b"ok", media_type="text/plain") if method == "GET" else _error_response(status.method_not_allowed())
+            return (
+                Response(b"ok", media_type="text/plain")
+                if method == "GET"
+                else _error_response(status.method_not_allowed())
+            )
         if head == "version" and len(segments) == 1:
             return self._json(discovery.version_info(), method)
         if head == "openapi":
@@ -182,8 +214,15 @@ class ApiApp:
         else:
             raise _not_found()
         if not rest:
-            return self._json(discovery.resource_list(self.table, group, version, self.cluster.writable), method)
-        if group == "" and len(rest) in (1, 3) and rest[-1] == "bindings" and (len(rest) == 1 or rest[0] == "namespaces"):
+            return self._json(
+                discovery.resource_list(self.table, group, version, self.cluster.writable), method
+            )
+        if (
+            group == ""
+            and len(rest) in (1, 3)
+            and rest[-1] == "bindings"
+            and (len(rest) == 1 or rest[0] == "namespaces")
+        ):
             return await self._bindings(request, rest[1] if len(rest) == 3 else "", method)
         target = self._target(group, version, rest)
         return await self._resource(request, target, method, query, accept)
@@ -198,14 +237,18 @@ class ApiApp:
     def _aggregated(self, *, core: bool, version: str, method: str) -> Response:
         if method != "GET":
             raise status.method_not_allowed()
-        data = discovery.aggregated(self.table, core=core, version=version, writable=self.cluster.writable)
+        data = discovery.aggregated(
+            self.table, core=core, version=version, writable=self.cluster.writable
+        )
         return Response(orjson.dumps(data), media_type=discovery.AGGREGATED_TYPE.format(v=version))
 
     def _openapi(self, segments: list[str], method: str) -> Response:
         if segments[1:] == ["v2"]:
             if method != "GET":
                 raise status.method_not_allowed()
-            return Response(openapi_v2.openapi_v2_document(self.table), media_type=openapi_v2.PROTOBUF_TYPE)
+            return Response(
+                openapi_v2.openapi_v2_document(self.table), media_type=openapi_v2.PROTOBUF_TYPE
+            )
         if len(segments) < 2 or segments[1] != "v3":
             raise _not_found()
         if len(segments) == 2:
@@ -213,7 +256,11 @@ class ApiApp:
         rest = segments[2:]
         if rest[0] == "api" and rest[1:] == ["v1"]:
             return self._json(discovery.openapi_gv_document(self.table, "", "v1"), method)
-        if rest[0] == "apis" and len(rest) == 3 and rest[2] in self.table.group_versions().get(rest[1], []):
+        if (
+            rest[0] == "apis"
+            and len(rest) == 3
+            and rest[2] in self.table.group_versions().get(rest[1], [])
+        ):
             return self._json(discovery.openapi_gv_document(self.table, rest[1], rest[2]), method)
         raise _not_found()
 
@@ -243,7 +290,9 @@ class ApiApp:
     async def _body(self, request: Request, *, allow_empty: bool = False) -> Any:
         raw = await request.body()
         if len(raw) > MAX_BODY:
-            raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
+            raise ApiError(
+                413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}"
+            )
         if not raw.strip():
             if allow_empty:
                 return None
@@ -257,7 +306,9 @@ class ApiApp:
                     raise status.unsupported_media_type(content_type)
                 return yaml.load(raw, Loader=_Loader)
         except (orjson.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-            raise bad_request(f"the body of the request could not be decoded: {str(exc).splitlines()[0]}") from None
+            raise bad_request(
+                f"the body of the request could not be decoded: {str(exc).splitlines()[0]}"
+            ) from None
         raise status.unsupported_media_type(content_type)
 
     @staticmethod
@@ -266,7 +317,9 @@ class ApiApp:
             raise bad_request("dryRun is not supported by this server (tessera's API facade)")
         fv = query.get("fieldValidation")
         if fv not in (None, "", "Ignore", "Warn", "Strict"):
-            raise bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: "Ignore", "Strict", "Warn"')
+            raise bad_request(
+                f'fieldValidation: Unsupported value: "{fv}": supported values: "Ignore", "Strict", "Warn"'
+            )
 
     async def _bindings(self, request: Request, namespace: str, method: str) -> Response:
         if method != "POST" or not namespace:
@@ -277,15 +330,19 @@ class ApiApp:
         result = await run_in_threadpool(self.handlers.bind, pods, namespace, None, body)
         return Response(orjson.dumps(result), 201, media_type=JSON)
 
-    async def _resource(self, request: Request, t: Target, method: str, query: dict[str, str], accept: str) -> Response:
+    async def _resource(
+        self, request: Request, t: Target, method: str, query: dict[str, str], accept: str
+    ) -> Response:
         r = t.resource
         if r.namespaced and not t.namespace and (t.name is not None or method not in ("GET",)):
             if method == "GET" and t.name is not None:
                 raise _not_found()
             if method != "GET":
                 raise status.method_not_allowed()
-        if t.watch or (method == "GET" and t.name is None and query.get("watch") in ("true", "1", "True")):
-            if method != "GET" or t.name is not None and t.watch is False:
+        if t.watch or (
+            method == "GET" and t.name is None and query.get("watch") in ("true", "1", "True")
+        ):
+            if method != "GET" or (t.name is not None and t.watch is False):
                 raise status.method_not_allowed()
             fmt = negotiate(accept, query, objects=True)
             return await self._watch(t, query, fmt)
@@ -318,7 +375,9 @@ class ApiApp:
             if t.name is None:
                 raise status.method_not_allowed()
             body = await self._body(request)
-            entry = await run_in_threadpool(self.handlers.update, r, t.namespace, t.name, body, t.sub)
+            entry = await run_in_threadpool(
+                self.handlers.update, r, t.namespace, t.name, body, t.sub
+            )
             return self._object(r, entry, fmt)
         if method == "PATCH":
             if t.name is None:
@@ -327,7 +386,9 @@ class ApiApp:
             if content_type not in (MERGE_PATCH, STRATEGIC_PATCH, JSON_PATCH):
                 raise status.unsupported_media_type(content_type)
             body = await self._body(request)
-            entry = await run_in_threadpool(self.handlers.patch, r, t.namespace, t.name, body, content_type, t.sub)
+            entry = await run_in_threadpool(
+                self.handlers.patch, r, t.namespace, t.name, body, content_type, t.sub
+            )
             return self._object(r, entry, fmt)
         # DELETE
         if t.sub is not None:
@@ -335,8 +396,12 @@ class ApiApp:
         options = await self._body(request, allow_empty=True)
         if t.name is None:
             opts = parse_list_options(query, r)
-            listed = await run_in_threadpool(self.store.list, r, t.namespace, accept=watch.matcher(opts, t.namespace))
-            gone = await run_in_threadpool(self.handlers.delete_collection, r, t.namespace, listed.entries)
+            listed = await run_in_threadpool(
+                self.store.list, r, t.namespace, accept=watch.matcher(opts, t.namespace)
+            )
+            gone = await run_in_threadpool(
+                self.handlers.delete_collection, r, t.namespace, listed.entries
+            )
             return self._list_response(r, ListResult(gone, self.store.rv, None, 0), fmt)
         entry = await run_in_threadpool(self.handlers.delete, r, t.namespace, t.name, options)
         return self._object(r, entry, fmt)
@@ -344,7 +409,16 @@ class ApiApp:
     # -- objects and lists ----------------------------------------------------------------------
     def _object(self, r: Resource, entry: Entry, fmt: Format, code: int = 200) -> Response:
         if fmt.kind == "table":
-            return _encode(tables.table(r, [entry.obj()], include=fmt.include, list_meta={"resourceVersion": str(entry.rv)}), fmt, code)
+            return _encode(
+                tables.table(
+                    r,
+                    [entry.obj()],
+                    include=fmt.include,
+                    list_meta={"resourceVersion": str(entry.rv)},
+                ),
+                fmt,
+                code,
+            )
         if fmt.kind == "partial":
             return _encode(tables.partial_metadata(entry.obj()), fmt, code)
         if fmt.kind == "yaml":
@@ -370,7 +444,14 @@ class ApiApp:
         opts = parse_list_options(query, t.resource)
         at = self._list_version(opts)
         try:
-            result = self.store.list(t.resource, t.namespace, at=at, after=opts.start_after, limit=opts.limit, accept=watch.matcher(opts, t.namespace))
+            result = self.store.list(
+                t.resource,
+                t.namespace,
+                at=at,
+                after=opts.start_after,
+                limit=opts.limit,
+                accept=watch.matcher(opts, t.namespace),
+            )
         except ApiError as exc:
             if opts.start_rv is not None and exc.code == 410:
                 raise self._expired_continue(t, opts) from None
@@ -421,16 +502,45 @@ class ApiApp:
             return _encode(tables.table(r, objects, include=fmt.include, list_meta=meta), fmt)
         if fmt.kind == "partial":
             items = [tables.partial_metadata(e.obj()) for e in result.entries]
-            return _encode({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}, fmt)
+            return _encode(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                    "items": items,
+                },
+                fmt,
+            )
         if fmt.kind == "yaml":
-            return _encode({"kind": r.list_kind, "apiVersion": r.group_version, "metadata": meta, "items": [e.obj() for e in result.entries]}, fmt)
-        head = b'{"kind":"' + r.list_kind.encode() + b'","apiVersion":"' + r.group_version.encode() + b'","metadata":' + orjson.dumps(meta) + b',"items":['
+            return _encode(
+                {
+                    "kind": r.list_kind,
+                    "apiVersion": r.group_version,
+                    "metadata": meta,
+                    "items": [e.obj() for e in result.entries],
+                },
+                fmt,
+            )
+        head = (
+            b'{"kind":"'
+            + r.list_kind.encode()
+            + b'","apiVersion":"'
+            + r.group_version.encode()
+            + b'","metadata":'
+            + orjson.dumps(meta)
+            + b',"items":['
+        )
         return StreamingResponse(_join(head, result.entries), media_type=JSON)
 
     # -- watch ----------------------------------------------------------------------------------
     async def _watch(self, t: Target, query: dict[str, str], fmt: Format) -> Response:
         if t.name is not None:
-            query = {**query, "fieldSelector": ",".join(filter(None, [query.get("fieldSelector", ""), f"metadata.name={t.name}"]))}
+            query = {
+                **query,
+                "fieldSelector": ",".join(
+                    filter(None, [query.get("fieldSelector", ""), f"metadata.name={t.name}"])
+                ),
+            }
         opts = parse_list_options(query, t.resource)
         await self._wait_for_rv(opts.resource_version)
         r = t.resource
@@ -450,8 +560,12 @@ class ApiApp:
             def render(kind: str, entry: Entry) -> bytes:
                 return watch.event_line(kind, entry.raw)
 
-        body: AsyncIterator[bytes] = watch.stream(self.store, r, t.namespace, opts, render, bookmark_interval=self.bookmark_interval)
-        return StreamingResponse(body, media_type=JSON, headers={"Cache-Control": "no-cache, private"})
+        body: AsyncIterator[bytes] = watch.stream(
+            self.store, r, t.namespace, opts, render, bookmark_interval=self.bookmark_interval
+        )
+        return StreamingResponse(
+            body, media_type=JSON, headers={"Cache-Control": "no-cache, private"}
+        )
 
 
 def _join(head: bytes, entries: list[Entry]) -> Iterator[bytes]:

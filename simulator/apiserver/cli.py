@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 def serve(
     source: Annotated[
         Path,
-        typer.Argument(metavar="SPEC|DUMP", help="A tessera ClusterSpec, or a dump file or directory."),
+        typer.Argument(
+            metavar="SPEC|DUMP", help="A tessera ClusterSpec, or a dump file or directory."
+        ),
     ],
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,
     host: Annotated[
@@ -36,7 +38,9 @@ def serve(
     ] = LOOPBACK,
     kubeconfig_out: Annotated[
         Path | None,
-        typer.Option("--kubeconfig-out", metavar="FILE", help="Write a kubeconfig for the endpoint here."),
+        typer.Option(
+            "--kubeconfig-out", metavar="FILE", help="Write a kubeconfig for the endpoint here."
+        ),
     ] = None,
     policy: Annotated[
         str,
@@ -47,7 +51,8 @@ def serve(
         ),
     ] = "kube-default",
     scheduler_name: Annotated[
-        str, typer.Option("--scheduler-name", help="Schedule only pods with this spec.schedulerName.")
+        str,
+        typer.Option("--scheduler-name", help="Schedule only pods with this spec.schedulerName."),
     ] = "default-scheduler",
 ) -> None:
     """Serve a simulated cluster over the Kubernetes API until Ctrl-C.
@@ -66,7 +71,11 @@ def serve(
     cluster = ServedCluster(Store(TABLE), SimulatedCluster(loaded.cache))
     cluster.load_cluster(loaded)
     server = ApiServer(cluster, host=host, port=port)
-    scheduler = InProcessScheduler(cluster, policy=policy, scheduler_name=scheduler_name) if policy != "none" else None
+    scheduler = (
+        InProcessScheduler(cluster, policy=policy, scheduler_name=scheduler_name)
+        if policy != "none"
+        else None
+    )
     if kubeconfig_out is not None:
         server.write_kubeconfig(kubeconfig_out)
     nodes = cluster.store.count(TABLE.find("", "v1", "nodes"))  # type: ignore[arg-type]

@@ -222,9 +222,7 @@ class ServedCluster:
         st["phase"] = "Running"
         st.setdefault("startTime", now)
         conditions = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        conditions.append(
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
-        )
+        conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
         for kind in ("Initialized", "Ready", "ContainersReady"):
             if all(c.get("type") != kind for c in conditions):
                 conditions.append({"type": kind, "status": "True", "lastTransitionTime": now})
@@ -314,9 +312,7 @@ class ServedCluster:
             backend.add_template(model)
         elif isinstance(model, ResourceClaim):
             cache.add_claim(model)
-        elif isinstance(model, Node | Pod):
-            cache.add(model)
-        elif model is not None:
+        elif isinstance(model, Node | Pod) or model is not None:
             cache.add(model)
 
 

@@ -174,7 +174,8 @@ def aggregated(table: ResourceTable, *, core: bool, version: str, writable: bool
                     {
                         "version": v,
                         "resources": [
-                            _discovery_resource(r, writable) for r in table.in_group_version(group, v)
+                            _discovery_resource(r, writable)
+                            for r in table.in_group_version(group, v)
                         ],
                         "freshness": "Current",
                     }

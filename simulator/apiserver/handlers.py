@@ -43,7 +43,12 @@ Obj = dict[str, Any]
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-_POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates")
+_POD_MUTABLE = (
+    "activeDeadlineSeconds",
+    "tolerations",
+    "terminationGracePeriodSeconds",
+    "schedulingGates",
+)
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -62,21 +67,35 @@ def _meta(obj: Obj) -> Obj:
 
 def _check_name(resource: Resource, name: object) -> None:
     if not isinstance(name, str) or not name:
-        raise status.invalid(resource, "", [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")])
+        raise status.invalid(
+            resource,
+            "",
+            [
+                (
+                    "FieldValueRequired",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                )
+            ],
+        )
     pattern, limit, what = (
-        (_LABEL, 63, "RFC 1123 label") if resource.name == "namespaces" else (_SUBDOMAIN, 253, "RFC 1123 subdomain")
+        (_LABEL, 63, "RFC 1123 label")
+        if resource.name == "namespaces"
+        else (_SUBDOMAIN, 253, "RFC 1123 subdomain")
     )
     if len(name) > limit or not pattern.match(name):
         raise status.invalid(
             resource,
             name,
-            [(
-                "FieldValueInvalid",
-                "metadata.name",
-                f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
-                "alphanumeric characters, '-' or '.', and must start and end with an "
-                "alphanumeric character",
-            )],
+            [
+                (
+                    "FieldValueInvalid",
+                    "metadata.name",
+                    f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
+                    "alphanumeric characters, '-' or '.', and must start and end with an "
+                    "alphanumeric character",
+                )
+            ],
         )
 
 
@@ -84,7 +103,9 @@ def _check_kind(resource: Resource, obj: Obj, *, binding: bool = False) -> None:
     kind, version = obj.get("kind"), obj.get("apiVersion")
     want_kind = "Binding" if binding else resource.kind
     if kind not in (None, "", want_kind):
-        raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({want_kind})")
+        raise bad_request(
+            f"the kind in the data ({kind}) does not match the expected kind ({want_kind})"
+        )
     if version not in (None, "", resource.group_version):
         raise bad_request(
             f"the API version in the data ({version}) does not match the expected API version "
@@ -140,7 +161,11 @@ class Handlers:
         _check_kind(resource, obj)
         self._check_namespace(resource, namespace, obj)
         meta = _meta(obj)
-        if not meta.get("name") and isinstance(meta.get("generateName"), str) and meta["generateName"]:
+        if (
+            not meta.get("name")
+            and isinstance(meta.get("generateName"), str)
+            and meta["generateName"]
+        ):
             suffix = "".join(random.choices(_NAME_CHARS, k=5))
             meta["name"] = meta["generateName"][: 253 - 5] + suffix
         _check_name(resource, meta.get("name"))
@@ -158,7 +183,10 @@ class Handlers:
             self.cluster.model(resource, obj)  # 422 before anything is stored
             entry = self.store.create(resource, obj)
             self.cluster.after_write(resource, None, entry.obj())
-            return self.store.get(resource, namespace if resource.namespaced else "", entry.key[1]) or entry
+            return (
+                self.store.get(resource, namespace if resource.namespaced else "", entry.key[1])
+                or entry
+            )
 
     # -- update ----------------------------------------------------------------------------------
     def update(
@@ -178,7 +206,9 @@ class Handlers:
             )
         with self.cluster.lock:
             old = self._entry(resource, namespace, name)
-            return self._commit_update(resource, old, obj, sub, str(meta.get("resourceVersion") or ""))
+            return self._commit_update(
+                resource, old, obj, sub, str(meta.get("resourceVersion") or "")
+            )
 
     def _commit_update(
         self, resource: Resource, old: Entry, obj: Obj, sub: str | None, expect_rv: str
@@ -226,32 +256,64 @@ class Handlers:
                 raise status.invalid(
                     resource,
                     name,
-                    [(
-                        "FieldValueForbidden",
-                        "spec",
-                        "Forbidden: pod updates may not change fields other than "
-                        "`spec.containers[*].image`,`spec.initContainers[*].image`,"
-                        "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
-                        "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it "
-                        "to be set to 1 if it was previously negative)",
-                    )],
+                    [
+                        (
+                            "FieldValueForbidden",
+                            "spec",
+                            "Forbidden: pod updates may not change fields other than "
+                            "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                            "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
+                            "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it "
+                            "to be set to 1 if it was previously negative)",
+                        )
+                    ],
                 )
         if resource.name == "resourceclaims":
             if before.get("spec") != after.get("spec"):
-                raise status.invalid(resource, name, [("FieldValueInvalid", "spec", "Invalid value: field is immutable")])
+                raise status.invalid(
+                    resource,
+                    name,
+                    [("FieldValueInvalid", "spec", "Invalid value: field is immutable")],
+                )
             old_alloc = before.get("status", {}).get("allocation")
             new_st = after.get("status", {}) or {}
             new_alloc = new_st.get("allocation")
             if old_alloc is not None and new_alloc is not None and old_alloc != new_alloc:
-                raise status.invalid(resource, name, [("FieldValueInvalid", "status.allocation", "Invalid value: field is immutable")])
+                raise status.invalid(
+                    resource,
+                    name,
+                    [
+                        (
+                            "FieldValueInvalid",
+                            "status.allocation",
+                            "Invalid value: field is immutable",
+                        )
+                    ],
+                )
             if new_st.get("reservedFor") and new_alloc is None:
                 raise status.invalid(
                     resource,
                     name,
-                    [("FieldValueForbidden", "status.reservedFor", "Forbidden: may not be specified when `allocated` is not set")],
+                    [
+                        (
+                            "FieldValueForbidden",
+                            "status.reservedFor",
+                            "Forbidden: may not be specified when `allocated` is not set",
+                        )
+                    ],
                 )
             if len(new_st.get("reservedFor") or []) > 256:
-                raise status.invalid(resource, name, [("FieldValueTooMany", "status.reservedFor", "Too many: must have at most 256 items")])
+                raise status.invalid(
+                    resource,
+                    name,
+                    [
+                        (
+                            "FieldValueTooMany",
+                            "status.reservedFor",
+                            "Too many: must have at most 256 items",
+                        )
+                    ],
+                )
 
     # -- patch -----------------------------------------------------------------------------------
     def patch(
@@ -282,12 +344,18 @@ class Handlers:
             except patching.PatchError as exc:
                 raise bad_request(str(exc)) from None
             except patching.PatchConflict as exc:
-                raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {exc}") from None
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f"the server rejected our request due to an error in our request: {exc}",
+                ) from None
             if not isinstance(patched, dict):
                 raise bad_request("the patched object is not a JSON object")
             _check_kind(resource, patched)
             meta = _meta(patched)
-            if meta.get("name") != name or (resource.namespaced and meta.get("namespace") != namespace):
+            if meta.get("name") != name or (
+                resource.namespaced and meta.get("namespace") != namespace
+            ):
                 raise bad_request(
                     f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
                 )
@@ -304,11 +372,15 @@ class Handlers:
         with self.cluster.lock:
             old = self._entry(resource, namespace, name)
             before = old.obj()
-            gone = self.store.delete(resource, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid)
+            gone = self.store.delete(
+                resource, namespace, name, expect_rv=expect_rv, expect_uid=expect_uid
+            )
             self.cluster.after_write(resource, before, None)
             return gone
 
-    def delete_collection(self, resource: Resource, namespace: str, entries: list[Entry]) -> list[Entry]:
+    def delete_collection(
+        self, resource: Resource, namespace: str, entries: list[Entry]
+    ) -> list[Entry]:
         """Delete the given (listed and filtered) entries; ones already gone are skipped."""
         self._writable()
         out = []
@@ -329,7 +401,9 @@ class Handlers:
         if not isinstance(body, dict):
             raise bad_request("the request body must be a Binding object")
         if body.get("kind") not in (None, "", "Binding"):
-            raise bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected kind (Binding)")
+            raise bad_request(
+                f"the kind in the data ({body.get('kind')}) does not match the expected kind (Binding)"
+            )
         meta = body.get("metadata") or {}
         if not isinstance(meta, dict):
             raise bad_request("metadata: expected an object")
@@ -340,32 +414,72 @@ class Handlers:
         if name is not None and meta.get("name") not in (None, "", name):
             raise bad_request("name in URL does not match name in Binding object")
         if meta.get("namespace") not in (None, "", namespace):
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         if not isinstance(pod_name, str) or not pod_name:
-            raise status.invalid(pods, "", [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")])
+            raise status.invalid(
+                pods,
+                "",
+                [
+                    (
+                        "FieldValueRequired",
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    )
+                ],
+            )
         node = target.get("name")
         if not isinstance(node, str) or not node:
-            raise status.invalid(pods, pod_name, [("FieldValueRequired", "target.name", "Required value")])
+            raise status.invalid(
+                pods, pod_name, [("FieldValueRequired", "target.name", "Required value")]
+            )
         if target.get("kind") not in (None, "", "Node"):
-            raise status.invalid(pods, pod_name, [("FieldValueNotSupported", "target.kind", f'Unsupported value: "{target.get("kind")}": supported values: "Node"')])
+            raise status.invalid(
+                pods,
+                pod_name,
+                [
+                    (
+                        "FieldValueNotSupported",
+                        "target.kind",
+                        f'Unsupported value: "{target.get("kind")}": supported values: "Node"',
+                    )
+                ],
+            )
         with self.cluster.lock:
             entry = self._entry(pods, namespace, pod_name)
             pod = entry.obj()
             uid = meta.get("uid")
             if uid and uid != entry.uid:
-                raise status.conflict("pods/binding", pod_name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {entry.uid}")
+                raise status.conflict(
+                    "pods/binding",
+                    pod_name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {entry.uid}",
+                )
             if pod.get("metadata", {}).get("deletionTimestamp"):
-                raise status.conflict("pods/binding", pod_name, f"pod {pod_name} is being deleted, cannot be assigned to a host")
+                raise status.conflict(
+                    "pods/binding",
+                    pod_name,
+                    f"pod {pod_name} is being deleted, cannot be assigned to a host",
+                )
             bound = pod.get("spec", {}).get("nodeName")
             if bound:
-                raise status.conflict("pods/binding", pod_name, f'pod {pod_name} is already assigned to node "{bound}"')
+                raise status.conflict(
+                    "pods/binding",
+                    pod_name,
+                    f'pod {pod_name} is already assigned to node "{bound}"',
+                )
             before = copy.deepcopy(pod)
             pod.setdefault("spec", {})["nodeName"] = node
             for field in ("annotations",):
                 extra = meta.get(field)
                 if isinstance(extra, dict):
                     pod["metadata"].setdefault(field, {}).update(extra)
-            conditions = [c for c in pod.setdefault("status", {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conditions = [
+                c
+                for c in pod.setdefault("status", {}).get("conditions") or []
+                if c.get("type") != "PodScheduled"
+            ]
             conditions.append({"type": "PodScheduled", "status": "True"})
             pod["status"]["conditions"] = conditions
             pod = self.cluster.kubelet_view(pod)
@@ -419,4 +533,3 @@ def _preconditions(options: object) -> tuple[str | None, str | None]:
     if uid is not None and not isinstance(uid, str):
         raise bad_request("preconditions.uid: expected a string")
     return rv or None, uid or None
-

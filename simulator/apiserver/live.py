@@ -34,7 +34,9 @@ class Pacer:
     catch-up bursts beyond what is due).
     """
 
-    def __init__(self, factor: float | None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, factor: float | None, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         if factor is not None and factor <= 0:
             raise ValueError(f"--realtime {factor}: must be > 0")
         self.factor = factor

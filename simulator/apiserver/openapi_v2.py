@@ -45,7 +45,10 @@ def _patch_operation(group: str, version: str, kind: str) -> bytes:
     extension = _field(1, "x-kubernetes-group-version-kind") + _field(2, _field(2, gvk))
     # Operation{operation_id=5, parameters=8, responses=9, vendor_extension=13}
     return (
-        _field(5, f"patch{kind}") + _field(8, parameter) + _field(9, responses) + _field(13, extension)
+        _field(5, f"patch{kind}")
+        + _field(8, parameter)
+        + _field(9, responses)
+        + _field(13, extension)
     )
 
 
@@ -54,7 +57,11 @@ def openapi_v2_document(table: ResourceTable) -> bytes:
     paths = b""
     for r in table.resources:
         base = f"/apis/{r.group}/{r.version}" if r.group else f"/api/{r.version}"
-        path = f"{base}/namespaces/{{namespace}}/{r.name}/{{name}}" if r.namespaced else f"{base}/{r.name}/{{name}}"
+        path = (
+            f"{base}/namespaces/{{namespace}}/{r.name}/{{name}}"
+            if r.namespaced
+            else f"{base}/{r.name}/{{name}}"
+        )
         item = _field(8, _patch_operation(r.group, r.version, r.kind))  # PathItem{patch=8}
         paths += _field(2, _field(1, path) + _field(2, item))  # Paths{path=2: NamedPathItem}
     info = _field(1, "Kubernetes") + _field(2, "v1.35.0")

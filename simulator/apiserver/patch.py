@@ -161,7 +161,11 @@ def _smp_list(target: Any, patch: list[Any], path: Path, keys: dict[Path, str]) 
             return current + [v for v in patch if v not in current]
         for item in patch:
             if isinstance(item, dict) and item.get("$patch") == "replace":
-                return [copy.deepcopy({k: v for k, v in i.items() if k != "$patch"}) for i in patch if not (isinstance(i, dict) and set(i) == {"$patch"})]
+                return [
+                    copy.deepcopy({k: v for k, v in i.items() if k != "$patch"})
+                    for i in patch
+                    if not (isinstance(i, dict) and set(i) == {"$patch"})
+                ]
         return [_strip_directives(copy.deepcopy(v)) for v in patch]
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
         return [
@@ -171,11 +175,19 @@ def _smp_list(target: Any, patch: list[Any], path: Path, keys: dict[Path, str]) 
         ]
     for item in patch:
         if not isinstance(item, dict):
-            raise PatchError(f"{'.'.join(path)}: list items must be objects (merge key {merge_key})")
+            raise PatchError(
+                f"{'.'.join(path)}: list items must be objects (merge key {merge_key})"
+            )
         if merge_key not in item:
-            raise PatchError(f"{'.'.join(path)}: map: {item} does not contain declared merge key: {merge_key}")
+            raise PatchError(
+                f"{'.'.join(path)}: map: {item} does not contain declared merge key: {merge_key}"
+            )
         index = next(
-            (i for i, old in enumerate(current) if isinstance(old, dict) and old.get(merge_key) == item[merge_key]),
+            (
+                i
+                for i, old in enumerate(current)
+                if isinstance(old, dict) and old.get(merge_key) == item[merge_key]
+            ),
             None,
         )
         if item.get("$patch") == "delete":

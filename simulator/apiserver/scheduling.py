@@ -35,7 +35,11 @@ class InProcessScheduler:
     """Schedules the served cluster's pending pods (see the module docstring)."""
 
     def __init__(
-        self, cluster: ServedCluster, *, policy: str = "kube-default", scheduler_name: str = DEFAULT_SCHEDULER
+        self,
+        cluster: ServedCluster,
+        *,
+        policy: str = "kube-default",
+        scheduler_name: str = DEFAULT_SCHEDULER,
     ) -> None:
         if cluster.backend is None:
             raise ValueError("the in-process scheduler needs a simulated cluster behind the API")
@@ -81,7 +85,9 @@ class InProcessScheduler:
             and not r.pod.spec.scheduling_gates
             and (r.pod.spec.scheduler_name or DEFAULT_SCHEDULER) == self.scheduler_name
         ]
-        return sorted(pods, key=lambda p: (p.metadata.creation_timestamp or "", p.metadata.name or ""))
+        return sorted(
+            pods, key=lambda p: (p.metadata.creation_timestamp or "", p.metadata.name or "")
+        )
 
     def schedule_pending(self) -> int:
         """One pass over the pending pods; returns how many were bound."""
@@ -90,7 +96,9 @@ class InProcessScheduler:
             self.backend.clock = time.monotonic() - self._start
             cache = self.backend.cache
             for pod in self._pending():
-                info = pod_info(pod, priority_classes=cache.priority_classes, pod_groups=cache.pod_groups)
+                info = pod_info(
+                    pod, priority_classes=cache.priority_classes, pod_groups=cache.pod_groups
+                )
                 result = self.framework.schedule_one(info)
                 if result.status.ok and result.node is not None:
                     bound += 1
@@ -104,8 +112,17 @@ class InProcessScheduler:
         if entry is None:
             return
         obj = entry.obj()
-        conditions = [c for c in obj.setdefault("status", {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
-        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+        conditions = [
+            c
+            for c in obj.setdefault("status", {}).get("conditions") or []
+            if c.get("type") != "PodScheduled"
+        ]
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+        }
         if condition in (obj["status"].get("conditions") or []):
             return
         conditions.append(condition)

@@ -199,7 +199,7 @@ def parse_field_selector(text: str | None, resource: Resource) -> tuple[FieldTer
         else:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         if field_name not in allowed:
-            raise bad_request(f'field label not supported: {field_name}')
+            raise bad_request(f"field label not supported: {field_name}")
         terms.append(FieldTerm(field_name, value, op != "!="))
     return tuple(terms)
 

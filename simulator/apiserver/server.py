@@ -48,12 +48,16 @@ class ApiServer:
             self._socket.bind((host, port))
         except OSError as exc:
             self._socket.close()
-            raise ValueError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ValueError(
+                f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.url = f"http://{address}"
-        self.app = ApiApp(cluster, address=address, bookmark_interval=bookmark_interval, rv_wait=rv_wait)
+        self.app = ApiApp(
+            cluster, address=address, bookmark_interval=bookmark_interval, rv_wait=rv_wait
+        )
         config = uvicorn.Config(
             self.app.asgi,
             log_level="warning",

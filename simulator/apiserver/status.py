@@ -76,7 +76,10 @@ def _details(resource: Resource | str, name: str) -> dict[str, Any]:
 def not_found(resource: Resource | str, name: str) -> ApiError:
     """404: ``pods "x" not found``."""
     return ApiError(
-        404, "NotFound", f'{_qualified(resource)} "{name}" not found', details=_details(resource, name)
+        404,
+        "NotFound",
+        f'{_qualified(resource)} "{name}" not found',
+        details=_details(resource, name),
     )
 
 
@@ -100,7 +103,9 @@ def conflict(resource: Resource | str, name: str, why: str) -> ApiError:
     )
 
 
-STALE = "the object has been modified; please apply your changes to the latest version and try again"
+STALE = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
 """Upstream's ``OptimisticLockErrorMsg``."""
 
 
@@ -121,7 +126,9 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     """405 MethodNotAllowed."""
     return ApiError(405, "MethodNotAllowed", message)
 
@@ -134,7 +141,9 @@ def not_acceptable(message: str) -> ApiError:
 def unsupported_media_type(content_type: str) -> ApiError:
     """415 UnsupportedMediaType."""
     return ApiError(
-        415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got "{content_type}"'
+        415,
+        "UnsupportedMediaType",
+        f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got "{content_type}"',
     )
 
 

@@ -30,7 +30,9 @@ class Served:
     scheduler: InProcessScheduler | None = None
 
 
-def serve(tmp: Path, *, capacity: int = 10_000, schedule: bool = False, bookmarks: float = 60.0) -> Served:
+def serve(
+    tmp: Path, *, capacity: int = 10_000, schedule: bool = False, bookmarks: float = 60.0
+) -> Served:
     """Start a server over the two-rack spec (templated cache)."""
     loaded = load_cluster(SPEC, templated=True)
     cluster = ServedCluster(Store(TABLE, capacity=capacity), SimulatedCluster(loaded.cache))

@@ -113,20 +113,61 @@ def test_claim_status_update_reaches_the_cache(api: client.ApiClient, served: Se
         "apiVersion": "resource.k8s.io/v1",
         "kind": "ResourceClaim",
         "metadata": {"name": "manual"},
-        "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]}},
+        "spec": {
+            "devices": {
+                "requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]
+            }
+        },
     }
     created = res.create_namespaced_resource_claim("default", claim)
     allocation = {
-        "devices": {"results": [{"request": "gpu", "driver": "gpu.nvidia.com", "pool": "h100-0007", "device": "gpu-3"}]},
-        "nodeSelector": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["h100-0007"]}]}]},
+        "devices": {
+            "results": [
+                {
+                    "request": "gpu",
+                    "driver": "gpu.nvidia.com",
+                    "pool": "h100-0007",
+                    "device": "gpu-3",
+                }
+            ]
+        },
+        "nodeSelector": {
+            "nodeSelectorTerms": [
+                {
+                    "matchFields": [
+                        {"key": "metadata.name", "operator": "In", "values": ["h100-0007"]}
+                    ]
+                }
+            ]
+        },
     }
-    body = {**claim, "metadata": {"name": "manual", "resourceVersion": created.metadata.resource_version}, "status": {"allocation": allocation}}
+    body = {
+        **claim,
+        "metadata": {"name": "manual", "resourceVersion": created.metadata.resource_version},
+        "status": {"allocation": allocation},
+    }
     updated = res.replace_namespaced_resource_claim_status("manual", "default", body)
     assert updated.status.allocation.devices.results[0].device == "gpu-3"
     cache = served.cluster.cache
     assert cache is not None
     assert [r.device for r in cache.claims["default/manual"].results] == ["gpu-3"]
-    other = {"status": {"allocation": {**allocation, "devices": {"results": [{"request": "gpu", "driver": "gpu.nvidia.com", "pool": "h100-0007", "device": "gpu-4"}]}}}}
+    other = {
+        "status": {
+            "allocation": {
+                **allocation,
+                "devices": {
+                    "results": [
+                        {
+                            "request": "gpu",
+                            "driver": "gpu.nvidia.com",
+                            "pool": "h100-0007",
+                            "device": "gpu-4",
+                        }
+                    ]
+                },
+            }
+        }
+    }
     with pytest.raises(client.ApiException) as err:
         res.patch_namespaced_resource_claim_status("manual", "default", other)
     assert err.value.status == 422
@@ -144,19 +185,42 @@ def test_scheduler_allocates_template_claims(api: client.ApiClient) -> None:
             "apiVersion": "resource.k8s.io/v1",
             "kind": "ResourceClaimTemplate",
             "metadata": {"name": "gpu1"},
-            "spec": {"spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]}}},
+            "spec": {
+                "spec": {
+                    "devices": {
+                        "requests": [
+                            {"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}
+                        ]
+                    }
+                }
+            },
         },
     )
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="trainer"),
         spec=client.V1PodSpec(
-            containers=[client.V1Container(name="main", image="busybox", resources=client.V1ResourceRequirements(claims=[client.CoreV1ResourceClaim(name="gpu")]))],
-            resource_claims=[client.V1PodResourceClaim(name="gpu", resource_claim_template_name="gpu1")],
+            containers=[
+                client.V1Container(
+                    name="main",
+                    image="busybox",
+                    resources=client.V1ResourceRequirements(
+                        claims=[client.CoreV1ResourceClaim(name="gpu")]
+                    ),
+                )
+            ],
+            resource_claims=[
+                client.V1PodResourceClaim(name="gpu", resource_claim_template_name="gpu1")
+            ],
         ),
     )
     v1.create_namespaced_pod("default", pod)
     w = watch.Watch()
-    for event in w.stream(v1.list_namespaced_pod, "default", field_selector="metadata.name=trainer", timeout_seconds=20):
+    for event in w.stream(
+        v1.list_namespaced_pod,
+        "default",
+        field_selector="metadata.name=trainer",
+        timeout_seconds=20,
+    ):
         if event["object"].spec.node_name:
             w.stop()
     claim = res.read_namespaced_resource_claim("trainer-gpu", "default")
@@ -176,7 +240,9 @@ def test_watch_gap_410_then_relist(tmp_path: Path) -> None:
         for i in range(8):
             v1.create_namespaced_pod("default", _pod(f"gap-{i}"))
         with pytest.raises(client.ApiException) as err:
-            for _ in watch.Watch().stream(v1.list_namespaced_pod, "default", resource_version=start, timeout_seconds=2):
+            for _ in watch.Watch().stream(
+                v1.list_namespaced_pod, "default", resource_version=start, timeout_seconds=2
+            ):
                 pass
         assert err.value.status == 410
         relisted = v1.list_namespaced_pod("default")
@@ -189,7 +255,12 @@ def test_watch_gap_410_then_relist(tmp_path: Path) -> None:
         timer = threading.Timer(0.3, later)
         timer.start()
         w = watch.Watch()
-        for event in w.stream(v1.list_namespaced_pod, "default", resource_version=relisted.metadata.resource_version, timeout_seconds=5):
+        for event in w.stream(
+            v1.list_namespaced_pod,
+            "default",
+            resource_version=relisted.metadata.resource_version,
+            timeout_seconds=5,
+        ):
             seen.append((event["type"], event["object"].metadata.name))
             w.stop()
         timer.join()
@@ -214,8 +285,12 @@ def test_watch_bookmarks_and_selector_transitions(api: client.ApiClient) -> None
     timer.start()
     w = watch.Watch()
     stream: Iterator[dict[str, object]] = w.stream(
-        v1.list_namespaced_pod, "default", label_selector="app=watched", resource_version=rv,
-        allow_watch_bookmarks=True, timeout_seconds=3,
+        v1.list_namespaced_pod,
+        "default",
+        label_selector="app=watched",
+        resource_version=rv,
+        allow_watch_bookmarks=True,
+        timeout_seconds=3,
     )
     for event in stream:
         events.append((str(event["type"]), str(event["raw_object"]["metadata"].get("name", ""))))

@@ -35,13 +35,16 @@ def test_served_replay_has_byte_identical_placements(tmp_path: Path) -> None:
         served = replay.run()
         pods = live.cluster.store.list(live.cluster.resource("pods"), "").entries
         assert sorted(e.key for e in pods) == sorted(
-            (r.pod.metadata.namespace or "", r.pod.metadata.name or "") for r in replay.cache.pods.values()
+            (r.pod.metadata.namespace or "", r.pod.metadata.name or "")
+            for r in replay.cache.pods.values()
         )
     finally:
         live.stop()
     plain.write(tmp_path / "plain")
     served.write(tmp_path / "served")
-    assert (tmp_path / "plain/placements.jsonl").read_bytes() == (tmp_path / "served/placements.jsonl").read_bytes()
+    assert (tmp_path / "plain/placements.jsonl").read_bytes() == (
+        tmp_path / "served/placements.jsonl"
+    ).read_bytes()
 
 
 def test_pacer_runs_virtual_time_at_the_factor() -> None:
@@ -70,8 +73,19 @@ def test_kubectl_get_pods_watch_during_replay(tmp_path: Path) -> None:
     replay = _replay()
     live = serve_replay(replay, realtime=600.0, kubeconfig_out=kubeconfig)
     proc = subprocess.Popen(
-        [kubectl, "--kubeconfig", str(kubeconfig), "get", "pods", "-A", "-w", "--request-timeout=0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            kubectl,
+            "--kubeconfig",
+            str(kubeconfig),
+            "get",
+            "pods",
+            "-A",
+            "-w",
+            "--request-timeout=0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
     def read() -> None:

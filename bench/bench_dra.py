@@ -119,7 +119,7 @@ def bench_single_node(repetitions: int) -> dict[str, Any]:
     allocator = Allocator(
         features=snapshot.features,
         classes=snapshot.classes,
-        allocated=snapshot.cache.devices,
+        allocated=snapshot,
         cache=match,
     )
     node, labels = snapshot.node_names[0], snapshot.labels(0)

@@ -33,7 +33,7 @@ from scheduler.dra.claims import DeviceResult
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.podinfo import pod_info
-from scheduler.plugins.gang import GangTopology
+from scheduler.plugins.gangtopology import GangTopology
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec

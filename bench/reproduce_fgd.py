@@ -40,6 +40,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from simulator.atomic import write_atomic
 from simulator.experiments.inflate import InflateConfig, run_inflate
 from simulator.experiments.policies import POLICIES
 
@@ -159,9 +160,7 @@ def save_runs(path: Path, runs: Runs) -> None:
         "metric": "unallocated GPU % at arrived = 100% of cluster GPU capacity",
         "runs": dict(sorted(runs.items())),
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(document, indent=1) + "\n")
 
 
 def one_run(trace: str, policy: str, seed: int) -> dict[str, Any]:

@@ -27,10 +27,12 @@ from scheduler.api.dra import ResourceClaimTemplate
 from scheduler.api.loaders import load_object
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
+from scheduler.api.selectors import compile_node_selector
 from scheduler.api.taints import Taint, Toleration
 from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.claims import ClaimAllocation
+from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.solver.instance import NodeSupply, NodeTable
 from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
@@ -361,16 +363,33 @@ class FakeBackend:
         """No ResourceClaimTemplates."""
         return {}
 
+    def prepare_pod(self, pod: Pod) -> Pod:
+        """Pods with template claims are not used with this backend: the pod as given."""
+        return pod
 
-@dataclass
-class FakeHandle:
-    """The Handle plugins get in tests: the cache and a :class:`FakeBackend` over it."""
-
-    cache: ClusterCache
-    backend: FakeBackend
+    def discard_prepared(self, pod: Pod) -> None:
+        """Nothing was prepared."""
 
 
-def make_handle(nodes: Iterable[Node] = (), pods: Iterable[Pod] = ()) -> FakeHandle:
-    """A FakeHandle over :func:`make_cache` of ``nodes`` and ``pods``."""
-    cache = make_cache(nodes, pods)
-    return FakeHandle(cache, FakeBackend(cache))
+FakeHandle = BackendHandle
+"""The Handle plugins get in tests: a BackendHandle over a :class:`FakeBackend`."""
+
+
+def make_handle(nodes: Iterable[Node] = (), pods: Iterable[Pod] = ()) -> BackendHandle:
+    """A handle over a :class:`FakeBackend` of :func:`make_cache` of ``nodes`` and ``pods``."""
+    return BackendHandle(FakeBackend(make_cache(nodes, pods)))
+
+
+def reference_node_affinity(pod: Pod, node: Node) -> bool:
+    """Test oracle for the NodeAffinity filter: every ``nodeSelector`` label equal, and the
+    required node affinity (compiled by the API selector code) matching the node."""
+    labels = node.metadata.labels
+    if any(labels.get(k) != v for k, v in pod.spec.node_selector.items()):
+        return False
+    affinity = pod.spec.affinity
+    required = (
+        affinity.node_affinity.required_during_scheduling_ignored_during_execution
+        if affinity is not None and affinity.node_affinity is not None
+        else None
+    )
+    return compile_node_selector(required).matches(node.name, labels)

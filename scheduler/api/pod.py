@@ -207,6 +207,22 @@ def pod_key(pod: Pod) -> str:
 
 # Resources that pod-level ``spec.resources.requests`` may set (component-helpers
 # ``IsSupportedPodLevelResource``): cpu, memory and hugepages-<size>.
+def pod_claim_keys(pod: Pod) -> list[tuple[str, str | None]]:
+    """``(pod claim name, claim key)`` for each entry of ``spec.resourceClaims``, in order.
+
+    The key is ``namespace/name`` of the ResourceClaim the entry resolves to: the named
+    claim, or the one the resourceclaim controller generated from a template (read from
+    ``status.resourceClaimStatuses``); None while a template's claim is not generated yet.
+    """
+    namespace = pod.metadata.namespace or "default"
+    generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
+    out: list[tuple[str, str | None]] = []
+    for ref in pod.spec.resource_claims:
+        name = ref.resource_claim_name or generated.get(ref.name)
+        out.append((ref.name, f"{namespace}/{name}" if name else None))
+    return out
+
+
 def _pod_level_supported(name: str) -> bool:
     return name in ("cpu", "memory") or name.startswith("hugepages-")
 

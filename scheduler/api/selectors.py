@@ -39,16 +39,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from .errors import InvalidSelectorError, format_field_path
 from .meta import K8sModel
-
-if TYPE_CHECKING:
-    from .node import Node
-    from .pod import Pod
 
 __all__ = [
     "CompiledLabelSelector",
@@ -58,13 +53,10 @@ __all__ = [
     "NodeSelector",
     "NodeSelectorRequirement",
     "NodeSelectorTerm",
-    "RequiredNodeAffinity",
     "compile_label_selector",
     "compile_node_selector",
-    "compile_required_node_affinity",
     "label_selector_matches",
     "node_selector_matches",
-    "pod_matches_node_affinity",
 ]
 
 
@@ -343,42 +335,3 @@ def compile_label_selector(selector: LabelSelector | None) -> CompiledLabelSelec
 def label_selector_matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
     """Whether ``labels`` satisfy ``selector``; nil matches nothing, empty matches all."""
     return compile_label_selector(selector).matches(labels)
-
-
-@dataclass(frozen=True, slots=True)
-class RequiredNodeAffinity:
-    """A pod's hard node constraints (``nodeSelector`` map and required node affinity),
-    parsed once (upstream ``nodeaffinity.GetRequiredNodeAffinity``)."""
-
-    node_selector: tuple[tuple[str, str], ...]
-    affinity: CompiledNodeSelector
-
-    def matches(self, node_name: str, node_labels: Mapping[str, str]) -> bool:
-        """True iff every ``nodeSelector`` label is present with the same value and the
-        required affinity (if any) matches."""
-        for key, value in self.node_selector:
-            if node_labels.get(key) != value:
-                return False
-        return self.affinity.matches(node_name, node_labels)
-
-
-def compile_required_node_affinity(pod: Pod) -> RequiredNodeAffinity:
-    """Parse ``pod.spec.nodeSelector`` and its required node affinity.
-
-    A required affinity that is present with zero terms matches no node; an absent one
-    constrains nothing.
-    """
-    spec = pod.spec
-    required = None
-    if spec.affinity is not None and spec.affinity.node_affinity is not None:
-        required = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
-    return RequiredNodeAffinity(
-        node_selector=tuple(spec.node_selector.items()),
-        affinity=compile_node_selector(required),
-    )
-
-
-def pod_matches_node_affinity(pod: Pod, node: Node) -> bool:
-    """Whether ``node`` satisfies the pod's ``nodeSelector`` and required node affinity
-    (kube-scheduler's NodeAffinity filter, without the scheduler-profile added affinity)."""
-    return compile_required_node_affinity(pod).matches(node.name, node.metadata.labels)

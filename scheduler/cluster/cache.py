@@ -25,6 +25,7 @@ resources change, so score caches can refresh one node at a time.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,6 @@ from scheduler.api.node import Node, node_allocatable
 from scheduler.api.pod import Pod, pod_key, pod_requests
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.priority import PriorityClass
-from scheduler.cluster.fragmentation import FragTracker, WorkloadMix
 from scheduler.cluster.gpuview import GpuView, GpuViewTracker
 from scheduler.cluster.slices import DeviceInventory
 from scheduler.cluster.snapshot import Snapshot
@@ -54,6 +54,7 @@ from scheduler.topology.domains import TopologyDomains
 log = logging.getLogger(__name__)
 
 BASE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+_CACHE_IDS = itertools.count(1)
 
 
 _V = TypeVar("_V")
@@ -92,6 +93,7 @@ class ClusterCache:
     """Mutable cluster state, changed only by events; see the module docstring."""
 
     def __init__(self, *, features: Features | None = None) -> None:
+        self.cache_id = next(_CACHE_IDS)
         self.features = features or Features.for_version("1.35")
         self.nodes: dict[str, Node] = {}
         self.node_names: list[str] = []
@@ -116,7 +118,6 @@ class ClusterCache:
         self._node_views: dict[str, tuple[int, object]] = {}
         self._snapshot: Snapshot | None = None
         self._gpus = GpuViewTracker()
-        self._frag_trackers: dict[tuple[object, ...], FragTracker] = {}
         self._topology: tuple[tuple[int, tuple[str, ...]], TopologyDomains] | None = None
 
     # -- generic ----------------------------------------------------------------------------------
@@ -455,17 +456,6 @@ class ClusterCache:
                 update={"spec": record.pod.spec.model_copy(update={"node_name": record.node})}
             )
             self._touch()
-
-    def frag_tracker(self, mix: WorkloadMix) -> FragTracker:
-        """The shared F_n(M) tracker of a workload mix (one per distinct mix content)."""
-        key = mix.key
-        found = self._frag_trackers.get(key)
-        if found is None:
-            if len(self._frag_trackers) > 16:
-                self._frag_trackers.clear()
-            found = FragTracker(mix)
-            self._frag_trackers[key] = found
-        return found
 
     def gpu_view(self) -> GpuView:
         """The accelerator view, refreshed incrementally (see :mod:`scheduler.cluster.gpuview`)."""

@@ -8,8 +8,12 @@ checks this); when it cannot tell, it lets the node through.
 Per request (class selectors AND request selectors): each template's kinds are matched
 once on the template's representative devices (cached); a node's count of matching,
 currently available devices (exclusive: free and counters fit; shared: enough capacity
-left for this request) must reach the request's count. A request with alternatives passes
-when any alternative does. Conservative cases (the node passes that request):
+left for this request) must reach the request's count. An admin-access request may take
+devices other claims hold, so for it held devices count too (kubernetes/kubernetes
+``staging/src/k8s.io/dynamic-resource-allocation/structured/internal/*/allocator_*.go``,
+``allocateDevice``: the in-use check skips admin requests; read at 02d2899). A request with
+alternatives passes when any alternative does. Conservative cases (the node passes that
+request):
 
 * selectors that may read per-node identifiers (:func:`instance_sensitive`) or whose
   evaluation fails (the exact allocator reports the error);
@@ -122,6 +126,11 @@ def _count(
     of one request (the allocator reuses it while capacity lasts): as many as its remaining
     capacity holds shares of this request (unbounded without a capacity limit; one each with
     DRAConsumableCapacity off, when it is allocated exclusively).
+
+    ``admin``: the request ignores who holds a device. Every matched exclusive kind counts
+    (counters unchecked); a multi-allocatable kind counts when available or held exclusively
+    (with DRAConsumableCapacity off every claim holds it exclusively, and ``available`` is
+    then False although an admin request may still take it).
     """
     kinds = match.kinds
     exclusive = kinds & template.exclusive
@@ -133,6 +142,8 @@ def _count(
     if len(shared):
         slots = template.shared_slot[shared]
         ok = state.available[rows][:, shared]
+        if admin:
+            ok = ok | state.allocated[rows][:, shared]
         if match.needed is None:
             per = np.ones(ok.shape, dtype=np.int64)
         elif match.needed_exact and template.capacity_integral and state.exact_capacity:
@@ -175,7 +186,7 @@ class PrefilterCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[object, ...], _Counts] = {}
-        self._shape: tuple[int, int, int, int] | None = None
+        self._shape: tuple[int, ...] | None = None
 
     def counts(
         self,
@@ -185,11 +196,10 @@ class PrefilterCache:
         cache: MatchCache,
     ) -> _Counts:
         """Current counts for one (sub)request (ExactCount or All)."""
-        inventory = snapshot.cache.devices
         shape = (
+            snapshot.cache_id,
             snapshot.node_generation,
-            inventory.generation,
-            inventory.global_version,
+            *snapshot.device_generation,
             len(snapshot.templates),
         )
         if shape != self._shape or len(self._entries) > self.max_entries:
@@ -221,7 +231,7 @@ class PrefilterCache:
         all_mode = (spec.mode or "ExactCount") == "All"
         by_template: dict[int, tuple[list[int], list[int]]] = {}
         for i in stale.tolist():
-            for t, row, _ in inventory.rows_of_node.get(snapshot.node_names[i], ()):
+            for t, row, _ in snapshot.device_rows(i):
                 if t in entry.matches:
                     rows, owners = by_template.setdefault(t, ([], []))
                     rows.append(row)

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.api.lws import LeaderWorkerSet
 from scheduler.api.node import Node
+from scheduler.api.podgroup import PodGroup
+from scheduler.api.priority import PriorityClass
 from scheduler.api.taints import Taint
 from scheduler.cluster.devices import TemplateState
 from scheduler.cluster.gpuview import GpuView
@@ -44,10 +47,20 @@ class StaleSnapshot(RuntimeError):
 
 
 class Snapshot:
-    """One cycle's view of a :class:`~scheduler.cluster.cache.ClusterCache`."""
+    """One cycle's view of a :class:`~scheduler.cluster.cache.ClusterCache`.
+
+    The only thing plugins read: every mapping is a read-only proxy and every array a
+    read-only view, so a plugin cannot change the cluster (it changes it only through the
+    framework's Handle in Reserve/Unreserve/PreBind/Bind). ``cache_id`` identifies the cache
+    this snapshot came from, for plugins that keep per-node derived values across cycles
+    (keyed by ``cache_id``, ``node_generation`` and ``node_version``). It also answers the
+    allocator's :class:`~scheduler.dra.claims.AllocatedView` questions (:meth:`is_allocated`,
+    :meth:`shared_consumed`).
+    """
 
     def __init__(self, cache: ClusterCache) -> None:
         self._cache = cache
+        self.cache_id = cache.cache_id
         self.generation = cache.generation
         self.node_generation = cache.node_generation
         self.features: Features = cache.features
@@ -63,6 +76,18 @@ class Snapshot:
         self.classes: Mapping[str, ClassSpec] = MappingProxyType(cache.class_specs)
         self.templates: Sequence[DeviceTemplate] = tuple(cache.devices.templates)
         self.template_states: Sequence[TemplateState] = tuple(cache.devices.states)
+        self.device_generation: tuple[int, int] = (
+            cache.devices.generation,
+            cache.devices.global_version,
+        )
+        """(inventory shape generation, allocation version): moves when devices change."""
+        self.priority_classes: Mapping[str, PriorityClass] = MappingProxyType(
+            cache.priority_classes
+        )
+        self.pod_groups: Mapping[str, PodGroup] = MappingProxyType(cache.pod_groups)
+        self.leader_worker_sets: Mapping[str, LeaderWorkerSet] = MappingProxyType(
+            cache.leader_worker_sets
+        )
 
     @classmethod
     def take(cls, cache: ClusterCache) -> Snapshot:
@@ -77,11 +102,6 @@ class Snapshot:
                 f"snapshot of generation {self.generation} read at cache generation "
                 f"{self._cache.generation}"
             )
-
-    @property
-    def cache(self) -> ClusterCache:
-        """The cache this snapshot was taken from (read-only use by algorithms)."""
-        return self._cache
 
     @property
     def size(self) -> int:
@@ -189,6 +209,10 @@ class Snapshot:
                 mask[i] = True
         return _readonly(mask)
 
+    def device_rows(self, i: int) -> Sequence[tuple[int, int, tuple[str, str]]]:
+        """The templated pools of node ``i``: ``(template index, row, (driver, pool))``."""
+        return self._cache.devices.rows_of_node.get(self.node_names[i], ())
+
     def gpu_devices(self, i: int) -> list[DeviceID | None]:
         """The device standing for each physical GPU of node ``i``, in :attr:`gpus` order.
 
@@ -196,7 +220,7 @@ class Snapshot:
         None for a GPU offered only as partitions (static MIG).
         """
         out: list[DeviceID | None] = []
-        rows = sorted(self._cache.devices.rows_of_node.get(self.node_names[i], ()))
+        rows = sorted(self.device_rows(i))
         for t, _row, (driver, pool) in rows:
             layout = self.templates[t].gpus
             for g in range(layout.count):

@@ -48,11 +48,3 @@ class CycleState:
     def get(self, key: StateKey[T]) -> T | None:
         """The value under ``key``, or None."""
         return self._data.get(key)  # type: ignore[return-value]  # keys are typed by construction
-
-    def clone(self) -> CycleState:
-        """A shallow copy (values are shared; plugins store immutable data or copy)."""
-        other = CycleState()
-        other._data = dict(self._data)
-        other.skip_filter = set(self.skip_filter)
-        other.skip_score = set(self.skip_score)
-        return other

@@ -27,12 +27,12 @@ import numpy.typing as npt
 
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.podinfo import PodInfo
-from scheduler.framework.status import Status
+from scheduler.framework.status import Code, Status
 
 if TYPE_CHECKING:
-    from scheduler.cluster.cache import ClusterCache
     from scheduler.cluster.snapshot import Snapshot
-    from scheduler.framework.backend import ClusterBackend
+    from scheduler.dra.claims import ClaimAllocation
+    from scheduler.framework.backend import BindSink
 
 NodeIds = npt.NDArray[np.intp]
 MAX_NODE_SCORE = 100
@@ -87,17 +87,32 @@ class PostFilterResult:
 
 @dataclass(slots=True)
 class Diagnosis:
-    """Why a pod fits nowhere: per plugin/reason, how many nodes failed with it."""
+    """Why nodes were rejected in one PreFilter + Filter pass.
 
-    failed: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    ``groups`` holds each (plugin-tagged) status with the dense node ids it rejected; a node
+    is in at most one group, that of the first plugin that rejected it (kube-scheduler's
+    ``NodeToStatus``). ``prefilter`` is a PreFilter rejection, or a Filter ERROR, that ended
+    the pass for every node. Read for kube-scheduler's FitError message, by preemption
+    (:meth:`might_help`) and by the extender (per-node reasons).
+    """
+
+    groups: list[tuple[Status, NodeIds]] = field(default_factory=list)
     prefilter: Status | None = None
-    node_status: dict[int, Status] = field(default_factory=dict)
 
-    def record(self, plugin: str, status: Status, count: int) -> None:
-        """Count ``count`` nodes rejected by ``plugin``, once per reason of ``status``."""
-        for reason in status.reasons or ("",):
-            key = (plugin, reason, int(status.code))
-            self.failed[key] = self.failed.get(key, 0) + count
+    def record(self, status: Status, nodes: NodeIds) -> None:
+        """Note that ``status`` (tagged with its plugin) rejected ``nodes``."""
+        if len(nodes):
+            self.groups.append((status, nodes))
+
+    @property
+    def failed(self) -> dict[tuple[str, str, int], int]:
+        """Rejected node counts per (plugin, reason, code), one entry per reason."""
+        out: dict[tuple[str, str, int], int] = {}
+        for status, nodes in self.groups:
+            for reason in status.reasons or ("",):
+                key = (status.plugin, reason, int(status.code))
+                out[key] = out.get(key, 0) + len(nodes)
+        return out
 
     def message(self, total: int) -> str:
         """kube-scheduler's ``0/N nodes are available: …`` sentence (FitError.Error).
@@ -116,20 +131,61 @@ class Diagnosis:
     @property
     def resolvable(self) -> bool:
         """Whether some node failed only for a reason preemption could fix."""
-        return any(code == 2 for (_, _, code) in self.failed)
+        if self.prefilter is not None:
+            return self.prefilter.code == Code.UNSCHEDULABLE
+        return any(status.code == Code.UNSCHEDULABLE for status, _ in self.groups)
+
+    def might_help(self, size: int) -> NodeIds:
+        """Nodes where removing pods might let the pod fit: those rejected as UNSCHEDULABLE
+        (kube-scheduler's ``nodesWherePreemptionMightHelp``). A PreFilter UNSCHEDULABLE
+        rejection leaves every node; UNSCHEDULABLE_AND_UNRESOLVABLE or ERROR leaves none."""
+        if self.prefilter is not None:
+            if self.prefilter.code == Code.UNSCHEDULABLE:
+                return np.arange(size, dtype=np.intp)
+            return np.empty(0, dtype=np.intp)
+        found = [nodes for status, nodes in self.groups if status.code == Code.UNSCHEDULABLE]
+        if not found:
+            return np.empty(0, dtype=np.intp)
+        return np.unique(np.concatenate(found)).astype(np.intp)
+
+    def node_statuses(self) -> dict[int, Status]:
+        """Each rejected node id with the status that rejected it."""
+        return {int(i): status for status, nodes in self.groups for i in nodes.tolist()}
 
 
 class Handle(Protocol):
-    """What plugins may reach besides the snapshot (given to them at construction)."""
+    """What plugins may reach besides the snapshot (given to them at construction).
+
+    Narrow on purpose: plugins read the cluster only through a :class:`Snapshot` and change
+    it only through these calls, in Reserve/Unreserve/PreBind/Bind/PostFilter.
+    """
 
     @property
-    def cache(self) -> ClusterCache:
-        """The cluster cache (mutate only from Reserve/Unreserve/PreBind/Bind)."""
+    def backend(self) -> BindSink:
+        """The bind sink, clock and evictions of the webhook or the simulator."""
         ...
 
-    @property
-    def backend(self) -> ClusterBackend:
-        """The bind sink, clock and evictions of the webhook or the simulator."""
+    def snapshot(self) -> Snapshot:
+        """The current snapshot (for Reserve, which runs after the cycle's snapshot)."""
+        ...
+
+    def assume_claim(self, key: str, allocation: ClaimAllocation) -> None:
+        """Hold a claim's devices as in-flight until PreBind writes them (DRA Reserve)."""
+        ...
+
+    def forget_claim(self, key: str) -> None:
+        """Release what :meth:`assume_claim` held (DRA Unreserve); idempotent."""
+        ...
+
+    def find_feasible(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        snapshot: Snapshot,
+        candidates: NodeIds | None = None,
+    ) -> tuple[NodeIds, Diagnosis]:
+        """Run the profile's PreFilter + Filter plugins (what kube-scheduler's framework
+        handle offers preemption): the feasible node ids and why the others were rejected."""
         ...
 
 

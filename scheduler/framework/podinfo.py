@@ -204,3 +204,33 @@ def pod_info(
         gang=gang_of(pod, pod_groups),
         claim_names=tuple(c.name for c in pod.spec.resource_claims),
     )
+
+
+def feasibility_key(pod: PodInfo) -> tuple[object, ...]:
+    """What the filters' verdict on a pod depends on: pods with equal keys (the identical
+    members of a gang) share one PreFilter + Filter pass.
+
+    Requests, claims (template references; a pod naming an existing claim is unique),
+    namespace, labels, scheduler name and the scheduling fields of the spec (node selector,
+    affinity, tolerations, topology spread constraints).
+    """
+    spec = pod.pod.spec
+    claims = tuple(
+        (c.name, c.resource_claim_name, c.resource_claim_template_name)
+        for c in spec.resource_claims
+    )
+    return (
+        tuple(sorted(pod.requests.items())),
+        claims if not any(c.resource_claim_name for c in spec.resource_claims) else pod.key,
+        pod.namespace,
+        tuple(sorted(pod.pod.metadata.labels.items())),
+        spec.model_dump_json(
+            include={
+                "node_selector",
+                "affinity",
+                "tolerations",
+                "topology_spread_constraints",
+                "scheduler_name",
+            }
+        ),
+    )

@@ -22,11 +22,9 @@ is a configuration error naming the profile and the plugin.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PluginConfig(BaseModel):
@@ -62,17 +60,3 @@ class Profile(BaseModel):
     )
     seed: int = Field(default=0, description="Seed of the tie-break random source.")
     plugins: tuple[PluginConfig, ...] = Field(description="Enabled plugins, in order.")
-
-
-def load_profile(path: str | Path) -> Profile:
-    """Read a profile YAML file (ValueError naming the file and the bad field)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"{path}: cannot read profile: {err}") from err
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']}") from err

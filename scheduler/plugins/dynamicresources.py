@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from scheduler.api.pod import pod_claim_keys
 from scheduler.api.selectors import NodeSelector, node_selector_matches
 from scheduler.cluster.prefilter import PrefilterAnswer, PrefilterCache, prefilter
 from scheduler.cluster.snapshot import Snapshot
@@ -42,7 +43,7 @@ from scheduler.framework.hints import DEVICE_PREFERENCE
 from scheduler.framework.interfaces import FilterResult, Handle, NodeIds, PreFilterResult
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.normalize import default_normalize
+from scheduler.plugins.helper.normalize import default_normalize
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +81,6 @@ class _State:
 _KEY: StateKey[_State] = StateKey("DynamicResources")
 
 
-def pod_claim_keys(pod: PodInfo) -> list[tuple[str, str | None]]:
-    """``(pod claim name, claim key or None if not generated yet)`` for each pod claim."""
-    generated = {s.name: s.resource_claim_name for s in pod.pod.status.resource_claim_statuses}
-    out: list[tuple[str, str | None]] = []
-    for ref in pod.pod.spec.resource_claims:
-        if ref.resource_claim_name:
-            out.append((ref.name, f"{pod.namespace}/{ref.resource_claim_name}"))
-        else:
-            name = generated.get(ref.name)
-            out.append((ref.name, f"{pod.namespace}/{name}" if name else None))
-    return out
-
-
 class DynamicResources:
     """The DRA plugin (see the module docstring)."""
 
@@ -116,7 +104,7 @@ class DynamicResources:
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot
     ) -> tuple[PreFilterResult | None, Status]:
         """Resolve claims; unknown ones or classes make the pod unschedulable."""
-        refs = pod_claim_keys(pod)
+        refs = pod_claim_keys(pod.pod)
         if not refs:
             return None, Status.skip()
         data = _State()
@@ -159,7 +147,7 @@ class DynamicResources:
             data.allocator = Allocator(
                 features=features,
                 classes=snapshot.classes,
-                allocated=snapshot.cache.devices,
+                allocated=snapshot,
                 cache=self._match_cache(features.consumable_capacity),
                 timeout_seconds=self.args.filter_timeout_seconds or None,
             )
@@ -281,7 +269,7 @@ class DynamicResources:
         data = state.get(_KEY)
         if data is None or not data.pending:
             return Status.success()
-        snapshot = self.handle.cache.snapshot()
+        snapshot = self.handle.snapshot()
         i = snapshot.node_index[node]
         hints = state.get(DEVICE_PREFERENCE)
         preference = hints.get(i) if hints else None
@@ -294,9 +282,8 @@ class DynamicResources:
             if outcome.status == "error" and outcome.fatal:
                 return Status.error(outcome.message)
             return Status.unschedulable(outcome.message or _CANNOT)
-        cache = self.handle.cache
         for (key, _), allocation in zip(data.pending, outcome.allocations, strict=True):
-            cache.assume_claim(key, allocation)
+            self.handle.assume_claim(key, allocation)
             data.assumed.append(key)
             data.allocations[key] = allocation
         return Status.success()
@@ -307,7 +294,7 @@ class DynamicResources:
         if data is None:
             return
         for key in data.assumed:
-            self.handle.cache.forget_claim(key)
+            self.handle.forget_claim(key)
         data.assumed.clear()
         data.allocations.clear()
 
@@ -331,11 +318,11 @@ class DynamicResources:
         """PreBind for a pod bound into a reservation made before it existed (no PreFilter
         ran): write what the cache holds for its claims. The claims held for it are noted in
         ``state`` so that Unreserve after a failure releases them with the pod."""
-        cache = self.handle.cache
+        claims = self.handle.snapshot().claims
         data = _State()
         state.write(_KEY, data)
-        for name, key in pod_claim_keys(pod):
-            record = cache.claims.get(key) if key is not None else None
+        for name, key in pod_claim_keys(pod.pod):
+            record = claims.get(key) if key is not None else None
             if key is None or record is None:
                 return Status.error(f"claim {name} of reserved pod {pod.key} not found")
             if record.assumed:

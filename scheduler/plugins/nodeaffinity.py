@@ -9,7 +9,7 @@
   and one required term (else ``node(s) didn't match Pod's node affinity/selector``); both
   UNSCHEDULABLE_AND_UNRESOLVABLE. Invalid terms never match; the others still can.
 * Score: the sum of the weights of the preferred terms (the pod's and the profile's) the
-  node matches, normalised with :func:`~scheduler.plugins.normalize.default_normalize`.
+  node matches, normalised with :func:`~scheduler.plugins.helper.normalize.default_normalize`.
   An invalid preferred term in the pod is an ERROR (as upstream's PreScore).
 
 Algorithm overview: each valid term is turned once per cycle into its label requirements
@@ -45,8 +45,8 @@ from scheduler.framework.cycle_state import CycleState, StateKey
 from scheduler.framework.interfaces import FilterResult, Handle, NodeIds, PreFilterResult
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.args import PluginArgs, parse_args
-from scheduler.plugins.normalize import default_normalize
+from scheduler.plugins.helper.args import PluginArgs, parse_args
+from scheduler.plugins.helper.normalize import default_normalize
 
 if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot

@@ -22,7 +22,6 @@ candidate nodes at once over the snapshot's ``allocatable`` / ``requested`` arra
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,10 +42,9 @@ from scheduler.framework.interfaces import (
 )
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.args import PluginArgs, parse_args
+from scheduler.plugins.helper.args import PluginArgs, parse_args
 
 if TYPE_CHECKING:
-    from scheduler.cluster.cache import ClusterCache
     from scheduler.cluster.snapshot import Snapshot
 
 __all__ = [
@@ -155,18 +153,16 @@ class NonZeroRequested:
     """
 
     def __init__(self) -> None:
-        self._owner: weakref.ref[ClusterCache] | None = None
+        self._cache_id = 0
         self._node_generation = -1
         self._versions = np.zeros(0, dtype=np.int64)
         self._values = np.zeros((0, 2), dtype=np.int64)
 
     def view(self, snapshot: Snapshot) -> npt.NDArray[np.int64]:
         """``[N, 2]`` int64: column 0 milli-cpu, column 1 memory bytes, per dense node id."""
-        cache = snapshot.cache
-        owner = self._owner() if self._owner is not None else None
         versions = np.array(snapshot.node_version, dtype=np.int64)
         if (
-            owner is not cache
+            self._cache_id != snapshot.cache_id
             or self._node_generation != snapshot.node_generation
             or len(self._values) != snapshot.size
         ):
@@ -181,7 +177,7 @@ class NonZeroRequested:
                 cpu += pod_cpu
                 memory += pod_memory
             self._values[i] = (cpu, memory)
-        self._owner = weakref.ref(cache)
+        self._cache_id = snapshot.cache_id
         self._node_generation = snapshot.node_generation
         self._versions = versions
         view = self._values.view()

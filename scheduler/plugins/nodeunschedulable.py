@@ -16,7 +16,7 @@ from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import FilterResult, Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.args import NoArgs, parse_args
+from scheduler.plugins.helper.args import NoArgs, parse_args
 
 if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot

@@ -9,15 +9,21 @@ gang is evicted whole or not at all (never half a gang). By tessera's convention
 serving work preempts (``batchMayPreempt`` turns that off); pods with ``preemptionPolicy:
 Never`` do not preempt.
 
-Candidate nodes are those the preemptor could use if room were made: schedulable,
-tolerated taints, matching node affinity. The victims are evicted through the backend and
-the first pod's node is nominated, as kube-scheduler's DefaultPreemption does; the
-preemptor retries once the victims are gone.
+Candidate nodes are those where removing pods might help, decided as kube-scheduler's
+DefaultPreemption decides them (``nodesWherePreemptionMightHelp``): the profile's own
+PreFilter and Filter plugins run for each preemptor pod (through the framework's Handle), and
+a node rejected as UNSCHEDULABLE is a candidate, one rejected as
+UNSCHEDULABLE_AND_UNRESOLVABLE (a taint, node affinity, a cordon, a device class that does
+not exist, ...) is not. Among the candidates, the planner's resource model (cpu, memory,
+pods, devices and counters freed by each victim) chooses the victims; the property tests
+check that once they are gone the profile's filters accept the preemptor on the nominated
+node. The victims are evicted through the backend and the first pod's node is nominated;
+the preemptor retries once the victims are gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,20 +31,16 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.api.selectors import pod_matches_node_affinity
-from scheduler.api.taints import find_untolerated
+from scheduler.api.pod import pod_claim_keys
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.cycle_state import CycleState
-from scheduler.framework.interfaces import Diagnosis, Handle, PostFilterResult
-from scheduler.framework.podinfo import PodInfo, gang_of, pod_priority
+from scheduler.framework.interfaces import Diagnosis, Handle, NodeIds, PostFilterResult
+from scheduler.framework.podinfo import PodInfo, feasibility_key, gang_of, pod_priority
 from scheduler.framework.status import Status
-from scheduler.plugins.dynamicresources import pod_claim_keys
-from scheduler.plugins.solvertable import TableBuilder
+from scheduler.plugins.helper.solvertable import TableBuilder
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.instance import PreemptionInstance, Victim
 from scheduler.topology.domains import DEFAULT_LEVELS
-
-_UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 _Entry = tuple[str, int, int, float | None, str | None, tuple[str, ...]]
 """A running pod as a victim: key, node id, priority, bound at, gang key, claim keys."""
@@ -48,7 +50,7 @@ _Entry = tuple[str, int, int, float | None, str | None, tuple[str, ...]]
 class _Running:
     """The running pods of one cache generation, as victim entries and arrays over them."""
 
-    cache: object
+    cache_id: int
     generation: int
     entries: list[_Entry]
     node: npt.NDArray[np.intp]
@@ -84,51 +86,41 @@ class Preemption:
         self.handle = handle
         self.tables = TableBuilder(self.args.levels)
         self._scan: _Running | None = None
-        self._floor_key: tuple[object, int, int] | None = None
+        self._floor_key: tuple[int, int, int] | None = None
         self._floor_versions = np.zeros(0, dtype=np.int64)
         self._floor = np.zeros(0, dtype=np.int64)
 
     def post_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, diagnosis: Diagnosis
     ) -> tuple[PostFilterResult | None, Status]:
-        """Preempt for one pod."""
-        return self._preempt([pod], snapshot)
+        """Preempt for one pod (its candidates come from this cycle's diagnosis)."""
+        return self._preempt([pod], snapshot, lambda: [diagnosis.might_help(snapshot.size)])
 
     def preempt_gang(
         self, state: CycleState, members: Sequence[PodInfo], snapshot: Snapshot
     ) -> tuple[PostFilterResult | None, Status]:
-        """Preempt for a whole gang."""
-        return self._preempt(members, snapshot)
+        """Preempt for a whole gang (each member's candidates from the profile's filters)."""
+
+        def candidates() -> list[NodeIds]:
+            seen: dict[tuple[object, ...], NodeIds] = {}
+            allowed: list[NodeIds] = []
+            for member in members:
+                key = feasibility_key(member)
+                if key not in seen:
+                    _, diagnosis = self.handle.find_feasible(CycleState(), member, snapshot)
+                    seen[key] = diagnosis.might_help(snapshot.size)
+                allowed.append(seen[key])
+            return allowed
+
+        return self._preempt(members, snapshot, candidates)
 
     # -- planning ------------------------------------------------------------------------------
-    def _candidates(self, pod: PodInfo, snapshot: Snapshot) -> np.ndarray:
-        """Nodes the pod could use if room were made (static filters only)."""
-        ok = np.zeros(snapshot.size, dtype=bool)
-        tolerations = pod.pod.spec.tolerations
-        unschedulable_tolerated = any(
-            t.key in (None, "", _UNSCHEDULABLE_TAINT) and (t.operator == "Exists" or not t.key)
-            for t in tolerations
-        )
-        groups, group_of = snapshot.taint_groups
-        tolerated = [
-            not find_untolerated(taints, tolerations, {"NoSchedule", "NoExecute"})
-            for taints in groups
-        ]
-        for i, name in enumerate(snapshot.node_names):
-            node = snapshot.nodes[name]
-            if node.spec.unschedulable and not unschedulable_tolerated:
-                continue
-            if not tolerated[group_of[i]]:
-                continue
-            ok[i] = pod_matches_node_affinity(pod.pod, node)
-        return np.flatnonzero(ok)
-
     def _priority_floor(self, snapshot: Snapshot) -> npt.NDArray[np.int64]:
         """The lowest priority among the pods bound or assumed on each node (int64 max on
         an empty node), recomputed only for nodes whose version moved: a cheap proof that
         a pod has no victim, which a saturated cluster asks for with every failing pod."""
-        classes = snapshot.cache.priority_classes
-        key = (snapshot.cache, snapshot.node_generation, len(classes))
+        classes = snapshot.priority_classes
+        key = (snapshot.cache_id, snapshot.node_generation, len(classes))
         if self._floor_key != key or len(self._floor) != snapshot.size:
             self._floor_key = key
             self._floor = np.full(snapshot.size, np.iinfo(np.int64).max, dtype=np.int64)
@@ -148,7 +140,7 @@ class Preemption:
         found = self._scan
         if (
             found is not None
-            and found.cache is snapshot.cache
+            and found.cache_id == snapshot.cache_id
             and found.generation == snapshot.generation
         ):
             return found
@@ -160,17 +152,9 @@ class Preemption:
             i = snapshot.node_index.get(record.node)
             if i is None:
                 continue
-            victim_priority = pod_priority(record.pod, snapshot.cache.priority_classes)
-            gang = gang_of(record.pod, snapshot.cache.pod_groups)
-            info_claims = tuple(
-                key
-                for _, key in pod_claim_keys(
-                    PodInfo(
-                        record.key, record.pod, record.requests, victim_priority, False, gang, ()
-                    )
-                )
-                if key is not None
-            )
+            victim_priority = pod_priority(record.pod, snapshot.priority_classes)
+            gang = gang_of(record.pod, snapshot.pod_groups)
+            info_claims = tuple(key for _, key in pod_claim_keys(record.pod) if key is not None)
             if gang is not None and gang.size > 1:
                 gangs.setdefault(gang.key, []).append(len(entries))
             entries.append(
@@ -187,7 +171,7 @@ class Preemption:
         for members in gangs.values():
             in_gang[members] = True
         self._scan = _Running(
-            snapshot.cache,
+            snapshot.cache_id,
             snapshot.generation,
             entries,
             np.array([e[1] for e in entries], dtype=np.intp),
@@ -222,8 +206,13 @@ class Preemption:
         return lone, extra
 
     def _preempt(
-        self, members: Sequence[PodInfo], snapshot: Snapshot
+        self,
+        members: Sequence[PodInfo],
+        snapshot: Snapshot,
+        candidates: Callable[[], list[NodeIds]],
     ) -> tuple[PostFilterResult | None, Status]:
+        """Plan and evict; ``candidates()`` gives each member's candidate nodes (called only
+        once the cheap "no lower-priority pod anywhere" checks have passed)."""
         first = members[0]
         if first.batch and not self.args.batch_may_preempt:
             return None, Status.unschedulable("batch pods do not preempt")
@@ -234,7 +223,7 @@ class Preemption:
             >= first.priority
         ):
             return None, Status.unschedulable("no lower-priority pod to preempt")
-        allowed = [self._candidates(m, snapshot) for m in members]
+        allowed = candidates()
         nodes = {int(i) for a in allowed for i in a}
         if not nodes:
             return None, Status.unschedulable("no node could take the pod even after preemption")

@@ -14,25 +14,24 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
+from scheduler.framework.backend import BackendHandle, ClusterBackend
 from scheduler.framework.interfaces import Handle, Plugin
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.plugins import (
-    backfill,
-    balanced,
-    baselines,
-    binder,
+    balancedallocation,
+    defaultbinder,
     dynamicresources,
-    fragmentation,
-    gang,
+    gangtopology,
     nodeaffinity,
     noderesources,
     nodeunschedulable,
     preemption,
-    queuesort,
+    prioritysort,
+    servingbatch,
     tainttoleration,
-    tessera_policy,
 )
+from scheduler.plugins.gpu import baselines, fragmentation, tessera
 
 PluginFactory = Callable[[Mapping[str, Any], Handle], Plugin]
 
@@ -42,16 +41,16 @@ for _module in (
     nodeunschedulable,
     tainttoleration,
     nodeaffinity,
-    queuesort,
-    binder,
+    prioritysort,
+    defaultbinder,
     dynamicresources,
     fragmentation,
     baselines,
-    balanced,
-    gang,
+    balancedallocation,
+    gangtopology,
     preemption,
-    backfill,
-    tessera_policy,
+    servingbatch,
+    tessera,
 ):
     REGISTRY.update(_module.PLUGINS)
 
@@ -76,7 +75,9 @@ def build_plugins(profile: Profile, handle: Handle) -> list[Plugin]:
 
 
 def build_framework(
-    profile: Profile, handle: Handle, *, node_rank: npt.NDArray[np.int64] | None = None
+    profile: Profile, backend: ClusterBackend, *, node_rank: npt.NDArray[np.int64] | None = None
 ) -> Framework:
-    """A Framework running ``profile`` against ``handle``."""
+    """A Framework running ``profile`` against ``backend`` (its plugins get a
+    :class:`~scheduler.framework.backend.BackendHandle` over it)."""
+    handle = BackendHandle(backend)
     return Framework(profile, build_plugins(profile, handle), handle, node_rank=node_rank)

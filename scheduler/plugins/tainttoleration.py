@@ -5,7 +5,7 @@
   ``node(s) had untolerated taint {<key>: <value>}``.
 * Score: the number of ``PreferNoSchedule`` taints the pod does not tolerate (only
   tolerations with an empty or ``PreferNoSchedule`` effect count), normalised in reverse
-  (:func:`~scheduler.plugins.normalize.default_normalize`): fewest intolerable taints = 100.
+  (:func:`~scheduler.plugins.helper.normalize.default_normalize`): fewest intolerable taints = 100.
 
 Both are evaluated once per distinct taint list (``Snapshot.taint_groups``), not per node.
 """
@@ -23,8 +23,8 @@ from scheduler.framework.cycle_state import CycleState, StateKey
 from scheduler.framework.interfaces import FilterResult, Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.args import NoArgs, parse_args
-from scheduler.plugins.normalize import default_normalize
+from scheduler.plugins.helper.args import NoArgs, parse_args
+from scheduler.plugins.helper.normalize import default_normalize
 
 if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot

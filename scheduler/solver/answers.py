@@ -1,4 +1,4 @@
-"""Turning plans (pod id -> node id, chosen victims, placed items) into solution models.
+"""Turning plans (pod id -> node id, chosen victims) into solution models.
 
 Who calls: ``solve.py``, once it has decided what to answer. These functions only describe a
 plan: the domain it uses, its objective terms (recomputed in plain Python), its victims, and
@@ -13,16 +13,13 @@ from scheduler.solver.candidates import GangCandidates, gang_terms
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.instance import (
     GangSolution,
-    ItemPlacement,
-    LookaheadInstance,
-    LookaheadSolution,
     PreemptionSolution,
     SolveStatus,
     level_label,
 )
 from scheduler.solver.preemption import PreemptionCandidates, plan_objective
 
-__all__ = ["gang_solution", "lookahead_solution", "not_together", "preemption_solution"]
+__all__ = ["gang_solution", "not_together", "preemption_solution"]
 
 
 def not_together(cands: GangCandidates) -> str:
@@ -99,41 +96,4 @@ def preemption_solution(
             "candidates": len(pc.gang.domains),
             **extra,
         }
-    )
-
-
-def lookahead_solution(
-    instance: LookaheadInstance,
-    status: SolveStatus,
-    placements: dict[int, dict[int, int]],
-    reasons: dict[int, str],
-    **extra: object,
-) -> LookaheadSolution:
-    table = instance.table
-    placed: list[ItemPlacement] = []
-    unplaced: dict[str, str] = {}
-    for i, item in enumerate(instance.items):
-        assignment = placements.get(i)
-        if assignment is None:
-            unplaced[item.key] = reasons.get(
-                i, "left out: no room for it together with higher-priority or earlier items"
-            )
-            continue
-        level = item.required_level
-        domain = None
-        if level is not None:
-            row = table.row(next(iter(assignment.values())))
-            domain = None if row is None else int(table.domain[row, level])
-        placed.append(
-            ItemPlacement(
-                key=item.key,
-                assignment=assignment,
-                domain=domain,
-                domain_name=None
-                if domain is None or level is None
-                else table.domain_name(level, domain),
-            )
-        )
-    return LookaheadSolution.model_validate(
-        {"status": status, "placed": tuple(placed), "unplaced": unplaced, **extra}
     )

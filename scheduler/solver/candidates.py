@@ -1,6 +1,6 @@
 """Pruning to candidate domains and nodes, before any model is built (numpy only).
 
-Who calls: ``solve.py`` (gang, preemption, look-ahead) and ``greedy.py``. Both the CP-SAT
+Who calls: ``solve.py`` (gang, preemption) and ``greedy.py``. Both the CP-SAT
 builders and the greedy routines work on the :class:`GangCandidates` this module returns.
 
 Algorithm overview (whole-gang placement):
@@ -176,12 +176,6 @@ class GangCandidates:
             domains=tuple(domains),
             local={int(r): i for i, r in enumerate(rows.tolist())},
         )
-
-    def bound_outside(self, domains: Sequence[int]) -> int | None:
-        """Lowest lower bound among candidate domains not in ``domains`` (None: none left)."""
-        inside = set(domains)
-        rest = [self.lower_bound[d] for d in self.domains if d not in inside]
-        return min(rest) if rest else None
 
 
 def _domain_sums(ids: IntArray, values: IntArray, size: int) -> IntArray:

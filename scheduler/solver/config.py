@@ -84,11 +84,6 @@ class SolverConfig(BaseModel):
         "lower bound first; further batches are solved only while their bound can still "
         "beat the best answer (branch and bound)",
     )
-    lookahead_domains: int = Field(
-        default=8,
-        ge=1,
-        description="look-ahead: candidate domains kept per item (best lower bound first)",
-    )
     max_rounds: int = Field(
         default=4, ge=1, description="allocator-refutation rounds in solve_gang_verified"
     )

@@ -1,7 +1,7 @@
 """CP-SAT model of whole-gang placement over pruned candidates.
 
-Who calls: ``solve.solve_gang`` (and the preemption and look-ahead builders, which reuse the
-families here). :func:`build_gang` returns ``(model, vars)``; each ``add_*`` function adds one
+Who calls: ``solve.solve_gang`` (and the preemption builder, which reuses the families
+here). :func:`build_gang` returns ``(model, vars)``; each ``add_*`` function adds one
 constraint family and returns its weighted objective terms (habit 8).
 
 Variables: ``x[r, k]`` = pods of kind k on candidate row r (kinds are interchangeable pods,
@@ -49,8 +49,6 @@ class GangVars:
     sub: dict[int, cp_model.IntVar] = field(default_factory=dict)
     load: dict[int, cp_model.IntVar] = field(default_factory=dict)
     frag: dict[int, cp_model.IntVar] = field(default_factory=dict)
-    placed: cp_model.IntVar | None = None
-    """look-ahead only: 1 when the gang is placed at all."""
 
     def row_sum(self, r: int) -> cp_model.LinearExpr:
         """Pods of this gang on row r."""
@@ -70,16 +68,13 @@ def add_counts(model: cp_model.CpModel, cands: GangCandidates, prefix: str = "")
     return v
 
 
-def add_assignment(
-    model: cp_model.CpModel, cands: GangCandidates, v: GangVars, placed: Term = 1
-) -> list[Term]:
-    """Every pod placed exactly once: the kind counts add up to the kind sizes (times
-    ``placed``, a 0/1 variable in the look-ahead)."""
+def add_assignment(model: cp_model.CpModel, cands: GangCandidates, v: GangVars) -> list[Term]:
+    """Every pod placed exactly once: the kind counts add up to the kind sizes."""
     per_kind: dict[int, list[cp_model.IntVar]] = defaultdict(list)
     for (_, k), var in v.x.items():
         per_kind[k].append(var)
     for k in range(cands.kinds.size):
-        model.add(sum(per_kind[k]) == int(cands.kinds.count[k]) * placed)
+        model.add(sum(per_kind[k]) == int(cands.kinds.count[k]))
     return []
 
 
@@ -115,16 +110,15 @@ def add_domain(
     cands: GangCandidates,
     v: GangVars,
     weights: GangWeights,
-    placed: Term = 1,
     prefix: str = "",
 ) -> list[Term]:
-    """One required-level domain (exactly one when ``placed``); pods only on its rows.
+    """Exactly one required-level domain; pods only on its rows.
     Objective: BestFit tightness, the chosen domain's slack in pods."""
     if cands.level is None:
         return []
     for d in cands.domains:
         v.use[d] = model.new_bool_var(f"{prefix}use{d}")
-    model.add(sum(v.use.values()) == placed)
+    model.add(sum(v.use.values()) == 1)
     cap_total = cands.cap_total
     for r in v.by_row:
         d = int(cands.domain[r])
@@ -139,7 +133,6 @@ def add_subdomains(
     cands: GangCandidates,
     v: GangVars,
     weights: GangWeights,
-    placed: Term = 1,
     prefix: str = "",
 ) -> list[Term]:
     """Preferred level: mark each sub-domain holding a pod. Objective: sub-domains used.
@@ -155,7 +148,7 @@ def add_subdomains(
             members[s] = int(cands.domain[r])
         model.add(v.row_sum(r) <= int(cap_total[r]) * v.sub[s])
     if cands.level is None:
-        model.add(sum(v.sub.values()) >= cands.sub_lb.get(0, 0) * placed)
+        model.add(sum(v.sub.values()) >= cands.sub_lb.get(0, 0))
     else:
         per_domain: dict[int, list[cp_model.IntVar]] = defaultdict(list)
         for s, var in v.sub.items():
@@ -246,8 +239,6 @@ def hint_gang(
         model.add_hint(var, n)
         if cands.frag is not None:
             model.add_hint(v.frag[r], int(cands.frag[r, n]))
-    if v.placed is not None:
-        model.add_hint(v.placed, int(bool(assignment)))
 
 
 def decode_gang(cands: GangCandidates, v: GangVars, solver: cp_model.CpSolver) -> dict[int, int]:

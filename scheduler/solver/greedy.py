@@ -2,8 +2,8 @@
 BestFit gang placement baseline.
 
 Who calls: ``solve.py`` uses :func:`greedy_gang` as the CP-SAT hint and as the fallback when
-the solver gives nothing usable in time, and :func:`greedy_lookahead` likewise for the
-look-ahead (the preemption greedy lives in ``preemption_greedy.py``). The plugins register
+the solver gives nothing usable in time (the preemption greedy lives in
+``preemption_greedy.py``). The plugins register
 :func:`kueue_best_fit` as the ``kueue-bestfit`` baseline policy.
 
 None of these proves anything: a greedy that finds nothing is not a proof that nothing fits.
@@ -12,7 +12,6 @@ None of these proves anything: a greedy that finds nothing is not a proof that n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,14 +30,10 @@ from scheduler.solver.instance import (
 __all__ = [
     "fill_domain",
     "greedy_gang",
-    "greedy_lookahead",
     "kueue_best_fit",
     "max_pod_caps",
     "row_order",
 ]
-
-if TYPE_CHECKING:  # lookahead imports OR-Tools, which the greedy baseline never needs
-    from scheduler.solver.lookahead import LookaheadCandidates
 
 
 def _kind_order(cands: GangCandidates) -> list[int]:
@@ -241,50 +236,3 @@ def kueue_best_fit(instance: GangInstance) -> GangSolution:
         domain_name=None if dom is None or level is None else table.domain_name(level, dom),
         reason="kueue-bestfit baseline",
     )
-
-
-def greedy_lookahead(
-    lc: LookaheadCandidates,
-) -> tuple[dict[int, dict[int, int]], dict[int, str]]:
-    """Items by priority (highest first, then queue order), each placed by the gang greedy on
-    the room the earlier ones left, within its candidates; an exclusive item skips domains
-    an earlier exclusive item of its level took. Returns item index -> placement, and item
-    index -> reason for the items left out."""
-    table = lc.instance.table
-    free = np.array(table.free, dtype=np.int64, copy=True)
-    taken: set[tuple[int, int]] = set()
-    placed: dict[int, dict[int, int]] = {}
-    unplaced: dict[int, str] = dict(lc.reasons)
-    items = lc.instance.items
-    no_frag = lc.gang_weights.model_copy(update={"fragmentation": 0})
-    for i in sorted(range(len(items)), key=lambda i: (-items[i].priority, i)):
-        cands = lc.items[i]
-        if cands is None:
-            continue
-        item = items[i]
-        level = item.required_level
-        best: tuple[int, dict[int, int]] | None = None
-        for d in cands.domains:
-            if item.exclusive and level is not None and (level, d) in taken:
-                continue
-            rows = [int(r) for r in np.flatnonzero(cands.domain == d)]
-            got = fill_domain(cands, row_order(cands, rows), free=free[cands.rows])
-            if got is None:
-                continue
-            obj = sum(gang_terms(cands, got, no_frag).values())
-            if best is None or obj < best[0]:
-                best = (obj, got)
-        if best is None:
-            unplaced[i] = "no room left once higher-priority or earlier items were placed"
-            continue
-        placed[i] = best[1]
-        demand = {p.id: np.asarray(p.demand, dtype=np.int64) for p in item.pods}
-        for pod, node in best[1].items():
-            row = table.row(node)
-            if row is not None:
-                free[row] -= demand[pod]
-        if item.exclusive and level is not None:
-            row0 = table.row(next(iter(best[1].values())))
-            if row0 is not None:
-                taken.add((level, int(table.domain[row0, level])))
-    return placed, unplaced

@@ -1,6 +1,6 @@
 """Plain instance and solution models of the solver.
 
-Who builds them: the gang, preemption and look-ahead plugins (from the cluster snapshot) and
+Who builds them: the GangTopology and Preemption plugins (from the cluster snapshot) and
 the simulator's experiments; tests and benchmarks build them directly. The solver sees no
 Kubernetes objects: a cluster is a :class:`NodeTable` of integer supply per *dimension*
 (``"cpu"``, ``"memory"``, ``"pods"``, ``"dev:gpu.nvidia.com"``, ``"counter:…"`` — whatever
@@ -29,8 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from scheduler.solver.solution import (
     GangSolution,
-    ItemPlacement,
-    LookaheadSolution,
     PreemptionSolution,
     SolveStatus,
 )
@@ -41,9 +39,6 @@ __all__ = [
     "GangSolution",
     "GangSpec",
     "IntArray",
-    "ItemPlacement",
-    "LookaheadInstance",
-    "LookaheadSolution",
     "NodeSupply",
     "NodeTable",
     "PodDemand",
@@ -314,8 +309,7 @@ class GangSpec(BaseModel):
     ``required_level``: all pods in one domain of that level. ``preferred_level`` (finer than
     the required one): use as few domains of that level as possible. ``exclusive``: the chosen
     required-level domain must not be one of ``blocked_domains`` (the domains other exclusive
-    gangs use) and, in a look-ahead, is not shared with another exclusive item of that level.
-    ``priority`` orders look-ahead items and gates preemption victims.
+    gangs use). ``priority`` gates preemption victims.
     """
 
     model_config = _FROZEN
@@ -438,27 +432,4 @@ class PreemptionInstance(BaseModel):
                 raise ValueError(f"{where}.victims[{v.key}].node: unknown node id {v.node}")
             if len(v.freed) != len(self.table.dims) or any(x < 0 for x in v.freed):
                 raise ValueError(f"{where}.victims[{v.key}].freed: bad value {v.freed}")
-        return self
-
-
-class LookaheadInstance(BaseModel):
-    """The head of the queue (lone pods and gangs) placed jointly on shared nodes: maximise
-    the placed items by priority, then minimise fragmentation growth. Items are in queue
-    order and their keys are unique."""
-
-    model_config = _FROZEN
-
-    table: NodeTable
-    items: tuple[GangSpec, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> LookaheadInstance:
-        keys: set[str] = set()
-        for item in self.items:
-            if item.key in keys:
-                raise ValueError(f"LookaheadInstance.items: key {item.key!r} appears twice")
-            keys.add(item.key)
-            item.check_against(self.table, f"LookaheadInstance.items[{item.key}]")
-        total = sum(item.size for item in self.items)
-        _check_frag_width(self.table, total, "LookaheadInstance")
         return self

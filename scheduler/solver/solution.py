@@ -13,8 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "GangSolution",
-    "ItemPlacement",
-    "LookaheadSolution",
     "PreemptionSolution",
     "SolveStatus",
 ]
@@ -92,29 +90,3 @@ class PreemptionSolution(BaseModel):
     def placed(self) -> bool:
         """True when the preemptor's pods all have a node."""
         return bool(self.assignment)
-
-
-class ItemPlacement(BaseModel):
-    """One placed look-ahead item."""
-
-    model_config = _FROZEN
-
-    key: str
-    assignment: dict[int, int]
-    domain: int | None = None
-    domain_name: str | None = None
-
-
-class LookaheadSolution(BaseModel):
-    """Which head-of-queue items to place now, and where."""
-
-    model_config = _FROZEN
-
-    status: SolveStatus
-    placed: tuple[ItemPlacement, ...] = ()
-    unplaced: dict[str, str] = Field(default_factory=dict, description="item key -> reason")
-    objective: int | None = None
-    proven_optimal: bool = False
-    solver_status: str = ""
-    wall_s: float = 0.0
-    reason: str = ""

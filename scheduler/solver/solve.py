@@ -1,6 +1,7 @@
-"""Entry points of the solver: gang placement, preemption planning, look-ahead.
+"""Entry points of the solver: gang placement and preemption planning.
 
-Who calls: the gang, preemption and queue plugins (online) and the simulator (offline).
+Who calls: the GangTopology and Preemption plugins (online: the webhook; offline: the
+simulator).
 Each entry point (a one-pod gang skips steps 2-4: numpy picks the best candidate node
 exactly):
 
@@ -8,8 +9,7 @@ exactly):
    answer is then INFEASIBLE with a reason naming the level and the shortfall;
 2. builds the CP-SAT model over a batch of at most ``max_domains`` candidate domains (best
    lower bound first), hinted with the greedy answer, and moves on to the next batch only
-   while its bound can beat the best answer so far (``search.py``; the look-ahead is one
-   model);
+   while its bound can beat the best answer so far (``search.py``);
 3. solves with ``num_workers``, ``random_seed`` and one limit (wall time online, spread over
    the batches; deterministic time offline, per batch);
 4. branches on every CP-SAT status: OPTIMAL and FEASIBLE are decoded; INFEASIBLE closes the
@@ -37,29 +37,20 @@ from ortools.sat.python import cp_model
 
 from scheduler.solver.answers import (
     gang_solution,
-    lookahead_solution,
     not_together,
     preemption_solution,
 )
 from scheduler.solver.candidates import GangCandidates, gang_terms, group_kinds, prune_gang
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.gang import build_gang, decode_gang, hint_gang
-from scheduler.solver.greedy import greedy_gang, greedy_lookahead
+from scheduler.solver.greedy import greedy_gang
 from scheduler.solver.instance import (
     Cut,
     GangInstance,
     GangSolution,
-    LookaheadInstance,
-    LookaheadSolution,
     PreemptionInstance,
     PreemptionSolution,
     SolveStatus,
-)
-from scheduler.solver.lookahead import (
-    build_lookahead,
-    hint_lookahead,
-    lookahead_objective,
-    prune_lookahead,
 )
 from scheduler.solver.preemption import (
     build_preemption,
@@ -74,7 +65,6 @@ from scheduler.solver.validate import (
     InvalidSolutionError,
     Violation,
     validate_gang,
-    validate_lookahead,
     validate_preemption,
 )
 
@@ -83,7 +73,6 @@ __all__ = [
     "SolverConfig",
     "solve_gang",
     "solve_gang_verified",
-    "solve_lookahead",
     "solve_preemption",
 ]
 
@@ -344,75 +333,4 @@ def solve_preemption(
     sol = _solve_preemption(instance, config, start)
     sol = sol.model_copy(update={"wall_s": perf_counter() - start})
     _raise_if_invalid(f"preemption {instance.gang.key}", validate_preemption(instance, sol))
-    return sol
-
-
-def _solve_lookahead(
-    instance: LookaheadInstance, config: SolverConfig, start: float
-) -> LookaheadSolution:
-    lc = prune_lookahead(instance, config)
-    if all(c is None for c in lc.items):
-        return lookahead_solution(
-            instance,
-            SolveStatus.INFEASIBLE,
-            {},
-            dict(lc.reasons),
-            reason="no item fits on its own",
-        )
-    greedy, greedy_reasons = greedy_lookahead(lc)
-    model, v = build_lookahead(lc)
-    hint_lookahead(model, lc, v, greedy)
-    solver = new_solver(config, remaining(config, start))
-    status = solver.solve(model)
-    name = solver.status_name(status)
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        placements = {
-            i: decode_gang(cands, gv, solver)
-            for i, gv in v.items.items()
-            if gv.placed is not None
-            and solver.value(gv.placed)
-            and (cands := lc.items[i]) is not None
-        }
-        objective = lookahead_objective(lc, placements)
-        if objective != round(solver.objective_value):
-            msg = f"CP-SAT objective {round(solver.objective_value)} != recomputed {objective}"
-            raise InvalidSolutionError("look-ahead", [Violation("objective", msg)])
-        return lookahead_solution(
-            instance,
-            SolveStatus.OPTIMAL if status == cp_model.OPTIMAL else SolveStatus.FEASIBLE,
-            placements,
-            dict(lc.reasons),
-            objective=objective,
-            proven_optimal=status == cp_model.OPTIMAL and not lc.truncated,
-            solver_status=name,
-        )
-    if status == cp_model.MODEL_INVALID:
-        log.error("look-ahead: CP-SAT model invalid: %s", model.validate())
-        note = "CP-SAT model invalid"
-    elif status == cp_model.INFEASIBLE:
-        log.error("look-ahead: CP-SAT calls the model infeasible, yet placing nothing is valid")
-        note = "CP-SAT answered INFEASIBLE"
-    else:
-        note = "CP-SAT found nothing within its limit"
-    return lookahead_solution(
-        instance,
-        SolveStatus.FALLBACK if greedy else SolveStatus.TIMEOUT,
-        greedy,
-        greedy_reasons,
-        objective=lookahead_objective(lc, greedy),
-        solver_status=name,
-        reason=note,
-    )
-
-
-def solve_lookahead(
-    instance: LookaheadInstance, config: SolverConfig | None = None
-) -> LookaheadSolution:
-    """Place the head of the queue jointly: most valuable items first (by priority, then
-    count, then queue order), then least fragmentation."""
-    config = config or SolverConfig()
-    start = perf_counter()
-    sol = _solve_lookahead(instance, config, start)
-    sol = sol.model_copy(update={"wall_s": perf_counter() - start})
-    _raise_if_invalid("look-ahead", validate_lookahead(instance, sol))
     return sol

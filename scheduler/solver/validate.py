@@ -7,14 +7,13 @@ every solution they see. An empty list means the solution is valid.
 
 What is checked: every pod placed exactly once, or the whole gang unplaced; known nodes and
 each pod's allowed nodes; capacity per dimension on every node (after the chosen victims are
-removed, and shared between look-ahead items); one domain of the required level, not a blocked
-one, and not shared by two exclusive items; the allocator cuts; victims only of lower priority
-than the preemptor, and victim gangs evicted whole.
+removed); one domain of the required level, not a blocked one; the allocator cuts; victims
+only of lower priority than the preemptor, and victim gangs evicted whole.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,8 +24,6 @@ from scheduler.solver.instance import (
     GangSolution,
     GangSpec,
     IntArray,
-    LookaheadInstance,
-    LookaheadSolution,
     NodeTable,
     PreemptionInstance,
     PreemptionSolution,
@@ -37,7 +34,6 @@ __all__ = [
     "InvalidSolutionError",
     "Violation",
     "validate_gang",
-    "validate_lookahead",
     "validate_preemption",
 ]
 
@@ -205,48 +201,3 @@ def validate_preemption(
         _add_load(table, gang, solution.assignment, load)
         out += _capacity(table, load, freed)
     return out
-
-
-def validate_lookahead(instance: LookaheadInstance, solution: LookaheadSolution) -> list[Violation]:
-    """Check a look-ahead: each item all-or-nothing, capacity shared by all placed items,
-    exclusive items in distinct domains, every item either placed or given a reason."""
-    table = instance.table
-    out: list[Violation] = []
-    items = {item.key: item for item in instance.items}
-    placed_keys = Counter(p.key for p in solution.placed)
-    for key, n in placed_keys.items():
-        if n > 1 or key not in items:
-            out.append(Violation("item-unknown", f"item {key!r} placed {n} times or unknown"))
-    for key in items:
-        if (key in placed_keys) == (key in solution.unplaced):
-            out.append(Violation("item-accounting", f"item {key!r} must be placed or unplaced"))
-    for key, reason in sorted(solution.unplaced.items()):
-        if not reason:
-            out.append(Violation("no-reason", f"unplaced item {key!r} has no reason"))
-    load: dict[int, IntArray] = {}
-    exclusive: dict[tuple[int, int], str] = {}
-    for placement in solution.placed:
-        item = items.get(placement.key)
-        if item is None:
-            continue
-        if not placement.assignment:
-            out.append(Violation("item-empty", f"item {item.key!r} placed with no pods"))
-            continue
-        out += _placement(table, item, placement.assignment, placement.domain)
-        _add_load(table, item, placement.assignment, load)
-        level = item.required_level
-        if item.exclusive and level is not None:
-            row = table.row(next(iter(placement.assignment.values())))
-            if row is None:
-                continue
-            slot = (level, int(table.domain[row, level]))
-            if slot in exclusive:
-                out.append(
-                    Violation(
-                        "exclusive-shared",
-                        f"items {exclusive[slot]!r} and {item.key!r} share "
-                        f"{table.levels[level]} domain {slot[1]}",
-                    )
-                )
-            exclusive[slot] = item.key
-    return out + _capacity(table, load, {})

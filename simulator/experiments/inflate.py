@@ -36,10 +36,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, typical_mix
-from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import pod_info
+from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.registry import build_framework
+from simulator.atomic import atomic_open
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
@@ -236,7 +236,7 @@ def _run_inflate(
         rank[by_name] = prefixes
     backend = SimulatedCluster(cache)
     profile = profile_for(config.policy, workload, config)
-    framework = build_framework(profile, BackendHandle(backend), node_rank=rank)
+    framework = build_framework(profile, backend, node_rank=rank)
     objects = OpenbObjects()
     for template in {
         id(t): t for t in (objects.template_for(p) for _, p in order if p.num_gpu)
@@ -245,7 +245,7 @@ def _run_inflate(
 
     models = cache.snapshot().gpus.models
     mix = WorkloadMix.from_shapes([s for s, _ in workload], [w for _, w in workload], models)
-    frag = cache.frag_tracker(mix)
+    frag = FragTracker(mix)
     arrived = used = failed = 0
     decisions: list[Decision] = []
     for step, (name, row) in enumerate(order):
@@ -298,8 +298,7 @@ def _run_inflate(
 
 def write_decisions(decisions: Sequence[Decision], path: Path) -> None:
     """The per-step decisions as CSV, in the reference's placement-log columns."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
+    with atomic_open(path) as f:
         writer = csv.writer(f)
         writer.writerow(
             [
@@ -326,7 +325,6 @@ def write_decisions(decisions: Sequence[Decision], path: Path) -> None:
                     f"{d.frag_milli:.2f}",
                 ]
             )
-    tmp.replace(path)
 
 
 def finite(value: float | None) -> bool:

@@ -5,7 +5,7 @@ filters every policy shares (NodeResourcesFit, DynamicResources), the policy's s
 node-order tie-breaking (the FGD simulator's rule) and the binder. The paper's six
 policies map one-to-one onto score plugins; ``tessera`` is tessera's own default, the
 Tessera plugin (FGD plus CPU-stranding and GPU-model pressure terms, with its default
-weights; see scheduler/plugins/tessera_policy.py). Both fragmentation-based policies get
+weights; see scheduler/plugins/gpu/tessera.py). Both fragmentation-based policies get
 the experiment's target workload.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from scheduler.cluster.fragmentation import TaskShape
 from scheduler.framework.profiles import PluginConfig, Profile
+from scheduler.plugins.gpu.measure import TaskShape
 
 POLICY_PLUGINS: dict[str, str] = {
     "fgd": "Fragmentation",

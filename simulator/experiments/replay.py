@@ -27,7 +27,6 @@ creation, or its recreation after an eviction); pods never bound are counted by
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,19 +36,19 @@ from typing import Any, Literal
 import numpy as np
 
 from scheduler.api.dra import ResourceClaimTemplate
-from scheduler.api.pod import Pod
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, typical_mix
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.convert import claim_spec_from
-from scheduler.framework.backend import BackendHandle
+from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import GangRef, PodInfo, gang_of, pod_info
 from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
-from scheduler.plugins.fragmentation import Fragmentation
-from scheduler.plugins.gpushape import shape_of_claims
+from scheduler.plugins.gpu.fragmentation import Fragmentation
+from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
+from scheduler.plugins.gpu.shape import shape_of_claims
 from scheduler.plugins.registry import REGISTRY, build_framework
+from simulator.atomic import write_files_atomic
 from simulator.backend import SimulatedCluster
 from simulator.clusters import LoadedCluster
 from simulator.engine import (
@@ -69,6 +68,7 @@ from simulator.traces.model import Trace, TraceItem
 
 DeviceChoice = Literal["first-fit", "policy"]
 SAMPLE_SECONDS = 60.0
+OUTPUT_FILES = ("summary.json", "placements.jsonl", "timeline.csv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,27 +115,26 @@ class ReplayResult:
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, out: Path) -> None:
-        """Write summary.json, placements.jsonl and timeline.csv (atomically per file)."""
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic(out / "summary.json", json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
-        _atomic(
-            out / "placements.jsonl",
-            "".join(json.dumps(p, sort_keys=True) + "\n" for p in self.placements),
-        )
+        """Write summary.json, placements.jsonl and timeline.csv into ``out``, all three or
+        none (:func:`simulator.atomic.write_files_atomic`)."""
         header = list(self.timeline[0]) if self.timeline else ["minute"]
         rows = [",".join(header)]
         rows.extend(",".join(_cell(r[h]) for h in header) for r in self.timeline)
-        _atomic(out / "timeline.csv", "\n".join(rows) + "\n")
+        write_files_atomic(
+            out,
+            {
+                "summary.json": json.dumps(self.summary, indent=2, sort_keys=True) + "\n",
+                "placements.jsonl": "".join(
+                    json.dumps(p, sort_keys=True) + "\n" for p in self.placements
+                ),
+                "timeline.csv": "\n".join(rows) + "\n",
+            },
+            replaces=OUTPUT_FILES,
+        )
 
 
 def _cell(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
@@ -164,8 +163,9 @@ class Replay:
         self.backend.on_evict = self._evicted
         self._load_objects()
         self._mix: WorkloadMix | None = self._target_mix()
+        self._frag = FragTracker(self._mix) if self._mix is not None else None
         profile = with_target_workload(profile, self._mix)
-        self.framework: Framework = build_framework(profile, BackendHandle(self.backend))
+        self.framework: Framework = build_framework(profile, self.backend)
         self.batch_threshold = profile.batch_threshold
         self.pods: dict[str, _PodState] = {}
         self.waiting_on: dict[str, list[int]] = {}
@@ -459,7 +459,7 @@ class Replay:
                     )
                 )
         if not problem:
-            result = self.framework.schedule_gang(members, created)
+            result = GangCycle(self.framework).run(members, created)
             for key in result.bound:
                 self._bound(key, result.assignments[key], now)
             if result.status.ok:
@@ -568,9 +568,7 @@ class Replay:
         gpus = snapshot.gpus
         capacity = int(gpus.gpu_count.sum()) * 1000
         free = int(gpus.gpu_free.sum())
-        frag = (
-            float(self.cache.frag_tracker(self._mix).values(snapshot).sum()) if self._mix else 0.0
-        )
+        frag = float(self._frag.values(snapshot).sum()) if self._frag is not None else 0.0
         pending = {"serving": 0, "batch": 0}
         for queued in self.queue.pending():
             pending["batch" if queued.info.batch else "serving"] += 1
@@ -656,16 +654,6 @@ def with_target_workload(profile: Profile, mix: WorkloadMix) -> Profile:
         else:
             plugins.append(config)
     return profile.model_copy(update={"plugins": tuple(plugins)})
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON-friendly: None for NaN/inf."""
-    return value if math.isfinite(value) else None
-
-
-def pods_of(trace: Trace) -> list[Pod]:
-    """The trace's pods in arrival order (for tests and reports)."""
-    return [item.pod for item in trace.sorted_items()]
 
 
 REPLAY_POLICIES = (

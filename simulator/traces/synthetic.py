@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.atomic import write_atomic
 from simulator.traces.openb import GPU_MILLI_PER_GPU, OpenbPod, read_pods
 
 __all__ = [
@@ -228,7 +229,5 @@ def write_openb_csv(pods: Sequence[OpenbPod], path: str | Path) -> Path:
         data = text
     else:
         raise ValueError(f"{target}: expected a .csv or .csv.gz file name")
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    write_atomic(target, data)
     return target

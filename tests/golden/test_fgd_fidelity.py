@@ -25,8 +25,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, node_frag, typical_mix
-from scheduler.plugins.scoring_kernels import (
+from scheduler.plugins.gpu.kernels import (
     NodeView,
     PodRequest,
     Scored,
@@ -37,6 +36,7 @@ from scheduler.plugins.scoring_kernels import (
     pick_gpus,
     place,
 )
+from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix, node_frag, typical_mix
 from simulator.traces.openb import OpenbPod, read_nodes, read_pods
 
 GOLDEN = Path(__file__).parent / "fgd"

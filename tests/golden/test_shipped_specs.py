@@ -80,12 +80,11 @@ def test_yaml_round_trip_gives_equal_objects(shipped: Shipped, tmp_path: Path) -
 
 def _rows_by_node(snap: Snapshot) -> dict[str, Counter[tuple[int, tuple[str, ...]]]]:
     """Per node: its template rows as (kinds, device names) shapes, with multiplicity."""
-    inventory = snap.cache.devices
     out: dict[str, Counter[tuple[int, tuple[str, ...]]]] = {}
-    for name in snap.node_names:
+    for i, name in enumerate(snap.node_names):
         shapes: Counter[tuple[int, tuple[str, ...]]] = Counter()
-        for t, _row, _pool in inventory.rows_of_node.get(name, ()):
-            template = inventory.templates[t]
+        for t, _row, _pool in snap.device_rows(i):
+            template = snap.templates[t]
             shapes[(template.kinds, tuple(d.name for d in template.devices))] += 1
         out[name] = shapes
     return out

@@ -22,7 +22,8 @@ Properties:
 * the plugin's long-lived prefilter cache answers like a fresh one after device changes.
 
 Explicit examples pin bugs found and fixed (a shared device serving several slots of one
-request; cached counts of pools that are not node-local).
+request; an admin request on a multi-allocatable device held exclusively; cached counts of
+pools that are not node-local).
 """
 
 from __future__ import annotations
@@ -376,7 +377,7 @@ def allocator_for(snapshot: Snapshot, match: MatchCache) -> Allocator:
     return Allocator(
         features=snapshot.features,
         classes=snapshot.classes,
-        allocated=snapshot.cache.devices,
+        allocated=snapshot,
         cache=match,
         timeout_seconds=SEARCH_SECONDS,
     )
@@ -654,14 +655,63 @@ def _shared_device_two_slots() -> Scenario:
     )
 
 
+def _admin_shares_held_device() -> Scenario:
+    """DRAConsumableCapacity off: another claim holds the one multi-allocatable device
+    (tainted NoSchedule k, with binding conditions and counters); an admin request that
+    tolerates k asks for it."""
+    device = {
+        "name": "d0",
+        "attributes": {"model": {"string": "a"}, "numa": {"int": 0}, "link": {"int": 1}},
+        "consumesCounters": [{"counterSet": "cs-0", "counters": {"mem": {"value": "1"}}}],
+        "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}],
+        "bindingConditions": ["ready"],
+        "bindingFailureConditions": ["failed"],
+        "bindsToNode": False,
+        "allowMultipleAllocations": True,
+        "capacity": {"bw": {"value": "100"}},
+    }
+    counters = {"sharedCounters": [{"name": "cs-0", "counters": {"mem": {"value": "4"}}}]}
+
+    def claim(name: str, admin: bool | None) -> ClaimSpec:
+        spec = RequestSpec(
+            name="req-0",
+            base="req-0",
+            sub="",
+            class_name="class-s",
+            count=1,
+            admin_access=admin,
+            tolerations=(TOLERATE_K,),
+        )
+        return ClaimSpec("default", name, f"uid-{name}", (RequestGroup("req-0", spec),))
+
+    return Scenario(
+        Features(
+            admin_access=True,
+            partitionable_devices=True,
+            device_taints=True,
+            binding_conditions=True,
+            claim_device_status=True,
+        ),
+        [("node-0", {"region": "r1"}), ("node-1", {"region": "r2"})],
+        [
+            _slice("n0-s0", "driver-s", "n0", 2, nodeName="node-0", **counters),
+            _slice("n0-s1", "driver-s", "n0", 2, nodeName="node-0", devices=[device]),
+        ],
+        [(0, claim("bg-0", None))],
+        [claim("claim-0", True)],
+    )
+
+
 @PROFILE
 @example(_shared_device_two_slots())
+@example(_admin_shares_held_device())
 @given(scenarios(shared_slots=True))
 def test_prefilter_counts_shared_device_slots(scenario: Scenario) -> None:
     """Same property, with requests for several shares of one multi-allocatable device.
 
-    The explicit example pins a regression: 'two shares of d0' must stay possible, since the
-    allocator puts both slots of the request on that one multi-allocatable device.
+    The explicit examples pin regressions: 'two shares of d0' must stay possible, since the
+    allocator puts both slots of the request on that one multi-allocatable device; and an
+    admin request may take a multi-allocatable device another claim holds exclusively.
     """
     check_prefilter(scenario)
 

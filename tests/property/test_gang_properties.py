@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scheduler.api.loaders import load_object
 from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
-from scheduler.framework.backend import BackendHandle
+from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.plugins.registry import build_framework
@@ -282,7 +282,7 @@ def replay(scenario: Scenario) -> Run:
             ],
         }
     )
-    framework = build_framework(profile, BackendHandle(backend))
+    framework = build_framework(profile, backend)
     for n, (node, gpus) in enumerate(scenario.load):
         pod = pod_info(
             backend.create_pod(_pod(f"busy-{n}", f"gpu-{gpus}", 4, node=cache.node_names[node]))
@@ -300,7 +300,7 @@ def replay(scenario: Scenario) -> Run:
             created = 1 if draw.kind == "lws-reserved" else len(pods)
             members = [pod_info(backend.create_pod(p)) for p in pods[:created]]
             members += [pod_info(p) for p in pods[created:]]
-            result = framework.schedule_gang(members, {m.key for m in members[:created]})
+            result = GangCycle(framework).run(members, {m.key for m in members[:created]})
             keys = [m.key for m in members]
             placed = {k: cache.pods[k].node for k in keys if k in cache.pods}
             on_node = [k for k in keys if placed.get(k) is not None]

@@ -14,12 +14,10 @@ from hypothesis import strategies as st
 
 from scheduler.solver.candidates import gang_terms, prune_gang
 from scheduler.solver.config import SolverConfig
-from scheduler.solver.greedy import greedy_lookahead
 from scheduler.solver.instance import (
     Cut,
     GangInstance,
     GangSpec,
-    LookaheadInstance,
     NodeSupply,
     NodeTable,
     PodDemand,
@@ -27,10 +25,9 @@ from scheduler.solver.instance import (
     SolveStatus,
     Victim,
 )
-from scheduler.solver.lookahead import item_weights, prune_lookahead
 from scheduler.solver.preemption import eligible_units
-from scheduler.solver.solve import solve_gang, solve_lookahead, solve_preemption
-from scheduler.solver.validate import validate_gang, validate_lookahead, validate_preemption
+from scheduler.solver.solve import solve_gang, solve_preemption
+from scheduler.solver.validate import validate_gang, validate_preemption
 
 LEVELS = ("topology.tessera.io/block", "topology.tessera.io/rack")
 CONFIG = SolverConfig(mode="offline")
@@ -234,36 +231,10 @@ def test_preemption_victims_are_least_cost_and_minimal(inst: PreemptionInstance)
         assert not _fits_after(inst, rest), f"unit {u.key} could be spared"
 
 
-@st.composite
-def lookaheads(draw: st.DrawFn) -> LookaheadInstance:
-    """2-3 items of 1-2 pods with priorities 0-2 on 2-5 nodes."""
-    table = draw(tables(pods=6))
-    n = draw(st.integers(2, 3))
-    items = []
-    for i in range(n):
-        g = draw(gangs(table, max_pods=2, key=f"i{i}"))
-        items.append(g.model_copy(update={"priority": draw(st.integers(0, 2)), "cuts": ()}))
-    return LookaheadInstance(table=table, items=tuple(items))
-
-
-@PROFILE
-@given(lookaheads())
-def test_lookahead_is_valid_and_never_worse_than_the_greedy(inst: LookaheadInstance) -> None:
-    """Valid (capacity shared, items whole, exclusive apart) and its placed weight is at
-    least the greedy one-at-a-time placement's."""
-    sol = solve_lookahead(inst, CONFIG)
-    assert validate_lookahead(inst, sol) == []
-    weights = item_weights(inst)
-    keys = [it.key for it in inst.items]
-    joint = sum(weights[keys.index(p.key)] for p in sol.placed)
-    greedy, _ = greedy_lookahead(prune_lookahead(inst, CONFIG))
-    assert joint >= sum(weights[i] for i in greedy)
-
-
 @PROFILE
 @given(st.data())
 def test_same_instance_and_config_repeat_the_decision(data: st.DataObject) -> None:
-    """Solving the same gang, preemption and look-ahead twice gives identical answers."""
+    """Solving the same gang and preemption twice gives identical answers."""
     table = data.draw(tables())
     inst = GangInstance(table=table, gang=data.draw(gangs(table)))
     a, b = solve_gang(inst, CONFIG), solve_gang(inst, CONFIG)
@@ -271,6 +242,3 @@ def test_same_instance_and_config_repeat_the_decision(data: st.DataObject) -> No
     pre = data.draw(preemptions())
     p, q = solve_preemption(pre, CONFIG), solve_preemption(pre, CONFIG)
     assert p.model_dump(exclude={"wall_s"}) == q.model_dump(exclude={"wall_s"})
-    look = data.draw(lookaheads())
-    x, y = solve_lookahead(look, CONFIG), solve_lookahead(look, CONFIG)
-    assert x.model_dump(exclude={"wall_s"}) == y.model_dump(exclude={"wall_s"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from scheduler.api import (
@@ -15,8 +16,10 @@ from scheduler.api import (
     compile_node_selector,
     label_selector_matches,
     node_selector_matches,
-    pod_matches_node_affinity,
 )
+from scheduler.framework.cycle_state import CycleState
+from scheduler.plugins.nodeaffinity import NodeAffinity
+from tests.builders import info, make_handle
 
 LABELS = {"zone": "a", "gpus": "8", "tier": "gold", "bad-int": "x8"}
 
@@ -228,6 +231,19 @@ AFFINITY = [
 
 
 @pytest.mark.parametrize(("spec", "expected"), AFFINITY)
-def test_pod_matches_node_affinity(spec: dict[str, Any], expected: bool) -> None:
-    """nodeSelector labels must all be equal, and the required affinity must match."""
-    assert pod_matches_node_affinity(pod(spec), NODE) is expected
+def test_node_affinity_filter_table(spec: dict[str, Any], expected: bool) -> None:
+    """NodeAffinity's filter: nodeSelector labels all equal, and the required affinity matches."""
+    handle = make_handle([NODE])
+    plugin = NodeAffinity({}, handle)
+    snapshot = handle.snapshot()
+    state = CycleState()
+    candidate = info(pod(spec))
+    narrowed, status = plugin.pre_filter(state, candidate, snapshot)
+    if status.rejected:
+        assert not expected
+        return
+    nodes = np.arange(snapshot.size, dtype=np.intp)
+    if narrowed is not None and narrowed.nodes is not None:
+        nodes = np.intersect1d(nodes, narrowed.nodes)
+    passed = bool(plugin.filter(state, candidate, snapshot, nodes).passed.all()) and len(nodes) > 0
+    assert passed is expected

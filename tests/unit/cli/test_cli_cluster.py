@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from scheduler.api.loaders import load_object, load_objects
 from simulator.cli import app
-from simulator.cli_summary import accelerators_of, summary_from_objects
+from simulator.cli.summary import accelerators_of, summary_from_objects
 from simulator.drivers.build import build_cluster, pool_builders
 from simulator.drivers.spec import load_cluster_spec
 

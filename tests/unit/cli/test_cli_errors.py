@@ -10,9 +10,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from typer.testing import CliRunner
 
-from scheduler.cli import error_line
-from simulator import cli_cluster
 from simulator.cli import app
+from simulator.cli import cluster as cli_cluster
+from simulator.cli.errors import error_line
 
 REPO = Path(__file__).resolve().parents[3]
 GB200 = REPO / "traces" / "clusters" / "gb200-nvl72.yaml"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from simulator import cli_common
 from simulator.cli import app
-from simulator.cli_inflate import (
+from simulator.cli import common as cli_common
+from simulator.cli.inflate import (
     DEFAULT_NODES,
     DEFAULT_PODS,
     matrix_table,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, node_frag, typical_mix
+from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix, node_frag, typical_mix
 
 REPO = Path(__file__).parents[3]
 MODELS = ["M0", "M1"]

@@ -102,7 +102,7 @@ def answers(
     allocator = Allocator(
         features=snapshot.features,
         classes=snapshot.classes,
-        allocated=snapshot.cache.devices,
+        allocated=snapshot,
         cache=match,
     )
     statuses = [

@@ -12,10 +12,11 @@ from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.gang_cycle import GangCycle, GangResult
 from scheduler.framework.interfaces import Plugin
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
-from scheduler.framework.runtime import Framework, GangResult
+from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code, Status
 from scheduler.plugins.registry import build_plugins
 from simulator.backend import SimulatedCluster
@@ -156,7 +157,7 @@ def schedule(e: Env, pods: Sequence[Pod], created: int | None = None) -> GangRes
     """Create the first ``created`` pods (all by default) and run one gang cycle."""
     count = len(pods) if created is None else created
     members = [e.create(p) for p in pods[:count]] + [pod_info(p) for p in pods[count:]]
-    return e.framework.schedule_gang(members, {m.key for m in members[:count]})
+    return GangCycle(e.framework).run(members, {m.key for m in members[:count]})
 
 
 def test_gang_is_placed_and_bound_whole_in_one_rack() -> None:
@@ -324,7 +325,7 @@ def test_profile_without_gang_placement_is_an_error() -> None:
     e = env()
     bare = Framework(e.framework.profile, [], e.framework.handle)
     members = [e.create(p) for p in tessera_gang("g", 2)]
-    result = bare.schedule_gang(members, {m.key for m in members})
+    result = GangCycle(bare).run(members, {m.key for m in members})
     assert result.status.code == Code.ERROR
     assert "no GangPlacement plugin" in result.status.message()
 

@@ -9,13 +9,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduler.api.pod import Pod
+from scheduler.api.taints import Taint, Toleration
 from scheduler.cluster.cache import ClusterCache
-from scheduler.framework.backend import BackendHandle
+from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
@@ -69,6 +72,8 @@ def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | 
             "name": "preempt",
             "tieBreak": "first",
             "plugins": [
+                {"name": "NodeUnschedulable"},
+                {"name": "TaintToleration"},
                 {"name": "NodeResourcesFit"},
                 {"name": "NodeAffinity"},
                 {"name": "DynamicResources"},
@@ -81,7 +86,7 @@ def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | 
             ],
         }
     )
-    return Env(loaded.cache, backend, build_framework(profile, BackendHandle(backend)))
+    return Env(loaded.cache, backend, build_framework(profile, backend))
 
 
 def gpu_pod(
@@ -301,11 +306,11 @@ def test_serving_gang_preempts_inside_one_rack_and_never_half_a_batch_gang() -> 
         pod_info(e.backend.create_pod(gpu_pod(f"serve-{i}", 8, SERVING, annotations=notes)))
         for i in range(2)
     ]
-    first = e.framework.schedule_gang(members, {m.key for m in members})
+    first = GangCycle(e.framework).run(members, {m.key for m in members})
     assert not first.status.ok
     assert sorted(first.victims) == ["default/lone0", "default/lone1"]
     assert "default/bg0" in e.cache.pods and "default/bg1" in e.cache.pods
-    retry = e.framework.schedule_gang(members, {m.key for m in members})
+    retry = GangCycle(e.framework).run(members, {m.key for m in members})
     assert retry.status.ok, retry.status
     assert {e.rack(n) for n in retry.assignments.values()} == {"r000"}
 
@@ -371,3 +376,71 @@ def test_victim_cost_matches_brute_force(case: tuple[list[Running], int]) -> Non
     assert cost(chosen, now, SERVING, running) == best
     gang = {r.name for r in running if r.gang}
     assert not gang & evicted or gang <= evicted
+
+
+TAINTS = [
+    None,
+    {"key": "maintenance", "value": "x", "effect": "NoSchedule"},
+    {"key": "maintenance", "value": "x", "effect": "NoExecute"},
+    {"key": "soft", "value": "x", "effect": "PreferNoSchedule"},
+]
+TOLERATIONS = [
+    [],
+    [{"key": "maintenance", "operator": "Exists"}],
+    [{"key": "maintenance", "operator": "Equal", "value": "x", "effect": "NoSchedule"}],
+    [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}],
+    [{"operator": "Exists"}],
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    loads(),
+    st.lists(st.sampled_from(range(len(TAINTS))), min_size=3, max_size=3),
+    st.lists(st.booleans(), min_size=3, max_size=3),
+    st.sampled_from(range(len(TOLERATIONS))),
+)
+def test_preemption_frees_a_node_the_profile_filters_accept(
+    case: tuple[list[Running], int], taints: list[int], cordons: list[bool], toleration: int
+) -> None:
+    """Random loads, node taints and cordons, preemptor tolerations: victims are only taken
+    on nodes the profile's filters reject for a resolvable reason, and once they are gone
+    the filters accept the preemptor on the nominated node (DefaultPreemption's contract)."""
+    running, gpus = case
+    e = env()
+    start(e, running)
+    for i, name in enumerate(e.cache.node_names):
+        node = e.cache.nodes[name]
+        taint = TAINTS[taints[i]]
+        spec = node.spec.model_copy(
+            update={
+                "unschedulable": cordons[i],
+                "taints": () if taint is None else (Taint.model_validate(taint),),
+            }
+        )
+        e.cache.add_node(node.model_copy(update={"spec": spec}))
+    pod = gpu_pod("serve", gpus, SERVING)
+    pod = pod.model_copy(
+        update={
+            "spec": pod.spec.model_copy(
+                update={
+                    "tolerations": tuple(
+                        Toleration.model_validate(t) for t in TOLERATIONS[toleration]
+                    )
+                }
+            )
+        }
+    )
+    e.backend.clock = 4000.0
+    preemptor = pod_info(e.backend.create_pod(pod))
+    result = e.framework.schedule_one(preemptor)
+    if result.status.ok or not e.backend.evictions:
+        return
+    snapshot = e.cache.snapshot()
+    static = e.framework.handle  # the profile's filters, through the plugins' own Handle
+    nominated = result.nominated
+    assert nominated is not None
+    fits, diagnosis = static.find_feasible(
+        CycleState(), preemptor, snapshot, np.array([e.cache.node_index[nominated]])
+    )
+    assert len(fits) == 1, diagnosis.message(1)

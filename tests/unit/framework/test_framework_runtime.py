@@ -23,7 +23,7 @@ from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
 from scheduler.framework.status import Code, Status
-from scheduler.plugins.binder import DefaultBinder
+from scheduler.plugins.defaultbinder import DefaultBinder
 from tests.builders import FakeHandle, info, make_handle, make_node, make_pod
 
 Log = list[tuple[str, str]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.status import Code
-from scheduler.plugins.binder import DefaultBinder
+from scheduler.plugins.defaultbinder import DefaultBinder
 from tests.builders import info, make_handle, make_node, make_pod
 
 

@@ -12,11 +12,10 @@ from hypothesis import strategies as st
 
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
-from scheduler.api.selectors import pod_matches_node_affinity
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.status import Code
 from scheduler.plugins.nodeaffinity import ERR_REASON_POD, NodeAffinity
-from tests.builders import info, make_handle, make_node, make_pod
+from tests.builders import info, make_handle, make_node, make_pod, reference_node_affinity
 
 UU = Code.UNSCHEDULABLE_AND_UNRESOLVABLE
 NODES = [
@@ -289,7 +288,7 @@ def test_filter_matches_reference_matcher(labels: list[dict[str, str]], pod: Pod
     snapshot = handle.cache.snapshot()
     state = CycleState()
     narrowed, status = plugin.pre_filter(state, info(pod), snapshot)
-    expected = [pod_matches_node_affinity(pod, n) for n in nodes]
+    expected = [reference_node_affinity(pod, n) for n in nodes]
     if status.code == Code.SKIP:
         assert all(expected)
         return

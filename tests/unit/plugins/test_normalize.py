@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.plugins.normalize import default_normalize
+from scheduler.plugins.helper.normalize import default_normalize
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.plugins.queuesort import PrioritySort
+from scheduler.plugins.prioritysort import PrioritySort
 from tests.builders import info, make_handle, make_pod
 
 

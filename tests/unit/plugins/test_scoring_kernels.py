@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix, node_frag
-from scheduler.plugins.scoring_kernels import (
+from scheduler.plugins.gpu.kernels import (
     SHARE_TAG,
     NodeView,
     PodRequest,
@@ -31,6 +30,7 @@ from scheduler.plugins.scoring_kernels import (
     random_scores,
     record_gpu_tag,
 )
+from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix, node_frag
 
 
 def view_of(nodes: list[tuple[int, int, list[int], int, int]]) -> NodeView:

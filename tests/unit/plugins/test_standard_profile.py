@@ -18,11 +18,11 @@ from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
 from scheduler.framework.status import Code
 from scheduler.plugins import (
-    binder,
+    defaultbinder,
     nodeaffinity,
     noderesources,
     nodeunschedulable,
-    queuesort,
+    prioritysort,
     tainttoleration,
 )
 from tests.builders import FakeHandle, info, make_handle, make_node, make_pod
@@ -36,7 +36,14 @@ ORDER = (
     "LeastAllocated",
     "DefaultBinder",
 )
-MODULES = (binder, nodeaffinity, noderesources, nodeunschedulable, queuesort, tainttoleration)
+MODULES = (
+    defaultbinder,
+    nodeaffinity,
+    noderesources,
+    nodeunschedulable,
+    prioritysort,
+    tainttoleration,
+)
 
 
 def framework(handle: FakeHandle) -> Framework:

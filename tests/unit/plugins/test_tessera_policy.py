@@ -11,14 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.cluster.fragmentation import TaskShape, WorkloadMix
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import pod_info
 from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework
-from scheduler.plugins.registry import REGISTRY
-from scheduler.plugins.scoring_kernels import NodeView, PodRequest, fgd_scores
-from scheduler.plugins.tessera_policy import (
+from scheduler.plugins.gpu.kernels import NodeView, PodRequest, fgd_scores
+from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix
+from scheduler.plugins.gpu.tessera import (
     PLUGINS,
     Tessera,
     cpu_per_gpu,
@@ -26,6 +25,7 @@ from scheduler.plugins.tessera_policy import (
     stranded_gpu,
     tessera_scores,
 )
+from scheduler.plugins.registry import REGISTRY
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec

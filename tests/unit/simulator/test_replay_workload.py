@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.cluster.fragmentation import TaskShape, typical_mix
+from scheduler.plugins.gpu.measure import TaskShape, typical_mix
 from simulator.experiments.replay import replay_profile, with_target_workload
 
 MIX = typical_mix(

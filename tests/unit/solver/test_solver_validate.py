@@ -11,9 +11,6 @@ from scheduler.solver.instance import (
     GangInstance,
     GangSolution,
     GangSpec,
-    ItemPlacement,
-    LookaheadInstance,
-    LookaheadSolution,
     NodeSupply,
     NodeTable,
     PodDemand,
@@ -22,7 +19,7 @@ from scheduler.solver.instance import (
     SolveStatus,
     Victim,
 )
-from scheduler.solver.validate import validate_gang, validate_lookahead, validate_preemption
+from scheduler.solver.validate import validate_gang, validate_preemption
 
 BLOCK, RACK = "topology.tessera.io/block", "topology.tessera.io/rack"
 
@@ -119,30 +116,6 @@ def test_preemption_validator_checks_priority_whole_gangs_and_freed_capacity() -
         key="s", status=SolveStatus.FEASIBLE, victims=("b", "c"), assignment={0: 0}
     )
     assert validate_preemption(inst, good) == []
-
-
-def test_lookahead_validator_checks_shared_capacity_exclusivity_and_accounting() -> None:
-    """Two exclusive 1-pod items both on n0 (8 GPUs for 16): capacity and exclusivity broken."""
-    items = tuple(
-        GangSpec(key=k, pods=(PodDemand(id=0, demand=(8, 1)),), required_level=1, exclusive=True)
-        for k in ("x", "y")
-    )
-    inst = LookaheadInstance(table=TABLE, items=items)
-    both = LookaheadSolution(
-        status=SolveStatus.FEASIBLE,
-        placed=(
-            ItemPlacement(key="x", assignment={0: 0}),
-            ItemPlacement(key="y", assignment={0: 0}),
-        ),
-    )
-    assert sorted(v.code for v in validate_lookahead(inst, both)) == [
-        "capacity",
-        "exclusive-shared",
-    ]
-    lost = LookaheadSolution(
-        status=SolveStatus.FEASIBLE, placed=(ItemPlacement(key="x", assignment={0: 0}),)
-    )
-    assert [v.code for v in validate_lookahead(inst, lost)] == ["item-accounting"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,138 @@
+"""All-or-nothing output: every file tessera writes goes through this module.
+
+A file is written under a temporary name in its destination directory and renamed into place
+when complete, so an interrupted, failed or killed command leaves either the old file or the
+new one, never a partial one; the temporary file is removed on any exception (including
+``KeyboardInterrupt`` and the ``SystemExit`` the CLI raises on SIGTERM).
+
+* :func:`write_atomic` — one file from text or bytes;
+* :func:`atomic_open` — one file written as a stream (CSV writers, line-by-line JSON);
+* :func:`write_files_atomic` — several files of one directory, from memory;
+* :func:`staged_directory` — several files of one directory, streamed by the caller into a
+  staging directory that is moved into place (file by file) only when the block succeeds.
+
+Errors writing name the user's path (never the temporary one): ``OSError`` with
+``filename`` set to the destination.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Literal, overload
+
+__all__ = ["atomic_open", "staged_directory", "write_atomic", "write_files_atomic"]
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _as_user_error(err: OSError, path: Path) -> OSError:
+    """The same error, naming the user's destination instead of a temporary name."""
+    return type(err)(err.errno, err.strerror or str(err), str(path))
+
+
+@overload
+@contextmanager
+def atomic_open(path: Path, mode: Literal["w"] = "w") -> Iterator[IO[str]]: ...
+
+
+@overload
+@contextmanager
+def atomic_open(path: Path, mode: Literal["wb"]) -> Iterator[IO[bytes]]: ...
+
+
+@contextmanager
+def atomic_open(path: Path, mode: Literal["w", "wb"] = "w") -> Iterator[IO[str] | IO[bytes]]:
+    """Open ``path`` for writing through a temporary file renamed into place on success.
+
+    Parents are created. The file gets the permissions a plain ``open`` would give it.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _as_user_error(err, path) from None
+    tmp = Path(tmp_name)
+    try:
+        if mode == "wb":
+            with os.fdopen(fd, "wb") as binary:
+                yield binary
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as text:
+                yield text
+        tmp.chmod(0o666 & ~_umask())
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _as_user_error(err, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` all-or-nothing."""
+    if isinstance(data, bytes):
+        with atomic_open(path, "wb") as binary:
+            binary.write(data)
+    else:
+        with atomic_open(path, "w") as text:
+            text.write(data)
+
+
+@contextmanager
+def staged_directory(directory: Path, replaces: Iterable[str] = ()) -> Iterator[Path]:
+    """A fresh staging directory beside ``directory``; its files replace ``directory``'s on
+    success.
+
+    The caller writes (or streams) files into the yielded path. When the block ends without
+    an exception: a missing ``directory`` is created by renaming the staging directory; an
+    existing one receives each file by rename and loses the files named in ``replaces`` that
+    this write did not produce (leftovers of a previous output); other files are left alone.
+    On any exception the staging directory is removed and ``directory`` is untouched.
+    ValueError if ``directory`` exists and is not a directory.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: exists and is not a directory")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as err:
+        raise _as_user_error(err, directory) from None
+    try:
+        staging.chmod(0o777 & ~_umask())
+        yield staging
+        produced = sorted(p.name for p in staging.iterdir())
+        if not directory.exists():
+            staging.rename(directory)
+            return
+        for name in produced:
+            (staging / name).replace(directory / name)
+        for name in set(replaces) - set(produced):
+            (directory / name).unlink(missing_ok=True)
+    except OSError as err:
+        raise _as_user_error(err, directory) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_files_atomic(
+    directory: Path, files: Mapping[str, str | bytes], replaces: Iterable[str] = ()
+) -> None:
+    """Write ``files`` (name -> text or bytes) into ``directory`` (see :func:`staged_directory`)."""
+    with staged_directory(directory, replaces) as staging:
+        for name, data in files.items():
+            if isinstance(data, bytes):
+                (staging / name).write_bytes(data)
+            else:
+                (staging / name).write_text(data, encoding="utf-8")

@@ -1,0 +1,5 @@
+"""``python -m simulator.cli``: the ``tessera`` app."""
+
+from simulator.cli import main
+
+main()

@@ -1,0 +1,190 @@
+"""``tessera cluster``: build a simulated cluster from a spec, import a dump, show either.
+
+Output files are what ``kubectl apply -f DIR`` accepts: one multi-document YAML file per kind
+(:data:`KIND_FILES`), written all-or-nothing (:func:`simulator.atomic.write_files_atomic`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from scheduler.api.loaders import dump_objects
+from scheduler.api.meta import KubeObject
+from scheduler.topology.domains import DEFAULT_LEVELS
+from simulator.atomic import write_files_atomic
+from simulator.cli.common import parse_topology
+from simulator.cli.errors import out_console
+from simulator.cli.summary import render, summary_from_objects, summary_from_spec
+from simulator.clusters import is_cluster_spec, load_cluster
+from simulator.drivers.build import build_cluster
+from simulator.drivers.spec import load_cluster_spec
+
+KIND_FILES = {
+    "DeviceClass": "deviceclasses.yaml",
+    "Node": "nodes.yaml",
+    "ResourceSlice": "resourceslices.yaml",
+}
+"""Kind -> output file name; files are applied in name order, DeviceClasses first."""
+
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+cluster_app = typer.Typer(
+    name="cluster",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Build a simulated cluster from a spec, import a real dump, or show either as a table.",
+)
+
+TopologyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--topology",
+        metavar="KEY,KEY,...",
+        help="Topology levels as node-label keys, outermost first (default: the spec's levels; "
+        "for a dump zone, block, rack, hostname).",
+        show_default=False,
+    ),
+]
+
+
+def _yaml_documents(objects: Iterable[dict[str, Any]]) -> str:
+    return yaml.dump_all(
+        list(objects),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+    )
+
+
+def _device_count(slices: Sequence[dict[str, Any]]) -> int:
+    return sum(len(s.get("spec", {}).get("devices") or []) for s in slices)
+
+
+@cluster_app.command("build")
+def build(
+    spec_path: Annotated[
+        Path, typer.Argument(metavar="SPEC.yaml", help="A tessera ClusterSpec (traces/clusters/).")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="DIR", help="Directory to write the objects into."),
+    ],
+) -> None:
+    """Build a cluster spec into the Kubernetes objects its simulated DRA drivers publish.
+
+    Input: a tessera.io/v1alpha1 ClusterSpec. Output: DIR/deviceclasses.yaml, DIR/nodes.yaml
+    and DIR/resourceslices.yaml (multi-document YAML, resource.k8s.io/v1), ready for
+    `kubectl apply -f DIR`, and a one-line summary. The files are written together or not at
+    all; a kind with no objects gets no file (and loses the file of an earlier build in DIR).
+
+    Example: tessera cluster build traces/clusters/two-rack-h100-dynamic-mig.yaml -o out/h100
+    """
+    spec = load_cluster_spec(spec_path)
+    built = build_cluster(spec)
+    by_kind = {
+        "DeviceClass": built.device_classes,
+        "Node": built.nodes,
+        "ResourceSlice": built.resource_slices,
+    }
+    files = {
+        KIND_FILES[kind]: _yaml_documents(objects) for kind, objects in by_kind.items() if objects
+    }
+    write_files_atomic(output, files, replaces=KIND_FILES.values())
+    typer.echo(
+        f"cluster {built.name}: wrote {len(built.device_classes):,} DeviceClasses, "
+        f"{len(built.nodes):,} Nodes, {len(built.resource_slices):,} ResourceSlices "
+        f"({_device_count(built.resource_slices):,} devices) to {output}"
+    )
+
+
+def _show_dump(path: Path, levels: tuple[str, ...] | None) -> list[KubeObject]:
+    loaded = load_cluster(path, levels=levels)
+    summary = summary_from_objects(loaded.name, str(path), loaded.objects, levels or DEFAULT_LEVELS)
+    render(summary, out_console())
+    return loaded.objects
+
+
+@cluster_app.command("import")
+def import_dump(
+    dump: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DUMP",
+            help="A file or directory of Kubernetes objects (YAML/JSON, multi-document or List).",
+        ),
+    ],
+    topology: TopologyOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Also write the imported Nodes, DeviceClasses and ResourceSlices here, "
+            "normalised to resource.k8s.io/v1, one file per kind.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Import a real cluster dump and show it the way `cluster show` shows a spec.
+
+    Input: what `kubectl get nodes,deviceclasses,resourceslices -o yaml` prints (a file, or a
+    directory read recursively; v1beta1/v1beta2 DRA objects are converted to v1). Output: the
+    cluster table (pools of identical nodes, accelerators, MIG mode, topology domains, feature
+    gates); with -o, the objects as in `cluster build`.
+
+    Example: kubectl get nodes,deviceclasses,resourceslices -o yaml > dump.yaml
+
+    Example: tessera cluster import dump.yaml --topology
+    topology.kubernetes.io/zone,kubernetes.io/hostname
+    """
+    if is_cluster_spec(dump):
+        raise ValueError(
+            f"{dump}: is a tessera ClusterSpec, not a dump of Kubernetes objects; use "
+            "`tessera cluster show` or `tessera cluster build`"
+        )
+    objects = _show_dump(dump, parse_topology(topology))
+    if output is None:
+        return
+    files = {}
+    for kind, name in KIND_FILES.items():
+        of_kind = [o for o in objects if o.kind == kind]
+        if of_kind:
+            files[name] = dump_objects(of_kind)
+    write_files_atomic(output, files, replaces=KIND_FILES.values())
+    typer.echo(f"wrote {sum(1 for o in objects if o.kind in KIND_FILES)} objects to {output}")
+
+
+@cluster_app.command("show")
+def show(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SPEC|DUMP", help="A tessera ClusterSpec, or a dump file or directory."
+        ),
+    ],
+    topology: TopologyOption = None,
+) -> None:
+    """Show a cluster spec or a dump as tables.
+
+    Output: node pools (a spec's pools, or groups of identical nodes in a dump) with node
+    count, CPU and memory, accelerator model, accelerators per node and in total, MIG mode
+    (none, static, dynamic, shared) with devices per GPU; the number of topology domains per
+    level; the DRA feature gates.
+
+    Example: tessera cluster show traces/clusters/gb200-nvl72.yaml
+
+    Example: tessera cluster show dump/ --topology topology.kubernetes.io/zone,nvidia.com/gpu.clique
+    """
+    levels = parse_topology(topology)
+    if is_cluster_spec(source):
+        spec = load_cluster_spec(source)
+        render(summary_from_spec(spec, str(source), levels), out_console())
+        return
+    _show_dump(source, levels)

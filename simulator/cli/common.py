@@ -1,0 +1,62 @@
+"""Helpers shared by the ``tessera`` commands: shipped traces and common options.
+
+(Every file a command writes goes through :mod:`simulator.atomic`.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import simulator
+from simulator.drivers.spec import check_label_key
+
+TRACES_DIR = "traces"
+
+
+def repo_root() -> Path | None:
+    """The checkout holding the installed ``simulator`` package: the nearest directory above
+    the package that contains a ``traces/`` data directory (not the ``simulator.traces``
+    Python package); None when there is none (an installed wheel)."""
+    package = Path(simulator.__file__).resolve().parent
+    for directory in package.parents:
+        traces = directory / TRACES_DIR
+        if traces.is_dir() and not (traces / "__init__.py").exists():
+            return directory
+    return None
+
+
+def shipped_file(relative: str, option: str) -> Path:
+    """A file shipped in the repository (``traces/...``), for an option left at its default.
+
+    ValueError naming the option when the repository or the file cannot be found.
+    """
+    root = repo_root()
+    if root is None:
+        raise ValueError(
+            f"{option} not given and no tessera checkout with {TRACES_DIR}/ was found above "
+            f"{Path(simulator.__file__).resolve().parent}; pass {option} PATH"
+        )
+    path = root / relative
+    if not path.is_file():
+        raise ValueError(f"{option} not given and the shipped {path} is missing; pass {option}")
+    return path
+
+
+def parse_topology(text: str | None) -> tuple[str, ...] | None:
+    """``--topology KEY,KEY,...`` as a tuple of label keys (None when not given).
+
+    ValueError naming the option and the offending key for an empty or invalid key.
+    """
+    if text is None:
+        return None
+    keys = tuple(part.strip() for part in text.split(","))
+    for key in keys:
+        if not key:
+            raise ValueError(f"--topology {text!r}: empty label key")
+        try:
+            check_label_key(key)
+        except ValueError as exc:
+            raise ValueError(f"--topology: {exc}") from None
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"--topology {text!r}: a level is repeated")
+    return keys

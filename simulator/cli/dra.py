@@ -1,0 +1,104 @@
+"""``tessera dra``: DRA device allocation with kube-scheduler 1.35 semantics, case by case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scheduler.dra.cases import CaseFileError, compare, load_case, outcome_json, run_case
+from simulator.cli.errors import EXIT_FAILED, GuardedGroup, error_line, out_console
+
+dra_app = typer.Typer(
+    name="dra",
+    cls=GuardedGroup,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    help="DRA device allocation with kube-scheduler 1.35 semantics, one case at a time.",
+)
+
+
+def _allocate_one(path: Path) -> None:
+    case = load_case(path)
+    printed = outcome_json(case, run_case(case))
+    typer.echo(json.dumps(printed, indent=2))
+
+
+def _check_directory(directory: Path) -> bool:
+    """Run every case of ``directory``; print the table; True when all pass."""
+    if not directory.is_dir():
+        raise ValueError(f"--check {directory}: not a directory")
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
+        raise ValueError(f"--check {directory}: no *.yaml case files")
+    table = Table(title=f"DRA cases in {directory}")
+    for column in ("case", "result", "outcome", "expected", "problems"):
+        table.add_column(column, overflow="fold")
+    failed = 0
+    for path in paths:
+        try:
+            case = load_case(path)
+        except CaseFileError as exc:
+            failed += 1
+            table.add_row(path.stem, "[red]FAIL[/]", "-", "-", error_line(exc))
+            continue
+        printed = outcome_json(case, run_case(case))
+        problems = compare(case, printed)
+        failed += bool(problems)
+        result = "[red]FAIL[/]" if problems else "[green]pass[/]"
+        expected = str(case.expect.get("outcome", "-"))
+        table.add_row(path.stem, result, printed["outcome"], expected, "\n".join(problems))
+    console = out_console()
+    console.print(table)
+    passed = len(paths) - failed
+    console.print(f"{len(paths)} cases: {passed} passed, {failed} failed")
+    return failed == 0
+
+
+@dra_app.command("allocate")
+def allocate(
+    case: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="CASE.yaml",
+            help="A DRA case file (YAML: node, deviceClasses, resourceSlices, claims, ...).",
+            show_default=False,
+        ),
+    ] = None,
+    check: Annotated[
+        Path | None,
+        typer.Option(
+            "--check",
+            metavar="DIR",
+            help="Run every *.yaml case in DIR against its `expect` instead.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Allocate the claims of one pod on one node, exactly as kube-scheduler's DRA Filter would.
+
+    Input: a DRA case file (the format of tests/conformance/README.md): the node, the
+    DeviceClasses, the ResourceSlices, devices already allocated, the feature gates and the
+    pod's ResourceClaims. Output: one JSON object on stdout with `outcome` (allocated,
+    unschedulable or error), `message`, `errorScope` (null, node or fatal) and `results` (per
+    claim: devices, nodeSelector, config). Exit code 0 for every outcome; 2 when the file cannot
+    be read or is not a case file.
+
+    With --check DIR every *.yaml in DIR runs and is compared with its `expect`: a pass/fail
+    table and a summary are printed; exit code 1 if any case fails.
+
+    Example: tessera dra allocate tests/conformance/dra/002-other-node.yaml
+
+    Example: tessera dra allocate --check tests/conformance/dra
+    """
+    if case is not None and check is None:
+        _allocate_one(case)
+    elif check is not None and case is None:
+        if not _check_directory(check):
+            raise typer.Exit(EXIT_FAILED)
+    else:
+        raise ValueError("dra allocate: give exactly one of CASE.yaml or --check DIR")

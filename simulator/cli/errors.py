@@ -1,0 +1,125 @@
+"""The error policy every ``tessera`` command shares, and the console commands print to.
+
+Error policy (:class:`GuardedGroup`, used as the ``cls`` of the root app and of every
+sub-app that may run on its own): a command body raises, the group decides what the user sees.
+
+* bad input — :data:`BAD_INPUT`: ``ValueError`` and its subclasses (``LoadError``,
+  ``CaseFileError``, pydantic ``ValidationError``) and ``OSError`` (``FileNotFoundError``,
+  permissions) — one line ``error: <message>`` on stderr, exit code 2;
+* anything else — ``error: unexpected <Type>: <message>`` plus a hint to rerun with
+  ``--debug``, exit code 1;
+* with ``tessera --debug`` (or ``TESSERA_DEBUG=1``) the traceback is printed as well;
+* typer/click signals (``typer.Exit``, usage errors, ``Abort``) pass through untouched.
+
+Commands never write partial output files: they write to a temporary name and rename, so the
+policy only has to report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from typer.core import TyperGroup
+
+from scheduler.api.errors import LoadError
+from scheduler.dra.cases import CaseFileError
+
+__all__ = [
+    "BAD_INPUT",
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "GuardedGroup",
+    "error_line",
+    "out_console",
+]
+
+BAD_INPUT: tuple[type[Exception], ...] = (
+    LoadError,
+    CaseFileError,
+    ValidationError,
+    ValueError,
+    OSError,
+)
+"""Exceptions that mean "the user's input is wrong": exit code 2, one line, no traceback."""
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+_DEBUG_ENV = "TESSERA_DEBUG"
+
+
+def out_console() -> Console:
+    """A console on the current stdout for tables; wide when stdout is not a terminal.
+
+    Created per command call (tests swap ``sys.stdout``); piped output is not wrapped at
+    80 columns so that pool names and problems stay on one line.
+    """
+    terminal = sys.stdout.isatty()
+    return Console(file=sys.stdout, highlight=False, width=None if terminal else 160)
+
+
+def _validation_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in error["loc"])
+        shown = repr(error.get("input"))
+        got = f" (got {shown})" if len(shown) <= 60 else ""
+        parts.append(f"{loc}: {error['msg']}{got}" if loc else f"{error['msg']}{got}")
+    return f"{exc.title}: " + "; ".join(parts)
+
+
+def error_line(exc: BaseException) -> str:
+    """The exception as one line: multi-line messages are joined with ``; ``."""
+    if isinstance(exc, ValidationError):
+        return _validation_line(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    text = ""
+    for line in (raw.strip() for raw in str(exc).splitlines()):
+        if line:
+            text += line if not text else (" " if text.endswith(":") else "; ") + line
+    return text or type(exc).__name__
+
+
+def _debug_enabled(ctx: Any) -> bool:
+    if os.environ.get(_DEBUG_ENV, "").lower() in ("1", "true", "yes"):
+        return True
+    root = ctx.find_root()
+    return bool(root.params.get("debug", False))
+
+
+def _is_cli_signal(exc: BaseException) -> bool:
+    """typer/click control flow: exits, aborts and usage errors (which carry their own code)."""
+    if isinstance(exc, typer.Exit | typer.Abort | BrokenPipeError):
+        return True
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+class GuardedGroup(TyperGroup):
+    """A command group that applies the module's error policy to every command below it."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the selected command; map its exceptions to exit codes (see the module doc)."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _is_cli_signal(exc):
+                raise
+            bad_input = isinstance(exc, BAD_INPUT)
+            if _debug_enabled(ctx):
+                traceback.print_exception(exc, file=sys.stderr)
+            if bad_input:
+                typer.echo(f"error: {error_line(exc)}", err=True)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {error_line(exc)} "
+                "(rerun with `tessera --debug ...` to see the traceback)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_FAILED) from None

@@ -1,0 +1,428 @@
+"""``tessera inflate``: the FGD workload-inflation experiment, one run or a policy x seed matrix.
+
+One run executes in the calling process (so its per-step decisions can be written). A matrix
+(``--policy all`` or a list, and/or ``--seeds``) runs each (policy, seed) in a process pool;
+workers report step progress through a queue the parent drains while it waits, and results
+come back as JSON dicts that the parent orders by policy (the order of ``POLICIES``) then
+seed, so the output does not depend on which worker finished first.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from simulator.atomic import write_atomic
+from simulator.cli.common import shipped_file
+from simulator.cli.errors import out_console
+from simulator.drivers.spec import read_openb_nodes, resolve_csv_path
+from simulator.experiments.inflate import InflateConfig, run_inflate, write_decisions
+from simulator.experiments.policies import POLICIES
+from simulator.traces.openb import read_pods
+
+DEFAULT_NODES = "traces/openb/openb_node_list_gpu_node.csv.gz"
+DEFAULT_PODS = "traces/openb/openb_pod_list_default.csv.gz"
+DEFAULT_SEED = 42
+_NO_BIN = "-: no arrival near 100% of GPU capacity (raise --ratio)"
+_PROGRESS_MESSAGES = 50  # step reports per run sent by a worker (plus the last step)
+
+
+class DeviceChoiceOption(StrEnum):
+    """How a pod's GPU is chosen on the node the policy picked."""
+
+    FIRST_FIT = "first-fit"
+    POLICY = "policy"
+
+
+def parse_policies(text: str) -> tuple[str, ...]:
+    """``all`` or a comma list of policy names, in the order of ``POLICIES``.
+
+    ValueError naming the unknown policy.
+    """
+    if text.strip() == "all":
+        return POLICIES
+    names = [part.strip() for part in text.split(",")]
+    for name in names:
+        if name not in POLICIES:
+            raise ValueError(
+                f"--policy {text!r}: {name!r} is not a policy (expected all or a comma list of "
+                f"{', '.join(POLICIES)})"
+            )
+    return tuple(p for p in POLICIES if p in names)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats.
+
+    ValueError naming the bad part.
+    """
+    seeds: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        low, dash, high = part.partition("-")
+        try:
+            first, last = (int(low), int(high)) if dash else (int(part), int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seeds {text!r}: {part!r} is not an integer or a range such as 42-51"
+            ) from None
+        if first > last or first < 0:
+            raise ValueError(f"--seeds {text!r}: {part!r} is not a range of seeds >= 0")
+        seeds.update(range(first, last + 1))
+    return tuple(sorted(seeds))
+
+
+def result_json_text(data: Any) -> str:
+    """The JSON text written by ``--json``: sorted keys, indent 2, trailing newline."""
+    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _stderr_console() -> Console:
+    return Console(file=sys.stderr)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+# -- worker side ----------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(progress_queue: Any) -> None:
+    """Pool initializer: keep the parent's progress queue for this worker process."""
+    _WORKER["queue"] = progress_queue
+
+
+def _throttled(
+    index: int, sink: Callable[[tuple[int, int, int]], None]
+) -> Callable[[int, int], None]:
+    def report(step: int, total: int) -> None:
+        every = max(1, total // _PROGRESS_MESSAGES)
+        if step % every == 0 or step == total:
+            sink((index, step, total))
+
+    return report
+
+
+def _matrix_run(index: int, nodes: Path, pods: Path, config: InflateConfig) -> dict[str, Any]:
+    """One run of the matrix in a worker process; returns the result JSON."""
+    sink = _WORKER.get("queue")
+    report = _throttled(index, sink.put) if sink is not None else None
+    return run_inflate(nodes, pods, config, progress=report).to_json()
+
+
+# -- parent side ----------------------------------------------------------------------------------
+
+
+def _drain(
+    progress_queue: Any, progress: Progress, tasks: dict[int, TaskID], labels: Sequence[str]
+) -> None:
+    while True:
+        try:
+            index, step, total = progress_queue.get_nowait()
+        except queue.Empty:
+            return
+        if index not in tasks:
+            tasks[index] = progress.add_task(labels[index], total=total)
+        progress.update(tasks[index], completed=step)
+
+
+def run_matrix(
+    nodes: Path, pods: Path, configs: Sequence[InflateConfig], workers: int
+) -> list[dict[str, Any]]:
+    """Run every config in a process pool; results in the order of ``configs``.
+
+    A failing run cancels the runs not yet started and re-raises its exception.
+    """
+    context = multiprocessing.get_context()
+    progress_queue = context.Queue()
+    labels = [f"{c.policy} seed {c.seed}" for c in configs]
+    results: list[dict[str, Any] | None] = [None] * len(configs)
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(configs))),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(progress_queue,),
+    )
+    try:
+        futures: dict[Future[dict[str, Any]], int] = {
+            pool.submit(_matrix_run, i, nodes, pods, c): i for i, c in enumerate(configs)
+        }
+        with _progress(_stderr_console()) as progress:
+            overall = progress.add_task("runs", total=len(configs))
+            tasks: dict[int, TaskID] = {}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(progress_queue, progress, tasks, labels)
+                for future in done:
+                    index = futures[future]
+                    results[index] = future.result()
+                    progress.advance(overall)
+                    if index in tasks:
+                        progress.remove_task(tasks.pop(index))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [r for r in results if r is not None]
+
+
+def _single_table(data: dict[str, Any]) -> Table:
+    missing = data["unallocated_pct_at_100"] is None
+    table = Table(title=f"inflation run: {data['trace']}", caption=_NO_BIN if missing else None)
+    for column in ("policy", "seed", "ratio", "device choice"):
+        table.add_column(column)
+    for column in ("pods", "failed", "alloc % @100", "frag % @100", "unallocated % @100", "wall s"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        data["policy"],
+        str(data["seed"]),
+        f"{data['ratio']:g}",
+        data["device_choice"],
+        f"{data['pods_total']:,}",
+        f"{data['pods_failed']:,}",
+        _fmt(data["alloc_pct"][100]),
+        _fmt(data["frag_pct"][100]),
+        _fmt(data["unallocated_pct_at_100"]),
+        f"{data['wall_seconds']:.2f}",
+    )
+    return table
+
+
+def matrix_table(runs: Sequence[dict[str, Any]]) -> Table:
+    """Policy x seed -> unallocated GPU % at 100% arrived, with mean and sd per policy.
+
+    The sd is the sample standard deviation (n - 1); "-" with fewer than two values.
+    """
+    seeds = sorted({r["seed"] for r in runs})
+    policies = [p for p in POLICIES if any(r["policy"] == p for r in runs)]
+    missing = any(r["unallocated_pct_at_100"] is None for r in runs)
+    table = Table(
+        title="unallocated GPU % at 100% of capacity arrived",
+        caption=_NO_BIN if missing else None,
+    )
+    table.add_column("policy")
+    for seed in seeds:
+        table.add_column(f"seed {seed}", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("sd", justify="right")
+    value = {(r["policy"], r["seed"]): r["unallocated_pct_at_100"] for r in runs}
+    for policy in policies:
+        row = [value.get((policy, s)) for s in seeds]
+        present = [v for v in row if v is not None]
+        mean = statistics.fmean(present) if present else None
+        sd = statistics.stdev(present) if len(present) > 1 else None
+        table.add_row(policy, *(_fmt(v) for v in row), _fmt(mean), _fmt(sd))
+    return table
+
+
+def _preflight(nodes: Path, pods: Path, extra: Sequence[tuple[str, Path | None]]) -> None:
+    """Read the input files once in this process so bad input fails before any run."""
+    read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
+    read_pods(pods)
+    for option, path in extra:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{option} {path}: no such file")
+
+
+def inflate(
+    nodes: Annotated[
+        Path | None,
+        typer.Option(
+            "--nodes",
+            metavar="NODES.csv",
+            help=f"openb node list (.csv or .csv.gz). Default: the shipped {DEFAULT_NODES}.",
+            show_default=False,
+        ),
+    ] = None,
+    pods: Annotated[
+        Path | None,
+        typer.Option(
+            "--pods",
+            metavar="PODS.csv",
+            help=f"openb pod list (.csv or .csv.gz). Default: the shipped {DEFAULT_PODS}.",
+            show_default=False,
+        ),
+    ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            metavar="P",
+            help=f"Placement policy: {', '.join(POLICIES)}; a comma list; or all.",
+        ),
+    ] = "fgd",
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help=f"Seed of one run (default {DEFAULT_SEED}).", show_default=False
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds",
+            metavar="SEEDS",
+            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both.",
+            show_default=False,
+        ),
+    ] = None,
+    ratio: Annotated[
+        float,
+        typer.Option("--ratio", help="Inflate the GPU request to this multiple of capacity."),
+    ] = 1.3,
+    device_choice: Annotated[
+        DeviceChoiceOption,
+        typer.Option(
+            "--device-choice",
+            help="Which GPU on the chosen node: first-fit (stock kube-scheduler) or the "
+            "policy's own choice.",
+        ),
+    ] = DeviceChoiceOption.POLICY,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="OUT.json",
+            help='Write the result JSON here (a matrix: {"runs": [...]}).',
+            show_default=False,
+        ),
+    ] = None,
+    order: Annotated[
+        Path | None,
+        typer.Option(
+            "--order",
+            metavar="PLACEMENTS.csv",
+            help="Replay the pod arrival order of a logged run (step,pod,orig_pod,... CSV).",
+            show_default=False,
+        ),
+    ] = None,
+    node_order: Annotated[
+        Path | None,
+        typer.Option(
+            "--node-order",
+            metavar="NODES.txt",
+            help="Tie-break node order of a logged run (prefixed node names, one per line).",
+            show_default=False,
+        ),
+    ] = None,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            "--decisions",
+            metavar="OUT.csv",
+            help="Write every step (pod, node, allocated and arrived GPU milli, fragmentation) "
+            "as CSV; one run only.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Parallel processes for a matrix (default: the number of CPUs).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Fill an openb cluster with the trace's pods under a policy (the FGD inflation experiment).
+
+    Pods are sampled from the pod list until the GPU request reaches --ratio x capacity, then
+    scheduled one by one; after each, allocated GPU and fragmentation are recorded against the
+    percentage of capacity arrived. One run prints a result table; --json writes policy, seed,
+    ratio, device_choice, trace, pods_total, pods_failed, arrived_pct (0..130), alloc_pct,
+    frag_pct, unallocated_pct_at_100 and wall_seconds.
+
+    --policy all (or a comma list) and/or --seeds run the matrix in parallel processes and
+    print unallocated GPU % at 100% arrived per policy and seed, with mean and sd per policy;
+    --json then writes {"runs": [...]} ordered by policy, then seed.
+
+    Example: tessera inflate --policy fgd --seed 42 --json fgd-42.json
+
+    Example: tessera inflate --policy all --seeds 42-51 --json matrix.json
+    """
+    nodes_path = nodes if nodes is not None else shipped_file(DEFAULT_NODES, "--nodes")
+    pods_path = pods if pods is not None else shipped_file(DEFAULT_PODS, "--pods")
+    if ratio <= 0:
+        raise ValueError(f"--ratio {ratio:g}: must be > 0")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers {workers}: must be >= 1")
+    if seed is not None and seeds is not None:
+        raise ValueError("--seed and --seeds: give one of them")
+    policies = parse_policies(policy)
+    if seeds is not None:
+        seed_list = parse_seeds(seeds)
+    else:
+        seed_list = (DEFAULT_SEED if seed is None else seed,)
+    matrix = len(policies) > 1 or seeds is not None
+    if matrix and decisions is not None:
+        raise ValueError("--decisions: only for a single run (one policy, one --seed)")
+    _preflight(nodes_path, pods_path, [("--order", order), ("--node-order", node_order)])
+    base = InflateConfig(
+        ratio=ratio,
+        device_choice="first-fit" if device_choice is DeviceChoiceOption.FIRST_FIT else "policy",
+        order=order,
+        node_order=node_order,
+    )
+    configs = [replace(base, policy=p, seed=s) for p in policies for s in seed_list]
+    if not matrix:
+        _run_single(nodes_path, pods_path, configs[0], json_out, decisions)
+        return
+    runs = run_matrix(nodes_path, pods_path, configs, workers or os.cpu_count() or 1)
+    out_console().print(matrix_table(runs))
+    if json_out is not None:
+        write_atomic(json_out, result_json_text({"runs": runs}))
+
+
+def _run_single(
+    nodes: Path, pods: Path, config: InflateConfig, json_out: Path | None, decisions: Path | None
+) -> None:
+    with _progress(_stderr_console()) as progress:
+        task = progress.add_task(f"{config.policy} seed {config.seed}", total=None)
+
+        def report(step: int, total: int) -> None:
+            progress.update(task, completed=step, total=total)
+
+        result = run_inflate(nodes, pods, config, progress=report)
+    data = result.to_json()
+    if json_out is not None:
+        write_atomic(json_out, result_json_text(data))
+    if decisions is not None:
+        write_decisions(result.decisions, decisions)
+    out_console().print(_single_table(data))

@@ -168,7 +168,7 @@ class ApiApp:
     async def _dispatch(self, request: Request) -> Response:
         path = request.url.path
         segments = [s for s in path.split("/") if s]
-        query = {k: v for k, v in request.query_params.items()}
+        query = dict(request.query_params.items())
         accept = request.headers.get("accept", "")
         method = request.method
         if method == "HEAD":
@@ -318,7 +318,8 @@ class ApiApp:
         fv = query.get("fieldValidation")
         if fv not in (None, "", "Ignore", "Warn", "Strict"):
             raise bad_request(
-                f'fieldValidation: Unsupported value: "{fv}": supported values: "Ignore", "Strict", "Warn"'
+                f'fieldValidation: Unsupported value: "{fv}": supported values: '
+                '"Ignore", "Strict", "Warn"'
             )
 
     async def _bindings(self, request: Request, namespace: str, method: str) -> Response:
@@ -397,7 +398,7 @@ class ApiApp:
         if t.name is None:
             opts = parse_list_options(query, r)
             listed = await run_in_threadpool(
-                self.store.list, r, t.namespace, accept=watch.matcher(opts, t.namespace)
+                self.store.list_page, r, t.namespace, accept=watch.matcher(opts, t.namespace)
             )
             gone = await run_in_threadpool(
                 self.handlers.delete_collection, r, t.namespace, listed.entries
@@ -444,7 +445,7 @@ class ApiApp:
         opts = parse_list_options(query, t.resource)
         at = self._list_version(opts)
         try:
-            result = self.store.list(
+            result = self.store.list_page(
                 t.resource,
                 t.namespace,
                 at=at,

@@ -46,7 +46,8 @@ def serve(
         str,
         typer.Option(
             "--policy",
-            help=f"Bind pods created over the API with this replay policy ({', '.join(REPLAY_POLICIES)}), "
+            help="Bind pods created over the API with this replay policy "
+            f"({', '.join(REPLAY_POLICIES)}), "
             "or `none` to leave binding to an external scheduler (pods/binding).",
         ),
     ] = "kube-default",

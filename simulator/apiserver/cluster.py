@@ -26,9 +26,10 @@ take :attr:`ServedCluster.lock`; a replay thread writes alone (its API is read-o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ from scheduler.cluster.cache import ClusterCache
 from simulator.apiserver import status
 from simulator.apiserver.resources import TABLE, Resource
 from simulator.apiserver.status import ApiError
-from simulator.apiserver.store import Store
+from simulator.apiserver.store import Entry, Store
 from simulator.backend import SimulatedCluster, SimulationError
 from simulator.clusters import LoadedCluster
 
@@ -100,10 +101,8 @@ class ServedCluster:
             return
         namespaces = self.resource("namespaces")
         if self.store.get(namespaces, "", namespace) is None:
-            try:
+            with contextlib.suppress(ApiError):  # AlreadyExists: created concurrently
                 self.store.create(namespaces, _namespace(namespace))
-            except ApiError:
-                pass  # created concurrently
 
     def load_objects(self, objects: Iterable[KubeObject]) -> None:
         """Load models into the store as they are (start-up; no events)."""
@@ -122,7 +121,7 @@ class ServedCluster:
             if obj.namespace:
                 namespaces.add(obj.namespace)
         ns_resource = self.resource("namespaces")
-        existing = {e.key[1] for e in self.store.list(ns_resource, "").entries}
+        existing = {e.key[1] for e in self.store.list_page(ns_resource, "").entries}
         self.store.load(ns_resource, (_namespace(n) for n in sorted(namespaces - existing)))
         for name, items in by_resource.items():
             self.store.load(self.resource(name), items)
@@ -201,10 +200,8 @@ class ServedCluster:
             return
         namespace, name = _split(key)
         if self.store.get(resource, namespace, name) is not None:
-            try:
+            with contextlib.suppress(ApiError):  # NotFound: deleted concurrently over HTTP
                 self.store.delete(resource, namespace, name)
-            except ApiError:
-                pass  # deleted concurrently over HTTP
 
     def _kubelet(self, pod: Obj) -> Obj:
         """The simulated kubelet's view of a pod: bound -> Running (see the module doc)."""
@@ -254,14 +251,13 @@ class ServedCluster:
             return
         nodes = self.resource("nodes")
         slices = self.resource("resourceslices")
-        for entry in self.store.list(nodes, "").entries:
+        for entry in self.store.list_page(nodes, "").entries:
             name = entry.key[1]
             if name in cache.nodes:
                 continue
             self.store.delete(nodes, "", name)
-            for s in self.store.list(
-                slices, "", accept=lambda e, n=name: e.fields.get("spec.nodeName") == n
-            ).entries:
+            on_node = self.store.list_page(slices, "", accept=_on_node(name)).entries
+            for s in on_node:
                 self.store.delete(slices, "", s.key[1])
 
     # -- API -> simulator --------------------------------------------------------------------
@@ -324,6 +320,13 @@ def _namespace(name: str) -> Obj:
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     }
+
+
+def _on_node(node: str) -> Callable[[Entry], bool]:
+    def accept(entry: Entry) -> bool:
+        return entry.fields.get("spec.nodeName") == node
+
+    return accept
 
 
 def _slices(builders: list[Any]) -> Iterator[Obj]:

@@ -142,7 +142,8 @@ class Handlers:
         given = meta.get("namespace")
         if given not in (None, "", namespace):
             raise bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
             )
         meta["namespace"] = namespace
 
@@ -202,7 +203,8 @@ class Handlers:
         meta = _meta(obj)
         if meta.get("name") != name:
             raise bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+                f"({name})"
             )
         with self.cluster.lock:
             old = self._entry(resource, namespace, name)
@@ -357,7 +359,8 @@ class Handlers:
                 resource.namespaced and meta.get("namespace") != namespace
             ):
                 raise bad_request(
-                    f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+                    f"the name of the object ({meta.get('name')}) does not match the name on the "
+                    f"URL ({name})"
                 )
             expect = str(meta.get("resourceVersion") or "")
             if expect == str(old.rv):
@@ -402,7 +405,8 @@ class Handlers:
             raise bad_request("the request body must be a Binding object")
         if body.get("kind") not in (None, "", "Binding"):
             raise bad_request(
-                f"the kind in the data ({body.get('kind')}) does not match the expected kind (Binding)"
+                f"the kind in the data ({body.get('kind')}) does not match the expected kind "
+                "(Binding)"
             )
         meta = body.get("metadata") or {}
         if not isinstance(meta, dict):
@@ -415,7 +419,8 @@ class Handlers:
             raise bad_request("name in URL does not match name in Binding object")
         if meta.get("namespace") not in (None, "", namespace):
             raise bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
             )
         if not isinstance(pod_name, str) or not pod_name:
             raise status.invalid(
@@ -454,7 +459,8 @@ class Handlers:
                 raise status.conflict(
                     "pods/binding",
                     pod_name,
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {entry.uid}",
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{entry.uid}",
                 )
             if pod.get("metadata", {}).get("deletionTimestamp"):
                 raise status.conflict(

@@ -19,7 +19,6 @@ import threading
 import time
 
 from scheduler.api.pod import Pod
-from scheduler.framework.backend import BackendHandle
 from scheduler.framework.podinfo import pod_info
 from scheduler.framework.runtime import Framework
 from scheduler.plugins.registry import build_framework
@@ -47,7 +46,7 @@ class InProcessScheduler:
         self.backend = cluster.backend
         self.scheduler_name = scheduler_name
         profile = replay_profile(policy)
-        self.framework: Framework = build_framework(profile, BackendHandle(self.backend))
+        self.framework: Framework = build_framework(profile, self.backend)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = time.monotonic()

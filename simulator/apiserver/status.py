@@ -143,7 +143,10 @@ def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got "{content_type}"',
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/yaml, application/json-patch+json, "
+        "application/merge-patch+json, application/strategic-merge-patch+json; "
+        f'got "{content_type}"',
     )
 
 

@@ -190,7 +190,7 @@ class Store:
         with self._lock:
             return self._buckets[resource.name].horizon
 
-    def list(
+    def list_page(
         self,
         resource: Resource,
         namespace: str,

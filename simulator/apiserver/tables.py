@@ -173,15 +173,40 @@ AGE_COLUMN: Column = ("Age", "string", 0, "CreationTimestamp of the object.")
 
 Printer = tuple[tuple[Column, ...], Callable[[Obj, datetime], list[Any]]]
 
+
+def _involved(event: Obj) -> str:
+    involved = event.get("involvedObject", {})
+    return f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
+
+
 PRINTERS: dict[str, Printer] = {
     "pods": (
         (
             NAME_COLUMN,
-            ("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
+            (
+                "Ready",
+                "string",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
             ("Status", "string", 0, "The aggregate status of the containers in this pod."),
-            ("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+            (
+                "Restarts",
+                "string",
+                0,
+                (
+                    "The number of times the containers in this pod have been restarted and when "
+                    "the "
+                    "last container in this pod has restarted."
+                ),
+            ),
             AGE_COLUMN,
-            ("IP", "string", 1, "IP address allocated to the pod. Routable at least within the cluster."),
+            (
+                "IP",
+                "string",
+                1,
+                "IP address allocated to the pod. Routable at least within the cluster.",
+            ),
             ("Node", "string", 1, "Name of the Node this pod is scheduled on."),
             ("Nominated Node", "string", 1, "Name of the node where the pod is nominated to run."),
             ("Readiness Gates", "string", 1, "Pod readiness gates."),
@@ -211,9 +236,23 @@ PRINTERS: dict[str, Printer] = {
         (
             NAME_COLUMN,
             ("Value", "integer", 0, "Value is the integer value of this priority class."),
-            ("Global-Default", "boolean", 0, "globalDefault specifies whether this PriorityClass should be considered as the default priority."),
+            (
+                "Global-Default",
+                "boolean",
+                0,
+                (
+                    "globalDefault specifies whether this PriorityClass should be considered as "
+                    "the "
+                    "default priority."
+                ),
+            ),
             AGE_COLUMN,
-            ("PreemptionPolicy", "string", 0, "PreemptionPolicy is the Policy for preempting pods with lower priority."),
+            (
+                "PreemptionPolicy",
+                "string",
+                0,
+                "PreemptionPolicy is the Policy for preempting pods with lower priority.",
+            ),
         ),
         lambda o, now: [
             _name(o),
@@ -240,15 +279,41 @@ PRINTERS: dict[str, Printer] = {
         ],
     ),
     "resourceclaims": (
-        (NAME_COLUMN, ("State", "string", 0, "A summary of the current state (allocated, pending, reserved, etc.)."), AGE_COLUMN),
+        (
+            NAME_COLUMN,
+            (
+                "State",
+                "string",
+                0,
+                "A summary of the current state (allocated, pending, reserved, etc.).",
+            ),
+            AGE_COLUMN,
+        ),
         lambda o, now: [_name(o), _claim_state(o), _age(o, now)],
     ),
     "deployments": (
         (
             NAME_COLUMN,
             ("Ready", "string", 0, "Number of the pod with ready state"),
-            ("Up-to-date", "string", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-            ("Available", "string", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            (
+                "Up-to-date",
+                "string",
+                0,
+                (
+                    "Total number of non-terminated pods targeted by this deployment that have the "
+                    "desired template spec."
+                ),
+            ),
+            (
+                "Available",
+                "string",
+                0,
+                (
+                    "Total number of available pods (ready for at least minReadySeconds) "
+                    "targeted by "
+                    "this deployment."
+                ),
+            ),
             AGE_COLUMN,
         ),
         lambda o, now: [
@@ -303,19 +368,36 @@ PRINTERS: dict[str, Printer] = {
         (
             ("Last Seen", "string", 0, "Time when last this event was observed"),
             ("Type", "string", 0, "Type of this event (Normal, Warning)."),
-            ("Reason", "string", 0, "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
+            (
+                "Reason",
+                "string",
+                0,
+                (
+                    "This should be a short, machine understandable string that gives the reason "
+                    "for "
+                    "the transition into the object's current status."
+                ),
+            ),
             ("Object", "string", 0, "The object that this event is about."),
-            ("Message", "string", 0, "A human-readable description of the status of this operation."),
+            (
+                "Message",
+                "string",
+                0,
+                "A human-readable description of the status of this operation.",
+            ),
         ),
         lambda o, now: [
-            _age({"metadata": {"creationTimestamp": o.get("lastTimestamp") or o.get("eventTime")}}, now),
+            _age(
+                {"metadata": {"creationTimestamp": o.get("lastTimestamp") or o.get("eventTime")}},
+                now,
+            ),
             o.get("type", ""),
             o.get("reason", ""),
-            f"{str(o.get('involvedObject', {}).get('kind', '')).lower()}/{o.get('involvedObject', {}).get('name', '')}",
+            _involved(o),
             o.get("message", ""),
         ],
     ),
-}  # fmt: skip
+}
 
 DEFAULT_PRINTER: Printer = ((NAME_COLUMN, AGE_COLUMN), lambda o, now: [_name(o), _age(o, now)])
 

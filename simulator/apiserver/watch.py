@@ -15,12 +15,14 @@ Mirrors kube-apiserver's watch cache (``k8s.io/apiserver/pkg/storage/cacher/cach
 * ``allowWatchBookmarks`` -> a BOOKMARK (kind, apiVersion and ``metadata.resourceVersion``
   only) every ``bookmark_interval`` seconds, carrying the version the watcher has caught up
   with;
-* ``timeoutSeconds`` ends the stream (default :data:`~simulator.apiserver.options.DEFAULT_WATCH_TIMEOUT`).
+* ``timeoutSeconds`` ends the stream (default
+  :data:`~simulator.apiserver.options.DEFAULT_WATCH_TIMEOUT`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -50,10 +52,8 @@ class AsyncWaker:
         if self._pending:
             return
         self._pending = True
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the stream is over
             self._loop.call_soon_threadsafe(self._set)
-        except RuntimeError:
-            pass  # the loop is closed: the stream is over
 
     def _set(self) -> None:
         self._pending = False
@@ -127,7 +127,7 @@ async def stream(
         requested = opts.rv_number
         initial = opts.send_initial_events or not requested
         if initial:
-            listed = store.list(resource, namespace, accept=accept)
+            listed = store.list_page(resource, namespace, accept=accept)
             cursor = listed.rv
             lines = [render("ADDED", e) for e in listed.entries]
             for i in range(0, len(lines), batch):
@@ -164,9 +164,7 @@ async def stream(
             wait = deadline - now
             if opts.bookmarks:
                 wait = min(wait, max(0.0, next_bookmark - now))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waker.event.wait(), timeout=wait)
-            except TimeoutError:
-                pass
     finally:
         store.remove_waker(waker)

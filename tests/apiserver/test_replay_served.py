@@ -33,7 +33,7 @@ def test_served_replay_has_byte_identical_placements(tmp_path: Path) -> None:
     live = serve_replay(replay)
     try:
         served = replay.run()
-        pods = live.cluster.store.list(live.cluster.resource("pods"), "").entries
+        pods = live.cluster.store.list_page(live.cluster.resource("pods"), "").entries
         assert sorted(e.key for e in pods) == sorted(
             (r.pod.metadata.namespace or "", r.pod.metadata.name or "")
             for r in replay.cache.pods.values()

@@ -15,9 +15,11 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from simulator.apiserver.app import ApiApp
 from simulator.apiserver.cluster import ServedCluster
@@ -39,10 +41,16 @@ class ApiServer:
         port: int = 0,
         bookmark_interval: float = 60.0,
         rv_wait: float = 3.0,
+        wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
+        """Bind the socket (ValueError naming the port when it cannot) and build the app;
+        ``wrap`` puts an ASGI middleware around it (the benchmark's timing probe)."""
         self.cluster = cluster
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
+        # socket's proto says TCP (base_events._set_nodelay). Without it every response whose
+        # headers and body go out in two writes waits for the client's delayed ACK (~40 ms).
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((host, port))
@@ -59,10 +67,11 @@ class ApiServer:
             cluster, address=address, bookmark_interval=bookmark_interval, rv_wait=rv_wait
         )
         config = uvicorn.Config(
-            self.app.asgi,
+            self.app.asgi if wrap is None else wrap(self.app.asgi),
             log_level="warning",
             access_log=False,
             lifespan="off",
+            ws="none",
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )

@@ -18,28 +18,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import yaml
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import request_response
+from starlette.types import ASGIApp
 
-from simulator.apiserver import discovery, openapi_v2, status, tables, watch
+from simulator.apiserver import bodies, discovery, listing, openapi_v2, status, tables, watch
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.handlers import (
-    APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_PATCH,
     Handlers,
 )
-from simulator.apiserver.options import EXACT, ListOptions, encode_continue, parse_list_options
+from simulator.apiserver.options import (
+    EXACT,
+    ListOptions,
+    encode_continue,
+    parse_list_options,
+    parse_resource_version,
+)
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.status import ApiError, bad_request
 from simulator.apiserver.store import Entry, ListResult
@@ -48,8 +53,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024
 JSON = "application/json"
-ITEMS_PER_CHUNK = 256
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YamlDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,8 @@ def negotiate(accept: str, query: Mapping[str, str], *, objects: bool) -> Format
 
 def _encode(data: Any, fmt: Format, code: int = 200) -> Response:
     if fmt.kind == "yaml":
-        return Response(yaml.safe_dump(data, sort_keys=False), code, media_type="application/yaml")
+        text = yaml.dump(data, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True)
+        return Response(text, code, media_type="application/yaml")
     return Response(orjson.dumps(data), code, media_type=JSON)
 
 
@@ -142,15 +147,9 @@ class ApiApp:
         self.address = address
         self.bookmark_interval = bookmark_interval
         self.rv_wait = rv_wait
-        self.asgi = Starlette(
-            routes=[
-                Route(
-                    "/{path:path}",
-                    self.dispatch,
-                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-                )
-            ]
-        )
+        self.asgi: ASGIApp = request_response(self.dispatch)
+        """Every path and method goes to :meth:`dispatch` (no router: unknown methods get a
+        405 Status like any other)."""
 
     # -- entry ----------------------------------------------------------------------------------
     async def dispatch(self, request: Request) -> Response:
@@ -298,17 +297,10 @@ class ApiApp:
                 return None
             raise bad_request("the request body is empty")
         content_type = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
-        try:
-            if content_type in (JSON, MERGE_PATCH, STRATEGIC_PATCH, JSON_PATCH, "", "*/*"):
-                return orjson.loads(raw)
-            if content_type in ("application/yaml", "text/yaml", APPLY_PATCH):
-                if content_type == APPLY_PATCH:
-                    raise status.unsupported_media_type(content_type)
-                return yaml.load(raw, Loader=_Loader)
-        except (orjson.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-            raise bad_request(
-                f"the body of the request could not be decoded: {str(exc).splitlines()[0]}"
-            ) from None
+        if content_type in (JSON, MERGE_PATCH, STRATEGIC_PATCH, JSON_PATCH, "", "*/*"):
+            return bodies.decode_json(raw)
+        if content_type in ("application/yaml", "text/yaml"):
+            return bodies.decode_yaml(raw)
         raise status.unsupported_media_type(content_type)
 
     @staticmethod
@@ -429,12 +421,9 @@ class ApiApp:
     async def _wait_for_rv(self, rv: str | None) -> None:
         """A requested version newer than the store's: wait up to ``rv_wait`` for it, then
         answer 504 as upstream's watch cache does (``waitUntilFreshAndBlock``)."""
-        if not rv:
+        wanted = parse_resource_version(rv)
+        if wanted is None:
             return
-        try:
-            wanted = int(rv)
-        except ValueError:
-            raise bad_request(f'invalid resource version "{rv}"') from None
         deadline = asyncio.get_running_loop().time() + self.rv_wait
         while self.store.rv < wanted:
             if asyncio.get_running_loop().time() >= deadline:
@@ -513,25 +502,8 @@ class ApiApp:
                 fmt,
             )
         if fmt.kind == "yaml":
-            return _encode(
-                {
-                    "kind": r.list_kind,
-                    "apiVersion": r.group_version,
-                    "metadata": meta,
-                    "items": [e.obj() for e in result.entries],
-                },
-                fmt,
-            )
-        head = (
-            b'{"kind":"'
-            + r.list_kind.encode()
-            + b'","apiVersion":"'
-            + r.group_version.encode()
-            + b'","metadata":'
-            + orjson.dumps(meta)
-            + b',"items":['
-        )
-        return StreamingResponse(_join(head, result.entries), media_type=JSON)
+            return listing.yaml_list(r, meta, result.entries)
+        return listing.json_list(r, meta, result.entries)
 
     # -- watch ----------------------------------------------------------------------------------
     async def _watch(self, t: Target, query: dict[str, str], fmt: Format) -> Response:
@@ -567,11 +539,3 @@ class ApiApp:
         return StreamingResponse(
             body, media_type=JSON, headers={"Cache-Control": "no-cache, private"}
         )
-
-
-def _join(head: bytes, entries: list[Entry]) -> Iterator[bytes]:
-    yield head
-    for i in range(0, len(entries), ITEMS_PER_CHUNK):
-        chunk = b",".join(e.raw for e in entries[i : i + ITEMS_PER_CHUNK])
-        yield chunk if i == 0 else b"," + chunk
-    yield b"]}"

@@ -31,8 +31,8 @@ import random
 import re
 from typing import Any
 
+from simulator.apiserver import bodies, status
 from simulator.apiserver import patch as patching
-from simulator.apiserver import status
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.status import ApiError, bad_request
@@ -182,6 +182,7 @@ class Handlers:
             obj.setdefault("apiVersion", resource.group_version)
             obj.setdefault("kind", resource.kind)
             self.cluster.model(resource, obj)  # 422 before anything is stored
+            bodies.check_depth(obj)
             entry = self.store.create(resource, obj)
             self.cluster.after_write(resource, None, entry.obj())
             return (
@@ -219,6 +220,7 @@ class Handlers:
         merged = self._apply_subresource(resource, before, obj, sub)
         self._validate_update(resource, before, merged)
         self.cluster.model(resource, merged)
+        bodies.check_depth(merged)
         entry = self.store.update(resource, merged, expect_rv=expect_rv or None)
         self.cluster.after_write(resource, before, entry.obj())
         return self.store.get(resource, entry.key[0], entry.key[1]) or entry

@@ -1,10 +1,11 @@
 """List and watch query parameters, validated as upstream does, and continue tokens.
 
 Mirrors ``k8s.io/apimachinery/pkg/apis/meta/internalversion/validation`` (ValidateListOptions:
-``resourceVersionMatch`` needs a ``resourceVersion``, ``Exact`` is forbidden for ``"0"``,
-``sendInitialEvents`` needs ``watch``, ``allowWatchBookmarks`` and ``NotOlderThan``; violations
-are 422 Invalid on ``ListOptions.meta.k8s.io``) and ``k8s.io/apiserver/pkg/storage/continue.go``
-(the token is unpadded base64url of ``{"v":"meta.k8s.io/v1","rv":N,"start":"<key>\\x00"}``;
+``resourceVersionMatch`` needs a ``resourceVersion`` and no ``continue``, ``Exact`` is
+forbidden for ``"0"``, ``sendInitialEvents`` needs ``watch`` and ``NotOlderThan``; all
+violations together are one 422 Invalid on ``ListOptions.meta.k8s.io``) and
+``k8s.io/apiserver/pkg/storage/continue.go`` (the token is unpadded base64url of
+``{"v":"meta.k8s.io/v1","rv":N,"start":"<key>\\x00"}``;
 a malformed one is 400, one that also sets ``resourceVersion`` is 400).
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from simulator.apiserver import status
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.selectors import (
     FieldTerm,
@@ -52,8 +54,8 @@ class ListOptions:
 
     @property
     def rv_number(self) -> int | None:
-        """``resourceVersion`` as a number (None when unset or empty)."""
-        return int(self.resource_version) if self.resource_version else None
+        """``resourceVersion`` as a number (None when unset, empty or ``"0"``)."""
+        return parse_resource_version(self.resource_version)
 
 
 def _bool(query: Mapping[str, str], name: str) -> bool | None:
@@ -80,13 +82,37 @@ def _int(query: Mapping[str, str], name: str) -> int | None:
     return n
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError(
-        422,
-        "Invalid",
-        f'ListOptions.meta.k8s.io "" is invalid: {message}',
-        details={"group": "meta.k8s.io", "kind": "ListOptions", "causes": []},
+def _invalid(errors: list[tuple[str, str, str]]) -> ApiError:
+    return status.invalid_kind("meta.k8s.io", "ListOptions", "", errors)
+
+
+def _forbidden(field: str, message: str) -> tuple[str, str, str]:
+    return ("FieldValueForbidden", field, f"Forbidden: {message}")
+
+
+def _not_supported(field: str, value: str, supported: tuple[str, ...]) -> tuple[str, str, str]:
+    values = ", ".join(f'"{v}"' for v in supported)
+    return (
+        "FieldValueNotSupported",
+        field,
+        f'Unsupported value: "{value}": supported values: {values}',
     )
+
+
+def parse_resource_version(value: str | None) -> int | None:
+    """A ``resourceVersion`` query value as a number (None when unset, empty or ``"0"``, which
+    all mean "any"); 400 for anything but a uint64, with the etcd3 store's wording
+    (``invalid resource version: strconv.ParseUint: ...``; ``APIObjectVersioner`` parses
+    versions as uint64)."""
+    if not value or value == "0":
+        return None
+    if not value.isascii() or not value.isdigit():
+        reason = "invalid syntax"
+    elif int(value) > 2**64 - 1:
+        reason = "value out of range"
+    else:
+        return int(value)
+    raise bad_request(f'invalid resource version: strconv.ParseUint: parsing "{value}": {reason}')
 
 
 def encode_continue(rv: int, key: Key, resource: Resource) -> str:
@@ -122,6 +148,63 @@ def decode_continue(token: str, resource: Resource) -> tuple[int, Key]:
     return rv, ("", start)
 
 
+def _validate(
+    watch: bool, rv: str | None, match: str | None, token: str | None, send_initial: bool | None
+) -> list[tuple[str, str, str]]:
+    """Upstream's ``ValidateListOptions`` / ``validateWatchOptions`` with the WatchList feature
+    on (as in 1.35): every violation, in upstream's order."""
+    errors: list[tuple[str, str, str]] = []
+    continue_forbidden = _forbidden(
+        "resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"
+    )
+    if watch:
+        if send_initial is not None and match != NOT_OLDER_THAN:
+            errors.append(
+                _forbidden(
+                    "resourceVersionMatch",
+                    f"sendInitialEvents requires setting resourceVersionMatch to {NOT_OLDER_THAN}",
+                )
+            )
+        if match:
+            if send_initial is None:
+                errors.append(
+                    _forbidden(
+                        "resourceVersionMatch",
+                        "resourceVersionMatch is forbidden for watch unless sendInitialEvents "
+                        "is provided",
+                    )
+                )
+            if match != NOT_OLDER_THAN:
+                errors.append(_not_supported("resourceVersionMatch", match, (NOT_OLDER_THAN,)))
+            if token:
+                errors.append(continue_forbidden)
+        return errors
+    if match:
+        if not rv:
+            errors.append(
+                _forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                )
+            )
+        if token:
+            errors.append(continue_forbidden)
+        if match not in (EXACT, NOT_OLDER_THAN):
+            errors.append(
+                _not_supported("resourceVersionMatch", match, (EXACT, NOT_OLDER_THAN, ""))
+            )
+        if match == EXACT and rv == "0":
+            errors.append(
+                _forbidden(
+                    "resourceVersionMatch",
+                    'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                )
+            )
+    if send_initial is not None:
+        errors.append(_forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+    return errors
+
+
 def parse_list_options(query: Mapping[str, str], resource: Resource) -> ListOptions:
     """Parse and validate the query of a list/watch of ``resource`` (ApiError on bad input)."""
     labels = parse_label_selector(query.get("labelSelector"))
@@ -131,52 +214,17 @@ def parse_list_options(query: Mapping[str, str], resource: Resource) -> ListOpti
     bookmarks = bool(_bool(query, "allowWatchBookmarks"))
     send_initial = _bool(query, "sendInitialEvents")
     timeout = _int(query, "timeoutSeconds")
-    rv = query.get("resourceVersion")
-    if rv:
-        try:
-            if int(rv) < 0:
-                raise ValueError(rv)
-        except ValueError:
-            raise bad_request(f'invalid resource version "{rv}"') from None
+    rv = query.get("resourceVersion") or None
+    parse_resource_version(rv)
     match = query.get("resourceVersionMatch") or None
-    if match is not None and match not in (NOT_OLDER_THAN, EXACT):
-        raise _invalid(
-            f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
-            f'"{EXACT}", "{NOT_OLDER_THAN}", ""'
-        )
-    if send_initial is not None:
-        if not watch:
-            raise _invalid("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list")
-        if match != NOT_OLDER_THAN:
-            raise _invalid(
-                f"resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
-                f"resourceVersionMatch to {NOT_OLDER_THAN}"
-            )
-        if not bookmarks:
-            raise _invalid(
-                "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting "
-                "allowWatchBookmarks to true"
-            )
-    elif watch and match is not None:
-        raise _invalid(
-            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
-            "unless sendInitialEvents is provided"
-        )
-    elif match is not None and not rv:
-        raise _invalid(
-            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
-            "resourceVersion is provided"
-        )
-    if match == EXACT and rv == "0":
-        raise _invalid(
-            'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for '
-            'resourceVersion "0"'
-        )
+    token = query.get("continue") or None
+    errors = _validate(watch, rv, match, token, send_initial)
+    if errors:
+        raise _invalid(errors)
     start_rv: int | None = None
     start_after: Key | None = None
-    token = query.get("continue")
     if token and not watch:
-        if rv or match:
+        if rv:
             raise bad_request("specifying resource version is not allowed when using continue")
         start_rv, start_after = decode_continue(token, resource)
     return ListOptions(

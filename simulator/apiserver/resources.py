@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.apiserver.status import bad_request
+
 READ_VERBS = ("get", "list", "watch")
 WRITE_VERBS = ("create", "delete", "deletecollection", "patch", "update")
 ALL_VERBS = tuple(sorted(READ_VERBS + WRITE_VERBS))
@@ -18,6 +20,18 @@ ALL_VERBS = tuple(sorted(READ_VERBS + WRITE_VERBS))
 METADATA_FIELDS = ("metadata.name", "metadata.namespace")
 """Field selectors every resource supports (upstream ``DefaultClusterScopedAttr`` /
 ``DefaultNamespaceScopedAttr``)."""
+
+DEFAULT_FIELD_ERROR = (
+    '"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+)
+"""The field-label error of kinds without their own conversion function
+(``k8s.io/apimachinery/pkg/runtime/conversion.go`` ``DefaultMetaV1FieldSelectorConversion``,
+which accepts ``metadata.namespace`` even for cluster-scoped kinds)."""
+
+FIELD_NOT_SUPPORTED = "field label not supported: {label}"
+"""The field-label error of the core kinds' conversion functions
+(``pkg/apis/core/v1/conversion.go``) and of custom resources
+(``k8s.io/apiextensions-apiserver/pkg/apiserver/conversion/converter.go`` ``crConverter``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +50,11 @@ class Resource:
     """One served resource (``pods``, ``resourceslices``, ...).
 
     ``fields`` are the field-selector labels the resource accepts besides ``metadata.name``
-    and ``metadata.namespace`` (for namespaced resources); ``generation`` says whether writes
-    stamp ``metadata.generation`` (1 on create, +1 when anything but metadata and status
-    changes), as the upstream strategies of these kinds do.
+    and ``metadata.namespace`` (for namespaced resources); ``field_error`` is the message
+    (with ``{label}``) of the kind's field-label conversion function for any other label,
+    and ``field_aliases`` the labels it renames (a pod's ``spec.host``); ``generation`` says
+    whether writes stamp ``metadata.generation`` (1 on create, +1 when anything but metadata
+    and status changes), as the upstream strategies of these kinds do.
     """
 
     group: str
@@ -52,6 +68,8 @@ class Resource:
     fields: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = ()
     generation: bool = True
+    field_error: str = DEFAULT_FIELD_ERROR
+    field_aliases: tuple[tuple[str, str], ...] = ()
 
     @property
     def group_version(self) -> str:
@@ -65,9 +83,19 @@ class Resource:
 
     @property
     def field_labels(self) -> frozenset[str]:
-        """Every field-selector label the resource accepts."""
-        base = METADATA_FIELDS if self.namespaced else ("metadata.name",)
+        """Every field-selector label the resource accepts (after aliasing)."""
+        default = self.field_error == DEFAULT_FIELD_ERROR
+        base = METADATA_FIELDS if self.namespaced or default else ("metadata.name",)
         return frozenset((*base, *self.fields))
+
+    def field_label(self, label: str) -> str:
+        """The kind's field-label conversion (``Scheme.ConvertFieldLabel``): ``label`` as
+        stored (aliases renamed), or ApiError 400 with the kind's message when the kind
+        cannot select on it."""
+        label = dict(self.field_aliases).get(label, label)
+        if label not in self.field_labels:
+            raise bad_request(self.field_error.format(label=label))
+        return label
 
     def subresource(self, name: str) -> Subresource | None:
         """The named subresource, or None."""
@@ -103,8 +131,11 @@ RESOURCES: tuple[Resource, ...] = (
             "spec.hostNetwork",
             "status.phase",
             "status.podIP",
+            "status.podIPs",
             "status.nominatedNodeName",
         ),
+        field_error=FIELD_NOT_SUPPORTED,
+        field_aliases=(("spec.host", "spec.nodeName"),),
         subresources=(
             Subresource("binding", "Binding", ("create",)),
             _status("", "v1", "Pod"),
@@ -120,6 +151,7 @@ RESOURCES: tuple[Resource, ...] = (
         "node",
         ("no",),
         fields=("spec.unschedulable",),
+        field_error=FIELD_NOT_SUPPORTED,
         subresources=(_status("", "v1", "Node"),),
         generation=False,
     ),
@@ -132,6 +164,7 @@ RESOURCES: tuple[Resource, ...] = (
         "namespace",
         ("ns",),
         fields=("status.phase",),
+        field_error=FIELD_NOT_SUPPORTED,
         subresources=(_status("", "v1", "Namespace"),),
         generation=False,
     ),
@@ -156,13 +189,16 @@ RESOURCES: tuple[Resource, ...] = (
             "source",
             "type",
         ),
+        field_error=FIELD_NOT_SUPPORTED,
         generation=False,
     ),
     Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False,
              "priorityclass", ("pc",), generation=False),
     Resource(DRA, "v1", "deviceclasses", "DeviceClass", False, "deviceclass"),
     Resource(DRA, "v1", "resourceslices", "ResourceSlice", False, "resourceslice",
-             fields=("spec.nodeName", "spec.driver")),
+             fields=("spec.nodeName", "spec.driver"),
+             field_error="field label not supported for resource.k8s.io/v1, "
+             "Kind=ResourceSlice: {label}"),
     Resource(DRA, "v1", "resourceclaims", "ResourceClaim", True, "resourceclaim",
              subresources=(_status(DRA, "v1", "ResourceClaim"),)),
     Resource(DRA, "v1", "resourceclaimtemplates", "ResourceClaimTemplate", True,
@@ -174,10 +210,14 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("apps", "v1", "statefulsets", "StatefulSet", True, "statefulset", ("sts",),
              ("all",), subresources=(_status("apps", "v1", "StatefulSet"),)),
     Resource("batch", "v1", "jobs", "Job", True, "job", (), ("all",),
+             fields=("status.successful",),
+             field_error='field label "{label}" not supported for batchv1.Job',
              subresources=(_status("batch", "v1", "Job"),)),
     Resource(LWS, "v1", "leaderworkersets", "LeaderWorkerSet", True, "leaderworkerset",
-             ("lws",), subresources=(_status(LWS, "v1", "LeaderWorkerSet"),)),
+             ("lws",), field_error=FIELD_NOT_SUPPORTED,
+             subresources=(_status(LWS, "v1", "LeaderWorkerSet"),)),
     Resource(PODGROUPS, "v1alpha1", "podgroups", "PodGroup", True, "podgroup", ("pg", "pgs"),
+             field_error=FIELD_NOT_SUPPORTED,
              subresources=(_status(PODGROUPS, "v1alpha1", "PodGroup"),)),
 )  # fmt: skip
 

@@ -5,9 +5,9 @@ requirements ``k``, ``!k``, ``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``, ``k not
 ``k>n``, ``k<n``; ``!=`` and ``notin`` also match objects without the label; keys must be
 qualified names and values label values. Field selectors follow
 ``k8s.io/apimachinery/pkg/fields/selector.go``: ``f=v``, ``f==v``, ``f!=v`` joined by commas,
-with ``\\`` escaping ``,``, ``=`` and ``\\`` in values; only the fields a resource declares
-(:attr:`Resource.field_labels`) may be used, any other one is a 400 (upstream's
-``field label not supported``). Parse errors raise :class:`ApiError` 400.
+with ``\\`` escaping ``,``, ``=`` and ``\\`` in values; only the fields a resource's field-label
+conversion accepts (:meth:`Resource.field_label`) may be used. Every parse error is an
+:class:`ApiError` 400 with upstream's message.
 """
 
 from __future__ import annotations
@@ -136,88 +136,98 @@ def parse_label_selector(text: str | None) -> LabelMatcher | None:
 
 @dataclass(frozen=True, slots=True)
 class FieldTerm:
-    """One ``field=value`` or ``field!=value`` term of a field selector."""
+    """One ``field=value`` (``equal``) or ``field!=value`` term of a field selector."""
 
     field: str
     value: str
     equal: bool
 
 
-def _split_unescaped(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
+_OPERATORS = ("!=", "==", "=")
+
+
+def _split_terms(text: str) -> list[str]:
+    """Split on commas not preceded by a backslash (upstream ``splitTerms``: a backslash
+    skips the next character, a trailing one is left to :func:`_unescape_value`)."""
+    terms: list[str] = []
+    start = 0
     escaped = False
-    for ch in text:
+    for i, ch in enumerate(text):
         if escaped:
-            current.append("\\" + ch)
             escaped = False
         elif ch == "\\":
             escaped = True
-        elif ch == sep:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    if escaped:
-        raise bad_request(f"invalid field selector: trailing backslash in {text!r}")
-    parts.append("".join(current))
-    return parts
+        elif ch == ",":
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return terms
 
 
-def _unescape(text: str) -> str:
+def _split_term(term: str) -> tuple[str, str, str] | None:
+    """(field, operator, raw value) at the first position where an operator starts, trying
+    ``!=``, ``==``, ``=`` there in that order (upstream ``splitTerm``); None if there is none."""
+    for i in range(len(term)):
+        for op in _OPERATORS:
+            if term.startswith(op, i):
+                return term[:i], op, term[i + len(op) :]
+    return None
+
+
+def _unescape_value(value: str) -> str:
+    """A field selector value with ``\\\\``, ``\\,`` and ``\\=`` unescaped (upstream
+    ``UnescapeValue``): any other escape, a trailing backslash, or an unescaped ``,`` or
+    ``=`` is a 400 with upstream's message (the rune printed as its code point, Go's ``%v``)."""
+    if not any(ch in value for ch in "\\,="):
+        return value
     out: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            if nxt not in "\\,=":
-                raise bad_request(f"invalid field selector: invalid escape sequence \\{nxt}")
-            out.append(nxt)
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
+    escaped = False
+    for ch in value:
+        if escaped:
+            if ch not in "\\,=":
+                raise bad_request(f"invalid field selector: invalid escape sequence: \\{ch}")
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",=":
+            raise bad_request(f"invalid field selector: unescaped character in value: {ord(ch)}")
+        else:
+            out.append(ch)
+    if escaped:
+        raise bad_request("invalid field selector: invalid escape sequence: \\")
     return "".join(out)
 
 
 def parse_field_selector(text: str | None, resource: Resource) -> tuple[FieldTerm, ...]:
-    """The terms of a ``fieldSelector`` query value; 400 for bad syntax or unknown fields."""
-    if text is None or not text.strip():
+    """The terms of a ``fieldSelector`` query value, as kube-apiserver parses and converts it.
+
+    Parsing follows ``k8s.io/apimachinery/pkg/fields/selector.go`` (``parseSelector``): terms
+    are sorted, empty ones skipped, each split at its first operator (the field is taken as
+    written, spaces included) and its value unescaped; then every field goes through the
+    kind's field-label conversion (:meth:`Resource.field_label`), which renames aliases and
+    rejects fields the kind cannot select on. Every failure is a 400 with upstream's message.
+    """
+    if not text:
         return ()
-    terms: list[FieldTerm] = []
-    allowed = resource.field_labels
-    for part in _split_unescaped(text, ","):
+    parsed: list[tuple[str, str, bool]] = []
+    for part in sorted(_split_terms(text)):
         if not part:
             continue
-        for op in ("!=", "==", "="):
-            index = _find_unescaped(part, op)
-            if index >= 0:
-                field_name = _unescape(part[:index]).strip()
-                value = _unescape(part[index + len(op) :])
-                break
-        else:
+        split = _split_term(part)
+        if split is None:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
-        if field_name not in allowed:
-            raise bad_request(f"field label not supported: {field_name}")
-        terms.append(FieldTerm(field_name, value, op != "!="))
-    return tuple(terms)
-
-
-def _find_unescaped(text: str, op: str) -> int:
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text.startswith(op, i):
-            return i
-        i += 1
-    return -1
+        field_name, op, raw = split
+        parsed.append((field_name, _unescape_value(raw), op != "!="))
+    return tuple(
+        FieldTerm(resource.field_label(field_name), value, equal)
+        for field_name, value, equal in parsed
+    )
 
 
 def fields_match(terms: tuple[FieldTerm, ...], fields: Mapping[str, str]) -> bool:
-    """Whether an object's selectable fields satisfy every term."""
+    """Whether an object's selectable fields satisfy every term (a field the object does not
+    carry reads as ``""``, as upstream's ``fields.Set.Get``)."""
     return all((fields.get(t.field, "") == t.value) == t.equal for t in terms)
 
 
@@ -241,17 +251,27 @@ def _dig(obj: Mapping[str, Any], path: str) -> str:
 def selectable_fields(resource: Resource, obj: Mapping[str, Any]) -> dict[str, str]:
     """The values of the resource's selectable fields in ``obj`` (absent reads as ``""``).
 
-    Special cases follow the upstream ``ToSelectableFields`` functions: a pod's
-    ``spec.hostNetwork`` and a node's ``spec.unschedulable`` read ``"false"`` when unset,
-    and an event's ``source`` is ``source.component``.
+    Each is the JSON field of the same path, except where the upstream ``ToSelectableFields``
+    / ``GetAttrs`` of the kind computes it: a pod's ``spec.hostNetwork`` and a node's
+    ``spec.unschedulable`` read ``"false"`` when unset (``pkg/registry/core/pod/strategy.go``,
+    ``pkg/registry/core/node/strategy.go``); a pod's ``status.podIPs`` is accepted by the
+    field-label conversion but not a selectable field, so it reads ``""``; an event's
+    ``source`` is ``source.component``, or ``reportingComponent`` when that is empty
+    (``pkg/registry/core/event/strategy.go`` ``ToSelectableFields``); a Job's
+    ``status.successful`` is ``status.succeeded`` as a number
+    (``pkg/registry/batch/job/strategy.go``).
     """
     out = {name: _dig(obj, name) for name in resource.field_labels}
-    if "spec.hostNetwork" in out and not out["spec.hostNetwork"]:
-        out["spec.hostNetwork"] = "false"
-    if "spec.unschedulable" in out and not out["spec.unschedulable"]:
-        out["spec.unschedulable"] = "false"
-    if "source" in out:
+    kind = resource.kind
+    if kind == "Pod":
+        out["spec.hostNetwork"] = out["spec.hostNetwork"] or "false"
+        out["status.podIPs"] = ""
+    elif kind == "Node":
+        out["spec.unschedulable"] = out["spec.unschedulable"] or "false"
+    elif kind == "Event":
         out["source"] = _dig(obj, "source.component") or _dig(obj, "reportingComponent")
+    elif kind == "Job":
+        out["status.successful"] = _dig(obj, "status.succeeded") or "0"
     return out
 
 

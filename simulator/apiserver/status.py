@@ -11,9 +11,10 @@ client-go and the Python client switch on code and reason) behave as against a r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator.apiserver.resources import Resource
+if TYPE_CHECKING:
+    from simulator.apiserver.resources import Resource
 
 
 class ApiError(Exception):
@@ -111,14 +112,25 @@ STALE = (
 
 def invalid(resource: Resource, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """422: ``Pod "x" is invalid: field: problem``; ``causes`` are (reason, field, message)."""
-    text = ", ".join(f"{f}: {m}" if f else m for _, f, m in causes)
-    details = _details(resource, name)
-    details["kind"] = resource.kind
+    return invalid_kind(resource.group, resource.kind, name, causes)
+
+
+def invalid_kind(group: str, kind: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422 Invalid as upstream's ``NewInvalid``: the message names ``Kind.group`` and the
+    object, then the field errors (``field: problem``; several are deduplicated and
+    bracketed, as ``utilerrors.Aggregate``); each cause carries (reason, field, message)."""
+    texts = list(dict.fromkeys(f"{f}: {m}" if f else m for _, f, m in causes))
+    text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    details: dict[str, Any] = {"name": name} if name else {}
+    if group:
+        details["group"] = group
+    details["kind"] = kind
     details["causes"] = [
         {"reason": r, "message": m, "field": f} if f else {"reason": r, "message": m}
         for r, f, m in causes
     ]
-    return ApiError(422, "Invalid", f'{resource.kind} "{name}" is invalid: {text}', details=details)
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}', details=details)
 
 
 def bad_request(message: str) -> ApiError:

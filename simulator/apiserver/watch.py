@@ -5,7 +5,8 @@ Mirrors kube-apiserver's watch cache (``k8s.io/apiserver/pkg/storage/cacher/cach
 
 * start: no ``resourceVersion`` or ``"0"`` -> synthetic ADDED events for the current state,
   then changes; ``resourceVersion=N`` -> changes after N; ``sendInitialEvents=true`` ->
-  ADDED events for the state, then a BOOKMARK annotated ``k8s.io/initial-events-end``;
+  ADDED events for the state, then (with ``allowWatchBookmarks``) a BOOKMARK annotated
+  ``k8s.io/initial-events-end`` (``setInitialEventsEndBookmarkIfRequested``);
 * a version older than the resource's event log reaches -> one ERROR event carrying a 410
   Status (reason Expired, ``too old resource version: N (horizon)``) and the end of the
   stream: the client re-lists. A watcher that falls that far behind mid-stream gets the
@@ -132,7 +133,7 @@ async def stream(
             lines = [render("ADDED", e) for e in listed.entries]
             for i in range(0, len(lines), batch):
                 yield b"".join(lines[i : i + batch])
-            if opts.send_initial_events:
+            if opts.send_initial_events and opts.bookmarks:
                 yield bookmark_line(resource, cursor, initial_end=True)
         else:
             assert requested is not None

@@ -31,13 +31,19 @@ class Served:
 
 
 def serve(
-    tmp: Path, *, capacity: int = 10_000, schedule: bool = False, bookmarks: float = 60.0
+    tmp: Path,
+    *,
+    capacity: int = 10_000,
+    schedule: bool = False,
+    bookmarks: float = 60.0,
+    rv_wait: float = 0.2,
 ) -> Served:
-    """Start a server over the two-rack spec (templated cache)."""
+    """Start a server over the two-rack spec (templated cache); ``rv_wait`` is how long a
+    request for a too-new resourceVersion waits before its 504."""
     loaded = load_cluster(SPEC, templated=True)
     cluster = ServedCluster(Store(TABLE, capacity=capacity), SimulatedCluster(loaded.cache))
     cluster.load_cluster(loaded)
-    server = ApiServer(cluster, port=0, bookmark_interval=bookmarks, rv_wait=0.2).start()
+    server = ApiServer(cluster, port=0, bookmark_interval=bookmarks, rv_wait=rv_wait).start()
     scheduler = InProcessScheduler(cluster).start() if schedule else None
     return Served(server, cluster, server.write_kubeconfig(tmp / "kubeconfig"), scheduler)
 

@@ -14,6 +14,8 @@ objects and Tables are dumped as block YAML by PyYAML instead.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,9 +27,11 @@ from starlette.types import Receive, Scope, Send
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.store import Entry
 
-PART_BYTES = 4 * 1024 * 1024
-"""Target size of one body part handed to the server (large enough that the per-send
-overhead vanishes, small enough that the first bytes leave early)."""
+PART_BYTES = 512 * 1024
+"""Target size of one body part handed to the server: large enough that the per-send
+overhead vanishes, small enough that a part mostly fits the socket's send buffer (what does
+not is copied into the transport's buffer) and its allocation is reused (measured on the
+1.1 GB slice list: 0.5 MiB and 1 MiB parts 0.45-0.5 s, 4 MiB 0.6 s, 16 MiB 1.2 s)."""
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -49,17 +53,20 @@ class JoinedResponse(Response):
         super().__init__(None, 200, {"content-length": str(length)}, media_type)
 
     def parts(self) -> Iterator[bytes]:
-        """The body, part by part (a group's join starts with ``sep`` after the first)."""
+        """The body, part by part: each part one ``join`` of the items whose cumulative size
+        crosses the next multiple of :data:`PART_BYTES` (boundaries found by bisection in
+        the running sum, so no Python work per item); after the first, a part starts with
+        ``sep``."""
         yield self.head
         items, sep = self.items, self.sep
+        ends = list(itertools.accumulate(map(len, items)))
         start = 0
         while start < len(items):
-            size, end = 0, start
-            while end < len(items) and size < PART_BYTES:
-                size += len(items[end])
-                end += 1
-            group = items[start:end]
-            yield sep.join(group) if start == 0 else sep + sep.join(group)
+            end = bisect.bisect_left(ends, (ends[start - 1] if start else 0) + PART_BYTES) + 1
+            group = list(items[start:end])
+            if start:
+                group.insert(0, b"")
+            yield sep.join(group)
             start = end
         yield self.tail
 

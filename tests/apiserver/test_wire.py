@@ -10,7 +10,7 @@ import orjson
 import pytest
 import yaml
 
-from simulator.apiserver import bodies
+from simulator.apiserver import bodies, listing
 from simulator.apiserver.listing import PART_BYTES, json_list, yaml_list
 from simulator.apiserver.options import parse_list_options, parse_resource_version
 from simulator.apiserver.resources import TABLE, Resource
@@ -269,3 +269,17 @@ def test_json_and_yaml_lists_are_the_stored_objects(count: int) -> None:
     length, text = _body(yaml_list(nodes, meta, entries))
     assert length == len(text)
     assert yaml.load(text, Loader=yaml.CSafeLoader) == document
+
+
+@pytest.mark.parametrize("part", [1, 4, 10**9])
+def test_joined_body_parts_are_the_join_for_any_part_size(
+    part: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the part size, the parts concatenate to head + sep.join(items) + tail and
+    Content-Length counts exactly those bytes."""
+    monkeypatch.setattr(listing, "PART_BYTES", part)
+    for items in ([], [b"a"], [b"ab", b"c", b"def", b"g", b"hi"]):
+        response = listing.JoinedResponse(b"[", items, b", ", b"]", "application/json")
+        body = b"".join(response.parts())
+        assert body == b"[" + b", ".join(items) + b"]"
+        assert int(response.headers["content-length"]) == len(body)

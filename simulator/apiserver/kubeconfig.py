@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from simulator.atomic import write_atomic
+
 CONTEXT = "tessera"
 
 
@@ -30,10 +32,9 @@ def kubeconfig(server: str, *, name: str = CONTEXT, namespace: str = "default") 
 
 
 def write_kubeconfig(path: str | Path, server: str, *, name: str = CONTEXT) -> Path:
-    """Write the kubeconfig for ``server`` to ``path`` (parents created); returns the path."""
+    """Write the kubeconfig for ``server`` to ``path`` all-or-nothing
+    (:func:`simulator.atomic.write_atomic`; parents created); returns the path. An
+    ``OSError`` names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(kubeconfig(server, name=name), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, yaml.safe_dump(kubeconfig(server, name=name), sort_keys=False))
     return path

@@ -18,12 +18,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from scheduler.framework.profiles import Profile
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.resources import TABLE
 from simulator.apiserver.server import LOOPBACK, ApiServer
 from simulator.apiserver.store import Store
+from simulator.clusters import LoadedCluster
 from simulator.engine import Engine, Event
-from simulator.experiments.replay import Replay, ReplayResult
+from simulator.experiments.replay import Replay, ReplayConfig, ReplayResult
+from simulator.traces.model import Trace
 
 
 class Pacer:
@@ -126,24 +129,47 @@ def serve_replay(
 
 
 def run_replay_served(
-    replay: Replay,
+    cluster: LoadedCluster,
+    trace: Trace,
+    profile: Profile,
+    config: ReplayConfig,
     *,
     host: str = LOOPBACK,
     port: int = 0,
     realtime: float | None = None,
     kubeconfig_out: str | Path | None = None,
+    on_serving: Callable[[LiveReplay], None] | None = None,
     linger: Callable[[LiveReplay], None] | None = None,
 ) -> ReplayResult:
-    """Run ``replay`` while serving it (``tessera replay --api-port P``): serve, run, then
-    call ``linger`` (e.g. wait for Ctrl-C so the final state can still be inspected) and stop.
-    Returns the replay's result, as ``Replay.run`` does."""
+    """:func:`~simulator.experiments.replay.run_replay`, served over the API while it runs
+    (``tessera replay --api-port``; see :mod:`simulator.apiserver.cli`).
+
+    Builds the replay, serves it (:func:`serve_replay`), calls ``on_serving`` (e.g. print the
+    URL), runs the replay, calls ``linger`` (e.g. keep serving the final state until Ctrl-C),
+    and stops the server whatever happens. Returns what ``run_replay`` would (the same
+    placements, the policy's name in the summary). ValueError when the port cannot be bound.
+    """
+    replay = Replay(cluster, trace, profile, config)
     live = serve_replay(
         replay, host=host, port=port, realtime=realtime, kubeconfig_out=kubeconfig_out
     )
     try:
+        if on_serving is not None:
+            on_serving(live)
         result = replay.run()
+        result.summary["policy"] = profile.name
         if linger is not None:
             linger(live)
         return result
     finally:
         live.stop()
+
+
+def until_interrupted(live: LiveReplay) -> None:
+    """Block until Ctrl-C (the ``linger`` of ``tessera replay --api-port P --linger``): the
+    final state stays served meanwhile."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return

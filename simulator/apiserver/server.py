@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
+class ListenError(ValueError):
+    """The address cannot be listened on (port taken, address not local): bad input."""
+
+
 class ApiServer:
     """One served API endpoint (see the module docstring)."""
 
@@ -43,7 +47,8 @@ class ApiServer:
         rv_wait: float = 3.0,
         wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
-        """Bind the socket (ValueError naming the port when it cannot) and build the app;
+        """Bind the socket (:class:`ListenError` naming the address when it cannot) and build
+        the app;
         ``wrap`` puts an ASGI middleware around it (the benchmark's timing probe)."""
         self.cluster = cluster
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -56,9 +61,7 @@ class ApiServer:
             self._socket.bind((host, port))
         except OSError as exc:
             self._socket.close()
-            raise ValueError(
-                f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}"
-            ) from None
+            raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from simulator.apiserver.live import Pacer, run_replay_served, serve_replay
+from simulator.apiserver.live import (
+    LiveReplay,
+    Pacer,
+    run_replay_served,
+    serve_replay,
+    until_interrupted,
+)
 from simulator.clusters import load_cluster
 from simulator.experiments.replay import Replay, ReplayConfig, replay_profile
 from simulator.traces import read_trace
@@ -64,12 +73,7 @@ def test_kubectl_get_pods_watch_during_replay(tmp_path: Path) -> None:
     """`kubectl get pods -w` during a paced replay prints pods going Pending -> Running."""
     kubectl = kubectl_binaries()[-1]
     kubeconfig = tmp_path / "kubeconfig"
-    ready = threading.Event()
     output: list[str] = []
-
-    def linger(live: object) -> None:
-        time.sleep(1.0)
-
     replay = _replay()
     live = serve_replay(replay, realtime=600.0, kubeconfig_out=kubeconfig)
     proc = subprocess.Popen(
@@ -90,9 +94,7 @@ def test_kubectl_get_pods_watch_during_replay(tmp_path: Path) -> None:
 
     def read() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            ready.set()
+        output.extend(proc.stdout)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -107,4 +109,44 @@ def test_kubectl_get_pods_watch_during_replay(tmp_path: Path) -> None:
     text = "".join(output)
     assert "NAMESPACE" in text.splitlines()[0]
     assert "Pending" in text and "Running" in text
-    assert run_replay_served is not None
+
+
+@pytest.mark.slow
+def test_run_replay_served_lingers_on_the_final_state_then_stops() -> None:
+    """run_replay_served announces the endpoint before the run, serves the replay's final
+    pods to the linger callback over HTTP, names the policy in the summary, and stops the
+    server afterwards."""
+    loaded = load_cluster(ROOT / "traces/clusters/two-rack-h100-dynamic-mig.yaml")
+    trace = read_trace(ROOT / "traces/scenarios/serving-batch-small.yaml")
+    profile = replay_profile("tessera", levels=loaded.levels)
+    seen: dict[str, object] = {}
+
+    def on_serving(live: LiveReplay) -> None:
+        seen["url"] = live.url
+        seen["pods_before"] = len(httpx.get(f"{live.url}/api/v1/pods").json()["items"])
+
+    def linger(live: LiveReplay) -> None:
+        items = httpx.get(f"{live.url}/api/v1/pods").json()["items"]
+        seen["final"] = sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in items)
+        seen["final_expected"] = sorted(
+            (r.pod.metadata.namespace or "", r.pod.metadata.name or "")
+            for r in loaded.cache.pods.values()
+        )
+
+    result = run_replay_served(
+        loaded, trace, profile, ReplayConfig(), on_serving=on_serving, linger=linger
+    )
+    assert seen["pods_before"] == 0
+    assert seen["final"] == seen["final_expected"]
+    assert result.summary["policy"] == profile.name
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{seen['url']}/api/v1/pods")
+
+
+def test_until_interrupted_returns_on_ctrl_c() -> None:
+    """until_interrupted blocks until Ctrl-C (a real SIGINT) and then returns normally."""
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    until_interrupted(None)  # type: ignore[arg-type]
+    assert 0.1 < time.monotonic() - started < 5

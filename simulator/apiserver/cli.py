@@ -62,7 +62,7 @@ KubeconfigOutOption = Annotated[
     typer.Option(
         "--kubeconfig-out",
         metavar="FILE",
-        help="With --api-port (or for `cluster serve`): write a kubeconfig for the endpoint.",
+        help="With --api-port: write a kubeconfig for the endpoint to FILE.",
         show_default=False,
     ),
 ]
@@ -87,7 +87,12 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback unless you mean it).")
     ] = LOOPBACK,
-    kubeconfig_out: KubeconfigOutOption = None,
+    kubeconfig_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--kubeconfig-out", metavar="FILE", help="Write a kubeconfig for the endpoint here."
+        ),
+    ] = None,
     policy: Annotated[
         str,
         typer.Option(

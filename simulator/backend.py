@@ -15,15 +15,17 @@ It plays the parts of the API server and of the controllers around the scheduler
 * **clock** — virtual seconds, advanced by the event engine.
 
 Every change goes into the shared :class:`~scheduler.cluster.cache.ClusterCache`, exactly as
-the webhook's informers would deliver it.
+the webhook's informers would deliver it, and is reported to the optional ``observer`` (the
+API facade, :mod:`simulator.apiserver`) after the cache has it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from scheduler.api.dra import ResourceClaim, ResourceClaimConsumerReference, ResourceClaimTemplate
-from scheduler.api.meta import ObjectMeta, OwnerReference
+from scheduler.api.meta import KubeObject, ObjectMeta, OwnerReference
 from scheduler.api.pod import (
     Pod,
     PodExtendedResourceClaimStatus,
@@ -43,6 +45,23 @@ class SimulationError(RuntimeError):
     """An impossible request to the simulated API (names the object)."""
 
 
+class ClusterObserver(Protocol):
+    """Told of every Pod and ResourceClaim the simulated API writes (after the cache has it).
+
+    ``object_changed`` gets the object as stored now; ``object_deleted`` the kind and the
+    ``namespace/name`` key. Claims are reported when their pod is created (a gang member's
+    claims prepared earlier exist in the cache only, as in the webhook).
+    """
+
+    def object_changed(self, obj: KubeObject) -> None:
+        """An object was created or updated."""
+        ...
+
+    def object_deleted(self, kind: str, key: str) -> None:
+        """An object was deleted (or never reached the API: ignore unknown keys)."""
+        ...
+
+
 class SimulatedCluster:
     """A ClusterBackend over a ClusterCache, with a virtual clock."""
 
@@ -53,6 +72,7 @@ class SimulatedCluster:
         self.binds = 0
         self.evictions: list[tuple[float, str, str]] = []
         self.on_evict: Callable[[str, str], None] | None = None
+        self.observer: ClusterObserver | None = None
 
     @property
     def cache(self) -> ClusterCache:
@@ -80,6 +100,13 @@ class SimulatedCluster:
         """
         pod = self.prepare_pod(pod)
         self._cache.add_pod(pod)
+        if self.observer is not None:
+            namespace = pod.metadata.namespace or "default"
+            for status in pod.status.resource_claim_statuses:
+                claim = self._cache.claims.get(f"{namespace}/{status.resource_claim_name}")
+                if claim is not None:
+                    self.observer.object_changed(claim.claim)
+            self.observer.object_changed(pod)
         return pod
 
     def prepare_pod(self, pod: Pod) -> Pod:
@@ -144,6 +171,7 @@ class SimulatedCluster:
         for status in pod.status.resource_claim_statuses:
             if status.resource_claim_name:
                 self._cache.remove_claim(f"{namespace}/{status.resource_claim_name}")
+                self._deleted("ResourceClaim", f"{namespace}/{status.resource_claim_name}")
 
     def delete_pod(self, key: str) -> None:
         """Delete a pod (completion, eviction, failure): free its node and its claims."""
@@ -154,14 +182,25 @@ class SimulatedCluster:
         namespace = pod.metadata.namespace or "default"
         generated = {s.name: s.resource_claim_name for s in pod.status.resource_claim_statuses}
         self._cache.remove_pod(key)
+        self._deleted("Pod", key)
         for ref in pod.spec.resource_claims:
             if ref.resource_claim_name:
                 self._release_reservation(f"{namespace}/{ref.resource_claim_name}", pod)
             elif generated.get(ref.name):
                 self._cache.remove_claim(f"{namespace}/{generated[ref.name]}")
+                self._deleted("ResourceClaim", f"{namespace}/{generated[ref.name]}")
         for special in {pod_extended_claim_key(pod), extended_claim_key(pod)}:
             if special is not None:
                 self._cache.remove_claim(special)
+                self._deleted("ResourceClaim", special)
+
+    def _changed(self, obj: KubeObject) -> None:
+        if self.observer is not None:
+            self.observer.object_changed(obj)
+
+    def _deleted(self, kind: str, key: str) -> None:
+        if self.observer is not None:
+            self.observer.object_deleted(kind, key)
 
     def _release_reservation(self, key: str, pod: Pod) -> None:
         record = self._cache.claims.get(key)
@@ -174,6 +213,7 @@ class SimulatedCluster:
             status = status.model_copy(update={"allocation": None})
             self._cache.forget_claim(key)
         self._cache.add_claim(claim.model_copy(update={"status": status}))
+        self._changed(self._cache.claims[key].claim)
 
     # -- ClusterBackend ---------------------------------------------------------------------------
     def write_allocation(
@@ -196,6 +236,7 @@ class SimulatedCluster:
                 }
             )
             self._cache.add_pod(pod.pod.model_copy(update={"status": pod_status}))
+            self._changed(self._cache.pods[pod_key].pod)
         claim = record.claim
         reserved = list(claim.status.reserved_for)
         uid = pod.pod.metadata.uid or ""
@@ -212,6 +253,7 @@ class SimulatedCluster:
             update["allocation"] = allocation_result(allocation)
         status = claim.status.model_copy(update=update)
         self._cache.commit_claim(claim.model_copy(update={"status": status}))
+        self._changed(self._cache.claims[claim_key].claim)
 
     def bind(self, pod_key: str, node: str) -> None:
         """Bind: the assumed pod is now bound to ``node``."""
@@ -222,6 +264,7 @@ class SimulatedCluster:
             raise SimulationError(f"Pod {pod_key}: assumed on {record.node}, bind to {node}")
         self._cache.bind_pod(pod_key, at=self.clock)
         self.binds += 1
+        self._changed(record.pod)
 
     def evict(self, pod_key: str, reason: str) -> None:
         """Preemption: delete a running pod now (the simulator has no grace period)."""

@@ -28,9 +28,14 @@ T = TypeVar("T")
 
 def new_solver(config: SolverConfig, remaining_s: float) -> cp_model.CpSolver:
     """A CP-SAT solver with the config's workers and seed and exactly one limit: wall time
-    online (what is left of the budget), deterministic time offline."""
+    online (what is left of the budget), deterministic time offline.
+
+    CP-SAT's own SIGINT handler is off: with it on, OR-Tools resets SIGINT to the C default
+    after every solve, so a later Ctrl-C killed the process instead of raising
+    KeyboardInterrupt (no cleanup of partial output, no ``--linger`` exit)."""
     solver = cp_model.CpSolver()
     params = solver.parameters
+    params.catch_sigint_signal = False
     params.num_workers = config.workers
     params.random_seed = config.random_seed
     if config.light_presolve:

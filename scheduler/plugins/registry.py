@@ -21,6 +21,7 @@ from scheduler.framework.runtime import Framework
 from scheduler.plugins import (
     balancedallocation,
     defaultbinder,
+    defaultpreemption,
     dynamicresources,
     gangtopology,
     interpodaffinity,
@@ -53,6 +54,7 @@ for _module in (
     balancedallocation,
     gangtopology,
     preemption,
+    defaultpreemption,
     servingbatch,
     tessera,
 ):

@@ -10,7 +10,8 @@ are not there and what they held is free:
   slot; ``pods`` and ``pods_on`` do not list the pods;
 * a ResourceClaim is *released* when a removed pod owns it (a claim generated from the pod's
   template) or when every consumer in its ``reservedFor`` is removed (as the resourceclaim
-  controller deallocates it): ``claims`` shows it unallocated with no results, and its
+  controller deallocates it; a reference names a pod by UID, or by name when the pod has
+  none): ``claims`` shows it unallocated with no results, and its
   devices are free in ``template_states`` (the prefilter's arrays), in :meth:`is_allocated` /
   :meth:`shared_consumed` (the exact allocator's view) and in ``gpus``. A claim that keeps
   other consumers keeps its devices and only loses the removed pods from ``reservedFor``;
@@ -38,7 +39,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from scheduler.api.pod import pod_claim_keys
+from scheduler.api.dra import ResourceClaimConsumerReference
+from scheduler.api.meta import OwnerReference
+from scheduler.api.pod import Pod, pod_claim_keys
 from scheduler.cluster.cache import ClaimRecord, PodRecord
 from scheduler.cluster.devices import DeviceRelease
 from scheduler.cluster.gpuview import GpuView, node_gpu_free
@@ -241,7 +244,6 @@ def _released_claims(
     """The removed pods' claims as they would be without the pods: the changed records, and
     the claims released (owned by a removed pod, or every consumer removed) with the device
     results they held."""
-    uids = {r.pod.metadata.uid for r in records if r.pod.metadata.uid}
     changed: dict[str, ClaimRecord] = {}
     released: dict[str, list[DeviceResult]] = {}
     for record in records:
@@ -250,10 +252,13 @@ def _released_claims(
             if key is None or held is None or key in changed:
                 continue
             claim = held.claim
+            namespace = claim.metadata.namespace or "default"
+            gone = [r.pod for r in records if (r.pod.metadata.namespace or "default") == namespace]
             consumers = claim.status.reserved_for
-            kept = tuple(c for c in consumers if c.uid not in uids)
+            kept = tuple(c for c in consumers if not any(_refers(c, p) for p in gone))
             owned = any(
-                ref.controller and ref.uid in uids for ref in claim.metadata.owner_references
+                ref.controller and ref.kind == "Pod" and any(_refers(ref, p) for p in gone)
+                for ref in claim.metadata.owner_references
             )
             free = owned or (bool(consumers) and not kept)
             if not free and len(kept) == len(consumers):
@@ -268,6 +273,15 @@ def _released_claims(
             else:
                 changed[key] = ClaimRecord(claim, held.results, held.assumed, held.allocation)
     return changed, released
+
+
+def _refers(ref: ResourceClaimConsumerReference | OwnerReference, pod: Pod) -> bool:
+    """Whether a claim's consumer or owner reference (same namespace) names ``pod``: by UID,
+    or by name when the pod has no UID (simulated pods may have none)."""
+    if isinstance(ref, ResourceClaimConsumerReference) and ref.resource != "pods":
+        return False
+    uid = pod.metadata.uid
+    return ref.uid == uid if uid else not ref.uid and ref.name == pod.metadata.name
 
 
 _DERIVED = frozenset(

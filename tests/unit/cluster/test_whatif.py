@@ -178,3 +178,24 @@ def test_a_view_carries_every_snapshot_field() -> None:
     view = without(snap, ["default/x"])
     assert all(hasattr(view, name) for name in vars(snap))
     assert view.node_names == snap.node_names and view.nodes is snap.nodes
+
+
+def test_pods_without_uid_release_their_claims_by_name() -> None:
+    """Simulated trace pods may have no UID: their generated claim (owner and reservedFor
+    naming the pod, UID empty) is still released with them, and only with them."""
+    backend, framework = cluster()
+    names = backend.cache.node_names
+    for name, node in (("anon", names[0]), ("other", names[1])):
+        pod = gpu_claim_pod(name, 8, node=node)
+        run(
+            backend,
+            framework,
+            pod.model_copy(update={"metadata": pod.metadata.model_copy(update={"uid": None})}),
+        )
+    snap = backend.cache.snapshot()
+    reserved = snap.claims["default/anon-gpu"].claim.status.reserved_for
+    assert [(r.name, r.uid) for r in reserved] == [("anon", "")]
+    view = without(snap, ["default/anon"])
+    assert view.released == {"default/anon-gpu"}
+    assert view.gpus.gpu_free[0].tolist() == [1000] * 8
+    assert view.gpus.gpu_free[1].tolist() == [0] * 8

@@ -65,6 +65,7 @@ __all__ = [
     "Victim",
     "num_candidates",
     "pick_one_node",
+    "start_time",
 ]
 
 log = logging.getLogger(__name__)
@@ -171,9 +172,7 @@ def start_time(record: PodRecord, now: float) -> float:
         try:
             moment = dt.datetime.fromisoformat(text)
         except ValueError:
-            log.warning(
-                "Pod %s: status.startTime %r is not RFC 3339; taken as now", record.key, text
-            )
+            log.warning("Pod %s: status.startTime %r is not RFC 3339; ignored", record.key, text)
         else:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=dt.UTC)
@@ -288,7 +287,8 @@ class DefaultPreemption:
         and the ERROR statuses among those.
 
         Upstream tries nodes in parallel and stops once enough candidates are found; this
-        tries them in order and stops at the same condition.
+        tries them in order and stops at the same condition. (``numCandidates`` 0, possible
+        with ``minCandidateNodesAbsolute: 0``, keeps no candidate at all, as upstream.)
         """
         count = len(potential)
         if count == 0:
@@ -304,8 +304,9 @@ class DefaultPreemption:
             i = int(potential[(offset + step) % count])
             victims, status = self.select_victims(pod, snapshot, i, now)
             if status.ok and victims:
-                candidates.append(Candidate(i, snapshot.node_names[i], victims))
-                if len(candidates) >= wanted:
+                if len(candidates) < wanted:  # upstream's candidate list holds ``wanted``
+                    candidates.append(Candidate(i, snapshot.node_names[i], victims))
+                if candidates and len(candidates) >= wanted:
                     break
                 continue
             if status.ok:

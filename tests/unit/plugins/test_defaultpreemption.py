@@ -556,6 +556,24 @@ def test_dry_run_starts_at_the_seeded_offset_and_stops_when_enough() -> None:
     assert full.result is not None and full.result.nominated_node == "node0"
 
 
+def test_no_room_for_candidates_finds_none() -> None:
+    """minCandidateNodesAbsolute 0 and 10 % of 5 nodes: numCandidates is 0, and upstream's
+    candidate list, sized by it, keeps none: no preemption, every node "not helpful"."""
+    nodes = [node(f"node{i}", pods=1) for i in range(5)]
+    pods = [running(f"v{i}", f"node{i}", LOW) for i in range(5)]
+    outcome = preempt(
+        nodes,
+        pods,
+        preemptor(HIGH),
+        statuses={f"node{i}": U for i in range(5)},
+        args={"minCandidateNodesAbsolute": 0},
+    )
+    assert outcome.evicted == []
+    assert outcome.status.message() == (
+        "preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling."
+    )
+
+
 def _candidate(node: int, *victims: tuple[int, float]) -> Candidate:
     return Candidate(
         node, f"n{node}", tuple(Victim(f"v{node}.{k}", p, s) for k, (p, s) in enumerate(victims))

@@ -18,7 +18,7 @@ Updates touch one row: ``O(K·S·C)`` numpy work per device allocated or release
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,9 @@ from scheduler.cluster.templates import DeviceTemplate
 from scheduler.dra.inventory import Number
 
 _GROW = 64
+
+DeviceRelease = tuple[int, int, bool, Mapping[str, Number] | None]
+"""One allocation result to give back: ``(row, kind, shared, consumed capacity)``."""
 
 
 class TemplateState:
@@ -169,24 +172,38 @@ class TemplateState:
             self.counters_left[row] += t.consumes[kind]
         self._refresh(row)
 
-    def copy(self) -> TemplateState:
-        """A frozen copy for a Snapshot (arrays copied, template shared)."""
+    def copy(self, *, frozen: bool = True) -> TemplateState:
+        """A copy for a Snapshot (arrays copied, template shared); read-only when ``frozen``."""
         other = TemplateState.__new__(TemplateState)
         other.template = self.template
         other.rows = self.rows
         other._free_rows = []
         other._static_ok = self._static_ok
         other.exact_capacity = self.exact_capacity
-        for name in (
-            "row_node",
-            "row_alive",
-            "allocated",
-            "share_count",
-            "shared_used",
-            "counters_left",
-            "available",
-        ):
+        for name in _ARRAYS:
             array = getattr(self, name)[: self.rows].copy()
-            array.setflags(write=False)
+            array.setflags(write=not frozen)
             setattr(other, name, array)
         return other
+
+    def released(self, changes: Sequence[DeviceRelease]) -> TemplateState:
+        """A frozen copy with ``changes`` released, each ``(row, kind, shared, consumed)`` as
+        :meth:`release` takes them: the device state of a what-if snapshot
+        (:class:`~scheduler.cluster.whatif.WhatIfSnapshot`), by the cache's own bookkeeping."""
+        other = self.copy(frozen=False)
+        for row, kind, shared, consumed in changes:
+            other.release(row, kind, shared=shared, consumed=consumed)
+        for name in _ARRAYS:
+            getattr(other, name).setflags(write=False)
+        return other
+
+
+_ARRAYS = (
+    "row_node",
+    "row_alive",
+    "allocated",
+    "share_count",
+    "shared_used",
+    "counters_left",
+    "available",
+)

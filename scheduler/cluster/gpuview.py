@@ -24,6 +24,7 @@ How a GPU's free share (milli-GPU) is read from its devices:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -94,6 +95,21 @@ def gpu_free_rows(
             free_weight = (~state.allocated[rows][:, kinds] * weight[None, :]).sum(axis=1)
             out[:, g] = free_weight * GPU_MILLI // max(int(weight.sum()), 1)
     return out.astype(np.int32)
+
+
+def node_gpu_free(
+    templates: Sequence[DeviceTemplate],
+    states: Sequence[TemplateState],
+    rows: Iterable[tuple[int, int, tuple[str, str]]],
+) -> npt.NDArray[np.int32]:
+    """Free milli per physical GPU of one node, in the view's column order, from the node's
+    templated pools ``(template index, row, pool)`` read in ``states``."""
+    parts = [
+        gpu_free_rows(templates[t], states[t], np.array([row], dtype=np.intp))[0]
+        for t, row, _ in sorted(rows)
+        if templates[t].gpus.count
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 class GpuViewTracker:
@@ -188,14 +204,10 @@ class GpuViewTracker:
             i = cache.node_index.get(name)
             if i is None:
                 continue
-            column = 0
-            for t, row, _ in sorted(inventory.rows_of_node.get(name, ())):
-                template = inventory.templates[t]
-                if template.gpus.count == 0:
-                    continue
-                free = gpu_free_rows(template, inventory.states[t], np.array([row], dtype=np.intp))
-                self.gpu_free[i, column : column + template.gpus.count] = free[0]
-                column += template.gpus.count
+            free = node_gpu_free(
+                inventory.templates, inventory.states, inventory.rows_of_node.get(name, ())
+            )
+            self.gpu_free[i, : len(free)] = free
         inventory.dirty_nodes.clear()
 
     def view(self, cache: ClusterCache) -> GpuView:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -295,13 +296,11 @@ class DeviceInventory:
 
     # -- allocation -------------------------------------------------------------------------------
     def _locate(self, device: DeviceID) -> tuple[TemplateState, int, int] | None:
-        entry = self.pools.get((device[0], device[1]))
-        if entry is None or entry.template < 0:
+        found = self.locate(device)
+        if found is None:
             return None
-        kind = self.templates[entry.template].kind_of.get((device[0], device[2]))
-        if kind is None:
-            return None
-        return self.states[entry.template], entry.row, kind
+        t, row, kind = found
+        return self.states[t], row, kind
 
     def allocate(self, owner: str, result: DeviceResult) -> None:
         """Hold a device for ``owner`` (a claim key); admin results hold nothing."""
@@ -390,13 +389,25 @@ class DeviceInventory:
         entry = self.pools.get((device[0], device[1]))
         return entry.node if entry is not None else None
 
-    def is_allocated(self, device: DeviceID) -> bool:
-        """Held exclusively by some claim (the allocator's "already allocated" set)."""
-        return any(not a.shared for a in self.allocations.get(device, ()))
+    def locate(self, device: DeviceID) -> tuple[int, int, int] | None:
+        """``(template index, row, kind)`` of a device of a templated pool; None otherwise."""
+        entry = self.pools.get((device[0], device[1]))
+        if entry is None or entry.template < 0:
+            return None
+        kind = self.templates[entry.template].kind_of.get((device[0], device[2]))
+        return None if kind is None else (entry.template, entry.row, kind)
 
-    def shared_consumed(self, device: DeviceID) -> Mapping[str, Number] | None:
-        """Summed consumed capacity of the device's shares; None when it has none."""
-        held = [a for a in self.allocations.get(device, ()) if a.shared]
+    def is_allocated(self, device: DeviceID, ignore: AbstractSet[str] = frozenset()) -> bool:
+        """Held exclusively by some claim (the allocator's "already allocated" set); claims
+        in ``ignore`` count as released (a what-if snapshot's view)."""
+        return any(not a.shared and a.owner not in ignore for a in self.allocations.get(device, ()))
+
+    def shared_consumed(
+        self, device: DeviceID, ignore: AbstractSet[str] = frozenset()
+    ) -> Mapping[str, Number] | None:
+        """Summed consumed capacity of the device's shares (those of claims in ``ignore``
+        left out); None when it has none."""
+        held = [a for a in self.allocations.get(device, ()) if a.shared and a.owner not in ignore]
         if not held:
             return None
         total: dict[str, Number] = {}

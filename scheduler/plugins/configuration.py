@@ -5,9 +5,6 @@ kube-scheduler's default plugin set (:data:`DEFAULT_PLUGINS`, upstream 1.35's
 DynamicResources before DefaultPreemption) is merged into each profile's plugins exactly as
 upstream defaulting does (:func:`~scheduler.framework.plugin_sets.merge_plugins`). Then:
 
-* upstream names tessera implements under another name are renamed first
-  (:data:`ALIASES`: ``DefaultPreemption`` is tessera's ``Preemption``), in the plugin sets
-  and in ``pluginConfig``;
 * a *default* plugin the registry does not have (the volume plugins, ImageLocality; and
   InterPodAffinity / PodTopologySpread until they are registered) is left out, logged once
   per process; a plugin the *user* enables that the registry does not have is an error
@@ -48,18 +45,12 @@ from scheduler.framework.profiles import Profile, TieBreak
 from scheduler.plugins.registry import REGISTRY, PluginFactory
 
 __all__ = [
-    "ALIASES",
     "DEFAULT_PLUGINS",
     "NOT_MODELLED",
     "profiles_from_config",
 ]
 
 log = logging.getLogger(__name__)
-
-ALIASES: dict[str, str] = {"DefaultPreemption": "Preemption"}
-"""Upstream plugin name -> the tessera plugin that plays its part."""
-
-_UPSTREAM_NAME = {tessera: upstream for upstream, tessera in ALIASES.items()}
 
 DEFAULT_PLUGINS = Plugins(
     multi_point=PluginSet(
@@ -79,7 +70,7 @@ DEFAULT_PLUGINS = Plugins(
             Plugin(name="PodTopologySpread", weight=2),
             Plugin(name="InterPodAffinity", weight=2),
             Plugin(name="DynamicResources"),
-            Plugin(name="Preemption"),  # upstream's DefaultPreemption
+            Plugin(name="DefaultPreemption"),
             Plugin(name="NodeResourcesBalancedAllocation", weight=1),
             Plugin(name="ImageLocality", weight=1),
             Plugin(name="DefaultBinder"),
@@ -100,22 +91,6 @@ NOT_MODELLED = (
 _skipped_logged: set[str] = set()
 
 
-def _rename(plugin_set: PluginSet) -> PluginSet:
-    def renamed(plugins: tuple[Plugin, ...]) -> tuple[Plugin, ...]:
-        return tuple(
-            p.model_copy(update={"name": ALIASES[p.name]}) if p.name in ALIASES else p
-            for p in plugins
-        )
-
-    return PluginSet(enabled=renamed(plugin_set.enabled), disabled=renamed(plugin_set.disabled))
-
-
-def _renamed(plugins: Plugins | None) -> Plugins | None:
-    if plugins is None:
-        return None
-    return Plugins.model_validate({point: _rename(s) for point, s in plugins.sets()})
-
-
 def _known(
     merged: Plugins,
     custom: Plugins | None,
@@ -132,8 +107,7 @@ def _known(
             if plugin.name not in registry:
                 known = ", ".join(sorted(registry))
                 raise LoadError(
-                    f"unknown plugin {_UPSTREAM_NAME.get(plugin.name, plugin.name)!r} "
-                    f"(tessera knows: {known})",
+                    f"unknown plugin {plugin.name!r} (tessera knows: {known})",
                     source=source,
                     path=(*where, "plugins", _label(point), "enabled", j, "name"),
                 )
@@ -158,11 +132,11 @@ def _plugin_args(
     source: str,
     where: tuple[str | int, ...],
 ) -> tuple[PluginConfig, ...]:
-    """The profile's args per plugin (renamed, TypeMeta checked and dropped); args of a
+    """The profile's args per plugin (TypeMeta checked and dropped); args of a
     plugin the profile does not enable are left out with a warning."""
     out: list[PluginConfig] = []
     for j, entry in enumerate(profile.plugin_config):
-        name = ALIASES.get(entry.name, entry.name)
+        name = entry.name
         args: dict[str, Any] = dict(entry.args)
         path = (*where, "pluginConfig", j, "args")
         version = args.pop("apiVersion", API_VERSION)
@@ -219,7 +193,7 @@ def profiles_from_config(
     profiles: list[Profile] = []
     for i, profile in enumerate(config.profiles):
         where: tuple[str | int, ...] = ("profiles", i)
-        custom = _renamed(profile.plugins)
+        custom = profile.plugins
         merged = _known(merge_plugins(DEFAULT_PLUGINS, custom), custom, known, source, where)
         plugin_config = _plugin_args(profile, set(merged.names()), source, where)
         percentage = profile.percentage_of_nodes_to_score

@@ -11,7 +11,11 @@ Extension points (what kube-scheduler's plugin of the same name does, docs/seman
   Unallocated claims: the vectorised prefilter narrows the nodes; then the exact allocator
   runs on each survivor — unless the prefilter's answer is exact, in which case the exact
   allocator runs only at Reserve on the chosen node. A fatal allocator error aborts the
-  cycle (Status ERROR), as upstream.
+  cycle (Status ERROR), as upstream. A device shortfall (cannot allocate all claims, invalid
+  pools, a timed-out search; a claim in use at PreFilter) is UNSCHEDULABLE_AND_UNRESOLVABLE,
+  as upstream 1.35 reports it (so DefaultPreemption never evicts to free devices); with the
+  ``devicePreemption`` arg, which tessera's policies set, it is UNSCHEDULABLE, and tessera's
+  Preemption planner, which models the devices victims free, considers the node.
 * **Score** (1.35) — for claims with ``firstAvailable`` requests, +(8 − index of the chosen
   alternative) per request, normalised (highest = 100).
 * **Reserve / Unreserve** — allocate on the chosen node (honouring a device-choice hint,
@@ -86,6 +90,16 @@ class DynamicResourcesArgs(BaseModel):
         alias="filterTimeoutSeconds",
         ge=0,
         description="Per-node allocation deadline (DynamicResourcesArgs.filterTimeout); 0 = none.",
+    )
+    device_preemption: bool = Field(
+        default=False,
+        alias="devicePreemption",
+        description=(
+            "Report device shortfalls (cannot allocate all claims, invalid pools, a timed-out "
+            "search, a claim in use) as UNSCHEDULABLE, so that a preemption plugin that frees "
+            "devices (tessera's Preemption) considers the node. Off (upstream 1.35): they are "
+            "UNSCHEDULABLE_AND_UNRESOLVABLE and preemption never runs for them."
+        ),
     )
 
 
@@ -173,7 +187,7 @@ class DynamicResources:
             if record.results:
                 reserved = {r.uid for r in claim.status.reserved_for}
                 if len(reserved) >= MAX_RESERVED_FOR and pod.pod.metadata.uid not in reserved:
-                    return None, Status.unschedulable("resourceclaim in use")
+                    return None, self._shortfall("resourceclaim in use")
                 allocation = claim.status.allocation
                 data.allocated_keys.append(key)
                 data.allocated_selectors.append(
@@ -204,6 +218,13 @@ class DynamicResources:
             )
         state.write(_KEY, data)
         return None, Status.success()
+
+    def _shortfall(self, message: str) -> Status:
+        """A device shortfall on a node: UNSCHEDULABLE_AND_UNRESOLVABLE as upstream 1.35
+        reports it, or UNSCHEDULABLE with ``devicePreemption`` (see the args)."""
+        if self.args.device_preemption:
+            return Status.unschedulable(message)
+        return Status.unresolvable(message)
 
     # -- Filter -----------------------------------------------------------------------------------
     def filter(
@@ -243,7 +264,7 @@ class DynamicResources:
             group = needs & passed & (codes == code)
             answer = self._answer(data, snapshot, code)
             hopeless = group & ~answer.possible[nodes]
-            checks.append((Status.unschedulable(_CANNOT), hopeless))
+            checks.append((self._shortfall(_CANNOT), hopeless))
             passed &= ~hopeless
             if answer.exact:
                 continue
@@ -258,7 +279,7 @@ class DynamicResources:
                     return FilterResult(~failed, ((Status.error(outcome.message), failed),))
                 mask = np.zeros(len(nodes), dtype=bool)
                 mask[position] = True
-                checks.append((Status.unschedulable(outcome.message), mask))
+                checks.append((self._shortfall(outcome.message), mask))
         return FilterResult.from_checks(checks, len(nodes))
 
     @staticmethod

@@ -41,6 +41,7 @@ from scheduler.framework.runtime import Framework
 from scheduler.plugins import (
     balancedallocation,
     defaultbinder,
+    defaultpreemption,
     dynamicresources,
     gangtopology,
     interpodaffinity,
@@ -95,6 +96,7 @@ for _module in (
     fragmentation,
     baselines,
     gangtopology,
+    defaultpreemption,
     servingbatch,
     tessera,
 ):

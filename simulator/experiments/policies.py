@@ -9,14 +9,15 @@ and building them through the same models and validation keeps them ordinary con
 (``policy_yaml`` prints one, to copy and edit).
 
 * ``kube-default`` — a stock kube-scheduler: the default profile
-  (``scheduler.plugins.configuration.DEFAULT_PLUGINS`` as far as tessera models it) with
-  ``DefaultPreemption`` disabled, because the plugin tessera runs under that name is its own
-  victim planner (serving-only, solver-chosen victims), not the stock algorithm; pods are
-  scheduled one by one.
+  (``scheduler.plugins.configuration.DEFAULT_PLUGINS`` as far as tessera models it, with
+  upstream's DefaultPreemption: priority preemption only, and none to free DRA devices, as
+  1.35's DynamicResources reports device shortfalls as unresolvable); pods are scheduled one
+  by one.
 * every other replay policy (:data:`REPLAY_POLICIES`) — tessera's profile: the filters
   (NodeUnschedulable, NodeName, NodeResourcesFit as a filter only, NodeAffinity,
-  TaintToleration, NodePorts, DynamicResources), GangTopology placement, Preemption, the
-  policy's GPU scorer (:data:`GPU_SCORERS`) and ServingBatch, each scoring with weight 1;
+  TaintToleration, NodePorts, DynamicResources with ``devicePreemption``), GangTopology
+  placement, tessera's Preemption planner (which frees devices too), the policy's GPU scorer
+  (:data:`GPU_SCORERS`) and ServingBatch, each scoring with weight 1;
 * the inflate policies (:data:`POLICIES`, the FGD paper's six plus ``tessera``) — the FGD
   simulator's profile: NodeResourcesFit (filter only) and DynamicResources, the policy's
   scorer, DefaultBinder; node-order tie-breaking.
@@ -168,10 +169,10 @@ def replay_config(
     _check(policy, REPLAY_POLICIES)
     topology = {"levels": list(levels)} if levels else {}
     if policy == "kube-default":
-        # the default profile, without preemption: tessera's Preemption (which stands in for
-        # DefaultPreemption) is tessera's own victim planner, not the stock algorithm
-        stock = {"multiPoint": {"disabled": [{"name": "DefaultPreemption"}]}}
-        return KubeSchedulerConfiguration.model_validate(_document(policy, stock, {}))
+        stock: dict[str, Any] = {}
+        return KubeSchedulerConfiguration.model_validate(
+            _document(policy, stock, {"DefaultPreemption": {"seed": seed}})
+        )
     scorer = GPU_SCORERS[policy]
     enabled = [
         "SchedulingGates",
@@ -193,6 +194,7 @@ def replay_config(
     args: dict[str, dict[str, Any]] = {
         "GangTopology": {"solver": {"mode": "offline", "random_seed": seed}, **topology},
         "Preemption": topology,
+        "DynamicResources": {"devicePreemption": True},
         scorer: _scorer_args(policy, seed, device_choice, workload),
     }
     return KubeSchedulerConfiguration.model_validate(

@@ -83,6 +83,7 @@ def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | 
         args={
             "GangTopology": {"levels": list(loaded.levels), "solver": {"mode": "offline"}},
             "Preemption": args,
+            "DynamicResources": {"devicePreemption": True},
         },
         disabled=FIT_FILTER_ONLY,
         tie_break="first",

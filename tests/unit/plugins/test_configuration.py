@@ -80,7 +80,7 @@ def test_default_profile_runs_upstream_defaults_that_tessera_models() -> None:
             "InterPodAffinity",
             "DynamicResources",
         ],
-        "post_filter": ["Preemption"],
+        "post_filter": ["DefaultPreemption"],
         "pre_score": [
             "TaintToleration",
             "NodeAffinity",
@@ -174,22 +174,28 @@ def test_unmodelled_default_plugins_are_left_out_and_logged_once(
     assert any("VolumeBinding" in m for m in skipped)
 
 
-def test_default_preemption_is_an_alias_of_preemption() -> None:
-    """DefaultPreemption in plugin sets and pluginConfig means tessera's Preemption."""
+def test_default_preemption_is_upstreams_and_tessera_preemption_can_replace_it() -> None:
+    """The default set preempts with DefaultPreemption (upstream semantics); a profile may
+    disable it, or swap in tessera's Preemption planner with its args."""
     (disabled,) = resolve(
         [{"plugins": {"multiPoint": {"disabled": [{"name": "DefaultPreemption"}]}}}]
     )
     assert build(disabled).points.post_filter == []
-    (configured,) = resolve(
+    (swapped,) = resolve(
         [
             {
-                "plugins": {"postFilter": {"enabled": [{"name": "DefaultPreemption"}]}},
-                "pluginConfig": [{"name": "DefaultPreemption", "args": {"batchMayPreempt": True}}],
+                "plugins": {
+                    "postFilter": {
+                        "disabled": [{"name": "DefaultPreemption"}],
+                        "enabled": [{"name": "Preemption"}],
+                    }
+                },
+                "pluginConfig": [{"name": "Preemption", "args": {"batchMayPreempt": True}}],
             }
         ]
     )
-    assert configured.args("Preemption") == {"batchMayPreempt": True}
-    assert [p.name for p in build(configured).points.post_filter] == ["Preemption"]
+    assert swapped.args("Preemption") == {"batchMayPreempt": True}
+    assert [p.name for p in build(swapped).points.post_filter] == ["Preemption"]
 
 
 def test_reconfigured_default_keeps_its_place_and_takes_the_new_weight() -> None:

@@ -78,16 +78,19 @@ def test_tessera_policies_filter_with_node_resources_fit_but_do_not_score_with_i
         assert [p.name for p in profile.plugins.pre_score.disabled] == ["NodeResourcesFit"]
 
 
-def test_kube_default_is_the_default_profile_without_preemption() -> None:
-    """kube-default changes nothing but DefaultPreemption (tessera's planner stands there)."""
+def test_kube_default_is_the_default_profile_with_upstream_preemption() -> None:
+    """kube-default is the default plugin set untouched: DefaultPreemption (upstream's), not
+    tessera's Preemption planner; DynamicResources keeps upstream's unresolvable shortfalls."""
     config = replay_config("kube-default", levels=LEVELS)
     (profile,) = config.profiles
-    assert profile.plugins is not None
-    assert [p.name for p in profile.plugins.multi_point.disabled] == ["DefaultPreemption"]
-    assert profile.plugins.multi_point.enabled == ()
+    assert profile.plugins is None or profile.plugins.multi_point.disabled == ()
     resolved = replay_profile("kube-default")
+    assert "DefaultPreemption" in resolved.plugins.names()
     assert "Preemption" not in resolved.plugins.names()
     assert "NodeResourcesBalancedAllocation" in resolved.plugins.names()
+    assert "devicePreemption" not in resolved.args("DynamicResources")
+    tessera = replay_profile("tessera")
+    assert tessera.args("DynamicResources") == {"devicePreemption": True}
 
 
 def test_unknown_policy_names_the_choices() -> None:

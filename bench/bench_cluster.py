@@ -9,7 +9,7 @@ CPU seconds are both reported, with the load average: on a shared host wall time
   seconds per stage, peak RSS (``ru_maxrss``) and the RSS of the bare interpreter with its
   imports, the device count, and a sanity read (the GPU view's sums and one
   ``Snapshot.node_pools(i)`` materialisation checked against the driver's own instance
-  attributes). Budget (DESIGN.md): at most 60 s and 2 GiB. A second subprocess repeats the
+  attributes). Budget (docs/development.md): at most 60 s and 2 GiB. A second subprocess repeats the
   build under ``tracemalloc`` for the peak of Python-tracked allocations (numpy buffers
   included); its times are slower and not the ones reported above.
 * ``yaml_round_trip``: a 500-node 8 x H100 dynamic-MIG cluster through the object path and

@@ -5,7 +5,7 @@ One default ``tessera inflate`` run — the openb default pod list (8,152 pods i
 Python subprocess, ``--repeat`` times (default 3). Each repetition reports the wall and CPU
 seconds of the run itself (``run_inflate``), of the whole process (imports included), its
 peak RSS (``ru_maxrss``) and the 1-minute load average when it started; the report gives
-the median and minimum. Budget (DESIGN.md): one run at most 10 s on a 2-core machine. On a
+the median and minimum. Budget (docs/development.md): one run at most 10 s on a 2-core machine. On a
 shared host wall time stretches with the load, so the budget is judged on the fastest
 repetition's wall time or, failing that, on its CPU time.
 

@@ -71,7 +71,8 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
     """Generate the trace and replay it in this process; timings, RSS, outcome."""
     start = time.perf_counter()
     from simulator.clusters import load_cluster
-    from simulator.experiments.replay import Replay, ReplayConfig, replay_profile
+    from simulator.experiments.policies import replay_profile
+    from simulator.experiments.replay import Replay, ReplayConfig
     from simulator.traces import read_trace
     from simulator.traces.synthetic import (
         SyntheticConfig,

@@ -6,7 +6,11 @@ It plays the parts of the API server and of the controllers around the scheduler
   entry gets a generated ResourceClaim ``<pod>-<claim>`` owned by the pod, recorded in
   ``pod.status.resourceClaimStatuses``; when the pod ends, generated claims are deleted and
   shared claims drop the pod from ``reservedFor`` and are deallocated when no consumer is left;
-* **API writes** — ``write_allocation`` sets ``status.allocation`` and ``reservedFor``;
+* **garbage collector** — the claim the scheduler made for a pod's DRA-backed extended
+  resources (owned by the pod) is deleted with the pod;
+* **API writes** — ``write_allocation`` sets ``status.allocation`` and ``reservedFor`` (for the
+  scheduler's in-memory extended-resource claim it first creates the claim and then writes
+  ``pod.status.extendedResourceClaimStatus``, as kube-scheduler's PreBind does);
   ``bind`` sets ``spec.nodeName``; ``evict`` deletes the pod (and releases its claims);
 * **clock** — virtual seconds, advanced by the event engine.
 
@@ -20,10 +24,17 @@ from collections.abc import Callable, Mapping
 
 from scheduler.api.dra import ResourceClaim, ResourceClaimConsumerReference, ResourceClaimTemplate
 from scheduler.api.meta import ObjectMeta, OwnerReference
-from scheduler.api.pod import Pod, PodResourceClaimStatus, pod_key
+from scheduler.api.pod import (
+    Pod,
+    PodExtendedResourceClaimStatus,
+    PodResourceClaimStatus,
+    pod_extended_claim_key,
+    pod_key,
+)
 from scheduler.cluster.cache import ClusterCache
 from scheduler.dra.claims import ClaimAllocation
 from scheduler.dra.convert import allocation_result
+from scheduler.dra.extended import ExtendedResourceAllocation, extended_claim_key
 
 MAX_RESERVED_FOR = 256
 
@@ -148,6 +159,9 @@ class SimulatedCluster:
                 self._release_reservation(f"{namespace}/{ref.resource_claim_name}", pod)
             elif generated.get(ref.name):
                 self._cache.remove_claim(f"{namespace}/{generated[ref.name]}")
+        for special in {pod_extended_claim_key(pod), extended_claim_key(pod)}:
+            if special is not None:
+                self._cache.remove_claim(special)
 
     def _release_reservation(self, key: str, pod: Pod) -> None:
         record = self._cache.claims.get(key)
@@ -165,11 +179,23 @@ class SimulatedCluster:
     def write_allocation(
         self, claim_key: str, allocation: ClaimAllocation | None, pod_key: str
     ) -> None:
-        """PreBind: store ``status.allocation`` and add the pod to ``reservedFor``."""
+        """PreBind: store ``status.allocation`` and add the pod to ``reservedFor``; an
+        in-memory extended-resource claim is created first and named in the pod's
+        ``status.extendedResourceClaimStatus``."""
         record = self._cache.claims.get(claim_key)
         pod = self._cache.pods.get(pod_key)
         if record is None or pod is None:
             raise SimulationError(f"ResourceClaim {claim_key} or Pod {pod_key}: not found")
+        if record.in_memory and isinstance(allocation, ExtendedResourceAllocation):
+            pod_status = pod.pod.status.model_copy(
+                update={
+                    "extended_resource_claim_status": PodExtendedResourceClaimStatus(
+                        request_mappings=allocation.mappings,
+                        resource_claim_name=record.claim.name,
+                    )
+                }
+            )
+            self._cache.add_pod(pod.pod.model_copy(update={"status": pod_status}))
         claim = record.claim
         reserved = list(claim.status.reserved_for)
         uid = pod.pod.metadata.uid or ""

@@ -1,12 +1,15 @@
 """The scheduling queue, with kube-scheduler's behaviour.
 
-Three sub-queues, as in ``pkg/scheduler/backend/queue``:
+Four sub-queues, as in ``pkg/scheduler/backend/queue``:
 
 * **activeQ** — pods ready to be tried, ordered like PrioritySort: higher priority first,
   then the earlier enqueue time (ties by insertion order);
 * **backoffQ** — pods that failed and wait out their backoff: ``initial x 2^(attempts-1)``
   seconds, capped (defaults 1 s and 10 s, ``podInitialBackoffSeconds`` /
   ``podMaxBackoffSeconds``);
+* **gated** — pods a PreEnqueue plugin held back (scheduling gates); they never reach
+  activeQ here, since nothing updates a replayed pod (upstream: until an update lifts the
+  gates);
 * **unschedulable** — pods no node could take. A cluster event that may free room (a pod
   deleted or finished, a node added, a claim deallocated) moves them back: to activeQ if
   their backoff has passed, else to backoffQ. A pod left there longer than
@@ -77,6 +80,7 @@ class SchedulingQueue:
         self._pods: dict[str, QueuedPod] = {}
         self._where: dict[str, str] = {}
         self.unschedulable: dict[str, QueuedPod] = {}
+        self.gated: dict[str, QueuedPod] = {}
 
     def __len__(self) -> int:
         return len(self._pods)
@@ -108,6 +112,14 @@ class SchedulingQueue:
         pod = QueuedPod(info, now, now)
         self._pods[info.key] = pod
         self._to_active(pod, now)
+        return pod
+
+    def add_gated(self, info: PodInfo, now: float) -> QueuedPod:
+        """A new pending pod that PreEnqueue rejected: kept (pending) but never tried."""
+        pod = QueuedPod(info, now, now)
+        self._pods[info.key] = pod
+        self._where[info.key] = "gated"
+        self.gated[info.key] = pod
         return pod
 
     def pop(self, now: float) -> QueuedPod | None:
@@ -179,6 +191,7 @@ class SchedulingQueue:
         pod = self._pods.pop(key, None)
         self._where.pop(key, None)
         self.unschedulable.pop(key, None)
+        self.gated.pop(key, None)
         return pod
 
     def next_timer(self) -> float | None:

@@ -14,14 +14,28 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 ``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
 simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
 8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
-(free GPUs, rack) rows.
+(free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
+``Profile.of`` profile; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
+through the CLI.
+
+Framework-level tests run the real registry on a simulated cluster::
+
+    backend = openb_cluster(tmp_path, ["a,32000,65536,4,G2", "b,16000,65536,2,G2"])
+    framework = spec_framework(backend, {"DotProd": {}})
+    pod = create_openb(backend, openb_pod("p", 8000, 1, 1000))
+    totals = node_scores(framework, pod)            # {node: weighted score total}
+    placed = framework.schedule_one(pod)            # or schedule_openb(framework, row)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
 
 from scheduler.api.dra import ResourceClaimTemplate
 from scheduler.api.loaders import load_object
@@ -33,12 +47,24 @@ from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.claims import ClaimAllocation
 from scheduler.framework.backend import BackendHandle
+from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.podinfo import PodInfo, pod_info
+from scheduler.framework.profiles import Profile
+from scheduler.framework.runtime import Framework, ScheduleResult
+from scheduler.plugins.registry import build_framework
 from scheduler.solver.instance import NodeSupply, NodeTable
+from simulator.backend import SimulatedCluster
+from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
+from simulator.traces.openb import OpenbPod
+from simulator.traces.openb_objects import OpenbObjects
 
 Quantity = str | int | float
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+FIT_FILTER_ONLY = {"pre_score": ["NodeResourcesFit"], "score": ["NodeResourcesFit"]}
+"""``Profile.of(..., disabled=FIT_FILTER_ONLY)``: NodeResourcesFit filters but does not score
+(it scores LeastAllocated by default, as upstream)."""
 
 
 def _text(value: Quantity) -> str:
@@ -106,6 +132,7 @@ def make_pod(
     topology_spread: Sequence[Mapping[str, Any]] | None = None,
     priority: int | None = None,
     node_name: str | None = None,
+    uid: str | None = None,
 ) -> Pod:
     """A Pod with one container requesting ``cpu``/``memory``/``requests``.
 
@@ -115,7 +142,7 @@ def make_pod(
     ``gpu_claim`` references an existing ResourceClaim of that name from the pod
     (``spec.resourceClaims[{name: gpu}]``, claimed by the first container).
     ``affinity`` is ``spec.affinity`` and ``topology_spread`` ``spec.topologySpreadConstraints``,
-    in API (camelCase) form.
+    in API (camelCase) form; ``uid`` sets ``metadata.uid``.
     """
     if containers is None:
         containers = [_requests(cpu, memory, requests or {})]
@@ -154,6 +181,8 @@ def make_pod(
         "labels": dict(labels or {}),
         "annotations": dict(annotations or {}),
     }
+    if uid is not None:
+        metadata["uid"] = uid
     return Pod.model_validate({"metadata": metadata, "spec": spec})
 
 
@@ -397,3 +426,131 @@ def reference_node_affinity(pod: Pod, node: Node) -> bool:
         else None
     )
     return compile_node_selector(required).matches(node.name, labels)
+
+
+OPENB_NODE_HEADER = "sn,cpu_milli,memory_mib,gpu,model\n"
+
+
+def openb_cluster(directory: Path, rows: Sequence[str]) -> SimulatedCluster:
+    """A SimulatedCluster built by the spec machinery from openb node rows
+    ``sn,cpu_milli,memory_mib,gpu,model`` (shared GPUs published as ResourceSlices; a row
+    with 0 GPUs and no model is a CPU-only node); node ids follow the row order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    csv = directory / "nodes.csv"
+    csv.write_text(OPENB_NODE_HEADER + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    spec = parse_cluster_spec(
+        {
+            "apiVersion": "tessera.io/v1alpha1",
+            "kind": "ClusterSpec",
+            "metadata": {"name": "t"},
+            "kubernetesVersion": "1.35",
+            "featureGates": {"DRAConsumableCapacity": True},
+            "nodePools": [{"name": "p", "fromOpenbCSV": str(csv)}],
+        },
+        source=str(csv),
+    )
+    return SimulatedCluster(cluster_from_spec(spec, templated=True, source=str(csv)).cache)
+
+
+def spec_framework(
+    backend: SimulatedCluster,
+    scorers: Mapping[str, Mapping[str, Any]],
+    *,
+    tie_break: Literal["random", "first", "nodeOrder"] = "nodeOrder",
+    seed: int = 0,
+) -> Framework:
+    """``build_framework`` of a profile: filters NodeResourcesFit, NodeAffinity and
+    DynamicResources (which also scores ``firstAvailable`` claims), then ``scorers`` (plugin
+    name -> args, weight 1), then DefaultBinder. ``nodeOrder`` ties go to the cluster's node
+    order (node id 0 first)."""
+    names = ["NodeResourcesFit", "NodeAffinity", "DynamicResources"]
+    plugins = ["PrioritySort", *(n for n in names if n not in scorers), *scorers, "DefaultBinder"]
+    profile = Profile.of(
+        "t",
+        plugins,
+        args=scorers,
+        disabled=FIT_FILTER_ONLY,
+        tie_break=tie_break,
+        seed=seed,
+    )
+    rank = np.arange(len(backend.cache.node_names), dtype=np.int64)
+    return build_framework(profile, backend, node_rank=rank)
+
+
+def openb_pod(
+    name: str, cpu: int, num_gpu: int = 0, gpu_milli: int = 0, *, memory_mib: int = 1024
+) -> OpenbPod:
+    """An openb pod row (``cpu`` milli-CPU, ``memory_mib``, no GPU model restriction)."""
+    return OpenbPod(name, cpu, memory_mib, num_gpu, gpu_milli, (), None, None, None, None, None)
+
+
+def pinned(pod: Pod, node: str) -> Pod:
+    """``pod`` with a ``kubernetes.io/hostname`` nodeSelector for ``node``."""
+    spec = pod.spec.model_copy(update={"node_selector": {HOSTNAME_LABEL: node}})
+    return pod.model_copy(update={"spec": spec})
+
+
+def create_openb(backend: SimulatedCluster, row: OpenbPod, *, node: str | None = None) -> PodInfo:
+    """Create the pod of an openb row in ``backend`` (its claim template registered, its
+    claim generated), pinned to ``node`` if given; the PodInfo a cycle receives."""
+    objects = OpenbObjects()
+    if row.num_gpu:
+        backend.add_template(objects.template_for(row))
+    pod = objects.pod(row)
+    return pod_info(backend.create_pod(pinned(pod, node) if node is not None else pod))
+
+
+def schedule_openb(
+    framework: Framework, row: OpenbPod, *, node: str | None = None
+) -> ScheduleResult:
+    """:func:`create_openb` in the framework's SimulatedCluster, then one ``schedule_one``."""
+    backend = framework.handle.backend
+    assert isinstance(backend, SimulatedCluster)
+    return framework.schedule_one(create_openb(backend, row, node=node))
+
+
+def node_scores(framework: Framework, pod: PodInfo) -> dict[str, int]:
+    """The framework's weighted score total per feasible node for ``pod`` (PreFilter,
+    Filter, PreScore, Score and normalisation of one cycle, without binding)."""
+    snapshot = framework.handle.cache.snapshot()
+    state = CycleState()
+    nodes, _ = framework.find_feasible(state, pod, snapshot)
+    totals, status = framework.score(state, pod, snapshot, nodes)
+    assert status.ok, status
+    return {snapshot.node_names[int(i)]: int(t) for i, t in zip(nodes, totals, strict=True)}
+
+
+def spot_scenario(directory: Path, pods: int = 4) -> tuple[Path, Path]:
+    """Files of a tiny replay: a cluster spec (``on-demand`` pool of 2 nodes, ``spot`` pool of
+    2 nodes labelled ``example.com/spot: "true"``, 8 cpu and one H100 each) and a trace of
+    ``pods`` one-cpu pods arriving at time 0 that run to the end. Returns (spec, trace)."""
+    spec = directory / "spot-cluster.yaml"
+    spec.write_text(
+        "apiVersion: tessera.io/v1alpha1\n"
+        "kind: ClusterSpec\n"
+        "metadata: {name: spot}\n"
+        "nodePools:\n"
+        "- name: on-demand\n"
+        "  count: 2\n"
+        "  node: {cpu: '8', memory: 32Gi}\n"
+        "  accelerator: {kind: nvidia, model: H100-80GB, count: 1}\n"
+        "- name: spot\n"
+        "  count: 2\n"
+        "  node: {cpu: '8', memory: 32Gi}\n"
+        "  accelerator: {kind: nvidia, model: H100-80GB, count: 1}\n"
+        "  labels: {example.com/spot: 'true'}\n"
+    )
+    trace = directory / "spot-trace.yaml"
+    items = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}],
+            },
+        }
+        for i in range(pods)
+    ]
+    trace.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    return spec, trace

@@ -89,6 +89,7 @@ from .node import Node, NodeSpec, NodeStatus, node_allocatable
 from .pod import (
     Affinity,
     Container,
+    ContainerPort,
     NodeAffinity,
     Pod,
     PodAffinity,
@@ -168,6 +169,7 @@ __all__ = [
     "CompiledLabelSelector",
     "CompiledNodeSelector",
     "Container",
+    "ContainerPort",
     "Counter",
     "CounterSet",
     "Device",

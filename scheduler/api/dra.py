@@ -1,6 +1,6 @@
 """``resource.k8s.io/v1`` objects: DeviceClass, ResourceSlice, ResourceClaim, ResourceClaimTemplate.
 
-Shapes follow ``k8s.io/api/resource/v1`` (1.35); reference/dra.md §2 lists every field.
+Shapes follow ``k8s.io/api/resource/v1`` (1.35); docs/semantics/dra.md §2 lists every field.
 Older versions (``v1beta1``, ``v1beta2``) are converted to these shapes by
 :mod:`scheduler.api.conversion` before validation.
 

@@ -1,5 +1,5 @@
 """LeaderWorkerSet (``leaderworkerset.x-k8s.io/v1``) and the label/annotation keys LWS puts
-on its pods (reference/lws.md §2-3).
+on its pods (docs/semantics/lws.md §2-3).
 
 Gang recognition reads plain pod labels and annotations (these constants); the LWS object
 itself is read for its size, templates and exclusive-topology annotation, e.g. when a dump

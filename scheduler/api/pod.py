@@ -28,10 +28,13 @@ from .taints import Toleration
 __all__ = [
     "Affinity",
     "Container",
+    "ContainerExtendedResourceRequest",
+    "ContainerPort",
     "NodeAffinity",
     "Pod",
     "PodAffinity",
     "PodAffinityTerm",
+    "PodExtendedResourceClaimStatus",
     "PodResourceClaim",
     "PodResourceClaimStatus",
     "PodSchedulingGate",
@@ -43,6 +46,7 @@ __all__ = [
     "ResourceRequirements",
     "TopologySpreadConstraint",
     "WeightedPodAffinityTerm",
+    "pod_extended_claim_key",
     "pod_key",
     "pod_requests",
 ]
@@ -63,12 +67,25 @@ class ResourceRequirements(K8sModel):
     claims: tuple[ResourceClaimRef, ...] = Field(default_factory=tuple)
 
 
+class ContainerPort(K8sModel):
+    """``containers[].ports[]``; only ``hostPort`` > 0 entries matter to scheduling
+        (NodePorts). An empty ``protocol`` means TCP, an empty ``hostIP`` every address
+    (``0.0.0.0``)."""
+
+    name: str | None = None
+    container_port: StrictInt = 0
+    host_port: StrictInt | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    protocol: str | None = None
+
+
 class Container(K8sModel):
     """A container or init container. ``restartPolicy: Always`` on an init container makes
     it a sidecar (restartable init container)."""
 
     name: str = ""
     image: str | None = None
+    ports: tuple[ContainerPort, ...] = Field(default_factory=tuple)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     restart_policy: str | None = None
 
@@ -191,13 +208,30 @@ class PodResourceClaimStatus(K8sModel):
     resource_claim_name: str | None = None
 
 
+class ContainerExtendedResourceRequest(K8sModel):
+    """``status.extendedResourceClaimStatus.requestMappings[]``: which request of the
+    scheduler-made claim serves a container's extended resource (KEP-5004)."""
+
+    container_name: str = ""
+    resource_name: str = ""
+    request_name: str = ""
+
+
+class PodExtendedResourceClaimStatus(K8sModel):
+    """``status.extendedResourceClaimStatus``: the ResourceClaim the scheduler created for
+    the pod's DRA-backed extended resources, and the container-to-request mappings."""
+
+    request_mappings: tuple[ContainerExtendedResourceRequest, ...] = Field(default_factory=tuple)
+    resource_claim_name: str = ""
+
+
 class PodStatus(K8sModel):
     """The scheduling-relevant part of ``status``; ``conditions`` are kept loosely."""
 
     phase: str | None = None
     nominated_node_name: str | None = None
     resource_claim_statuses: tuple[PodResourceClaimStatus, ...] = Field(default_factory=tuple)
-    extended_resource_claim_status: Loose | None = None
+    extended_resource_claim_status: PodExtendedResourceClaimStatus | None = None
     conditions: tuple[Loose, ...] = Field(default_factory=tuple)
     start_time: Timestamp | None = None
 
@@ -239,6 +273,15 @@ def pod_claim_keys(pod: Pod) -> list[tuple[str, str | None]]:
         name = ref.resource_claim_name or generated.get(ref.name)
         out.append((ref.name, f"{namespace}/{name}" if name else None))
     return out
+
+
+def pod_extended_claim_key(pod: Pod) -> str | None:
+    """``namespace/name`` of the claim the scheduler created for the pod's DRA-backed extended
+    resources (``status.extendedResourceClaimStatus.resourceClaimName``), or None."""
+    status = pod.status.extended_resource_claim_status
+    if status is None or not status.resource_claim_name:
+        return None
+    return f"{pod.metadata.namespace or 'default'}/{status.resource_claim_name}"
 
 
 def _pod_level_supported(name: str) -> bool:

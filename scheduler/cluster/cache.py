@@ -11,8 +11,9 @@ What it holds:
   ``int64[N, R]`` arrays (R = resource names, grown when a new name appears);
 * pods by ``namespace/name``, with the node they are bound or assumed to;
 * DRA: the :class:`~scheduler.cluster.slices.DeviceInventory` (slices, pools, templates,
-  which device is held by whom), DeviceClasses, ResourceClaims and their allocations
-  (written ones and assumed, in-flight ones);
+  which device is held by whom), DeviceClasses (and the extended resources they back,
+  KEP-5004), ResourceClaims and their allocations (written ones and assumed, in-flight
+  ones, including scheduler-made claims not created yet);
 * PriorityClasses, PodGroups and LeaderWorkerSets, for gang and priority lookups.
 
 Generations: ``generation`` bumps on every mutation (a Snapshot is reused while it is
@@ -47,6 +48,7 @@ from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.templates import TemplateFactory
 from scheduler.dra.claims import ClaimAllocation, ClassSpec, DeviceResult
 from scheduler.dra.convert import class_spec, device_results
+from scheduler.dra.extended import ExtendedResourceAllocation, extended_resource_classes
 from scheduler.dra.features import Features
 from scheduler.dra.inventory import CompiledSlice, compile_slice
 from scheduler.topology.domains import TopologyDomains
@@ -81,12 +83,18 @@ class PodRecord:
 
 @dataclass(slots=True)
 class ClaimRecord:
-    """A ResourceClaim and the device results it holds (written or assumed)."""
+    """A ResourceClaim and the device results it holds (written or assumed).
+
+    ``in_memory`` marks a claim the scheduler made for a pod's DRA-backed extended
+    resources and has assumed but not created yet (KEP-5004): the record is the only copy,
+    and forgetting its allocation drops it.
+    """
 
     claim: ResourceClaim
     results: list[DeviceResult] = field(default_factory=list)
     assumed: bool = False
     allocation: ClaimAllocation | None = None
+    in_memory: bool = False
 
 
 class ClusterCache:
@@ -108,6 +116,7 @@ class ClusterCache:
         self.devices = DeviceInventory()
         self.classes: dict[str, DeviceClass] = {}
         self.class_specs: dict[str, ClassSpec] = {}
+        self.extended_resources: dict[str, str] = {}
         self.claims: dict[str, ClaimRecord] = {}
         self.priority_classes: dict[str, PriorityClass] = {}
         self.pod_groups: dict[str, PodGroup] = {}
@@ -304,6 +313,7 @@ class ClusterCache:
         """Add or update a DeviceClass."""
         self.classes[cls.name] = cls
         self.class_specs[cls.name] = class_spec(cls)
+        self.extended_resources = extended_resource_classes(self.classes.values())
         self._touch()
 
     def add_claim(self, claim: ResourceClaim) -> None:
@@ -353,8 +363,16 @@ class ClusterCache:
         self._touch_devices(record.results)
 
     def assume_claim(self, key: str, allocation: ClaimAllocation) -> None:
-        """Hold devices for an allocation the scheduler decided but has not written yet."""
+        """Hold devices for an allocation the scheduler decided but has not written yet.
+
+        An :class:`~scheduler.dra.extended.ExtendedResourceAllocation` for a claim the cache
+        does not know brings its (in-memory) claim object along: the record is created here
+        and marked ``in_memory`` until the claim is written.
+        """
         record = self.claims.get(key)
+        if record is None and isinstance(allocation, ExtendedResourceAllocation):
+            record = ClaimRecord(allocation.claim, in_memory=True)
+            self.claims[key] = record
         if record is None:
             raise KeyError(f"ResourceClaim {key}: not in the cache")
         if record.results:
@@ -367,7 +385,8 @@ class ClusterCache:
         self._touch_devices(record.results)
 
     def forget_claim(self, key: str) -> None:
-        """Undo :meth:`assume_claim` (Unreserve) or deallocate a claim."""
+        """Undo :meth:`assume_claim` (Unreserve) or deallocate a claim; an in-memory claim
+        (never written) is dropped with its allocation."""
         record = self.claims.get(key)
         if record is None:
             return
@@ -376,6 +395,8 @@ class ClusterCache:
         released, record.results = record.results, []
         record.assumed = False
         record.allocation = None
+        if record.in_memory:
+            del self.claims[key]
         self._touch_devices(released)
 
     def withdraw_device(self, device: tuple[str, str, str], owner: str) -> None:

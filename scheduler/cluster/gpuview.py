@@ -11,7 +11,15 @@ How a GPU's free share (milli-GPU) is read from its devices:
 * exclusive whole GPU: 1000 if free, else 0;
 * dynamic MIG (whole GPU and partitions consume one counter set): 1000 x free memory-slice
   counters / all memory slices;
-* static MIG (partitions only): 1000 x the free instances' memory / all instances' memory.
+* static MIG (partitions only): 1000 x the free instances' memory / all instances' memory;
+* device-plugin GPUs (a node offering the extended resource ``nvidia.com/gpu`` in its
+  allocatable): that many whole GPUs after the node's DRA GPUs, of the model named by the
+  node's ``nvidia.com/gpu.product`` label (the DRA ``productName`` it stands for when some
+  template has one, GPU feature discovery writing spaces as dashes). The scheduler only
+  counts them — the kubelet picks which device a pod gets — so the first ``allocatable -
+  requested`` are free (1000) and the rest used (0). Their rows are refreshed for every
+  node whose ``node_version`` moved, since binding a pod changes ``requested`` without
+  touching a device.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ if TYPE_CHECKING:
     from scheduler.cluster.cache import ClusterCache
 
 GPU_MILLI = 1000
+GPU_RESOURCE = "nvidia.com/gpu"
+"""The device plugin's whole-GPU extended resource (NVIDIA k8s-device-plugin)."""
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +100,35 @@ class GpuViewTracker:
     """Keeps the GPU arrays of one ClusterCache current (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._shape_key: tuple[int, int, int] | None = None
+        self._shape_key: tuple[int, ...] | None = None
         self.gpu_free = np.zeros((0, 0), dtype=np.int32)
         self.gpu_count = np.zeros(0, dtype=np.int32)
         self.gpu_model = np.zeros(0, dtype=np.int32)
         self.models: dict[str, int] = {}
+        # device-plugin GPUs: nodes, their first column, their count, versions last written
+        self._plugin_nodes = np.zeros(0, dtype=np.intp)
+        self._plugin_start = np.zeros(0, dtype=np.int64)
+        self._plugin_count = np.zeros(0, dtype=np.int64)
+        self._plugin_versions = np.zeros(0, dtype=np.int64)
+
+    def _plugin_gpus(self, cache: ClusterCache) -> npt.NDArray[np.int64]:
+        """Device-plugin GPUs per node (allocatable ``nvidia.com/gpu``)."""
+        column = cache.resources.index(GPU_RESOURCE) if GPU_RESOURCE in cache.resources else -1
+        if column < 0:
+            return np.zeros(len(cache.node_names), dtype=np.int64)
+        return np.maximum(cache.allocatable[:, column], 0)
 
     def _rebuild(self, cache: ClusterCache) -> None:
         inventory = cache.devices
         size = len(cache.node_names)
-        width = max((t.gpus.count for t in inventory.templates), default=0)
+        dra = np.zeros(size, dtype=np.int64)
+        for template, state in zip(inventory.templates, inventory.states, strict=True):
+            if template.gpus.count == 0 or state.rows == 0:
+                continue
+            alive = state.row_alive[: state.rows] & (state.row_node[: state.rows] >= 0)
+            np.add.at(dra, state.row_node[: state.rows][alive], template.gpus.count)
+        plugin = self._plugin_gpus(cache)
+        width = int((dra + plugin).max(initial=0))
         self.gpu_free = np.zeros((size, width), dtype=np.int32)
         self.gpu_count = np.zeros(size, dtype=np.int32)
         self.gpu_model = np.full(size, -1, dtype=np.int32)
@@ -119,6 +149,38 @@ class GpuViewTracker:
             self.gpu_count[nodes] += layout.count
             self.gpu_model[nodes] = self.models.setdefault(layout.model, len(self.models))
         inventory.dirty_nodes.clear()
+        self._plugin_nodes = np.flatnonzero(plugin > 0)
+        self._plugin_start = self.gpu_count[self._plugin_nodes].astype(np.int64)
+        self._plugin_count = plugin[self._plugin_nodes]
+        self._plugin_versions = np.full(len(self._plugin_nodes), -1, dtype=np.int64)
+        dashed = {m.replace(" ", "-"): m for m in self.models}
+        for i, count in zip(self._plugin_nodes.tolist(), self._plugin_count.tolist(), strict=True):
+            self.gpu_count[i] += count
+            label = cache.nodes[cache.node_names[i]].metadata.labels.get(GPU_PRODUCT_LABEL, "")
+            if self.gpu_model[i] < 0:
+                model = dashed.get(label, label)
+                self.gpu_model[i] = self.models.setdefault(model, len(self.models))
+
+    def _refresh_plugin(self, cache: ClusterCache) -> None:
+        """Rewrite the device-plugin GPUs of nodes whose version moved (free ones first)."""
+        if len(self._plugin_nodes) == 0:
+            return
+        versions = cache.node_version[self._plugin_nodes]
+        stale = np.flatnonzero(versions != self._plugin_versions)
+        if len(stale) == 0:
+            return
+        column = cache.resources.index(GPU_RESOURCE)
+        nodes = self._plugin_nodes[stale]
+        start, count = self._plugin_start[stale], self._plugin_count[stale]
+        free = np.clip(cache.allocatable[nodes, column] - cache.requested[nodes, column], 0, count)
+        width = self.gpu_free.shape[1]
+        slot = np.arange(width)[None, :] - start[:, None]
+        mine = (slot >= 0) & (slot < count[:, None])
+        rows = self.gpu_free[nodes]
+        rows[mine] = 0
+        rows[mine & (slot < free[:, None])] = GPU_MILLI
+        self.gpu_free[nodes] = rows
+        self._plugin_versions[stale] = versions[stale]
 
     def _refresh(self, cache: ClusterCache) -> None:
         inventory = cache.devices
@@ -138,12 +200,18 @@ class GpuViewTracker:
 
     def view(self, cache: ClusterCache) -> GpuView:
         """The current view (read-only arrays; ``cpu_free`` from the cache's resources)."""
-        key = (cache.node_generation, cache.devices.generation, len(cache.devices.templates))
+        key = (
+            cache.node_generation,
+            cache.node_spec_generation,
+            cache.devices.generation,
+            len(cache.devices.templates),
+        )
         if key != self._shape_key:
             self._rebuild(cache)
             self._shape_key = key
         elif cache.devices.dirty_nodes:
             self._refresh(cache)
+        self._refresh_plugin(cache)
         cpu = cache.resources.index("cpu")
         cpu_free = cache.allocatable[:, cpu] - cache.requested[:, cpu]
         return GpuView(

@@ -371,6 +371,20 @@ class DeviceInventory:
         ]
         return out or [device]
 
+    def has_device(self, device: DeviceID) -> bool:
+        """Whether a published pool ``(driver, pool)`` holds a device of that name (callers
+        checking user input such as a fault target use it)."""
+        driver, pool, name = device
+        entry = self.pools.get((driver, pool))
+        if entry is None:
+            return False
+        if entry.template >= 0:
+            return (driver, name) in self.templates[entry.template].kind_of
+        return any(
+            self.slices[n].driver == driver and any(d.name == name for d in self.slices[n].devices)
+            for n in entry.slices
+        )
+
     def node_of(self, device: DeviceID) -> str | None:
         """The node a device's pool is local to (None when it is not node-local)."""
         entry = self.pools.get((device[0], device[1]))

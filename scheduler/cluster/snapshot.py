@@ -74,6 +74,8 @@ class Snapshot:
         self.pods: Mapping[str, PodRecord] = MappingProxyType(cache.pods)
         self.claims: Mapping[str, ClaimRecord] = MappingProxyType(cache.claims)
         self.classes: Mapping[str, ClassSpec] = MappingProxyType(cache.class_specs)
+        self.extended_resources: Mapping[str, str] = MappingProxyType(cache.extended_resources)
+        """Extended resource name -> the DeviceClass that backs it (KEP-5004)."""
         self.templates: Sequence[DeviceTemplate] = tuple(cache.devices.templates)
         self.template_states: Sequence[TemplateState] = tuple(cache.devices.states)
         self.device_generation: tuple[int, int] = (
@@ -148,6 +150,20 @@ class Snapshot:
 
         return self._cache.node_view("taint_groups", build)
 
+    def lists_allocatable(self, resource: str) -> npt.NDArray[np.bool_]:
+        """Nodes whose ``status.allocatable`` names ``resource``, even with 0 (the dense
+        ``allocatable`` array cannot tell 0 from absent)."""
+
+        def build() -> npt.NDArray[np.bool_]:
+            return _readonly(
+                np.array(
+                    [resource in self.nodes[n].status.allocatable for n in self.node_names],
+                    dtype=bool,
+                )
+            )
+
+        return self._cache.node_view(f"lists:{resource}", build)
+
     def labels(self, i: int) -> Mapping[str, str]:
         """Labels of node ``i``."""
         return self.nodes[self.node_names[i]].metadata.labels
@@ -217,7 +233,7 @@ class Snapshot:
         """The device standing for each physical GPU of node ``i``, in :attr:`gpus` order.
 
         A shared GPU's multi-allocatable device, or an exclusive GPU's whole-GPU device;
-        None for a GPU offered only as partitions (static MIG).
+        None for a GPU offered only as partitions (static MIG) or by a device plugin.
         """
         out: list[DeviceID | None] = []
         rows = sorted(self.device_rows(i))
@@ -228,6 +244,7 @@ class Snapshot:
                 out.append(
                     None if kind < 0 else (driver, pool, self.templates[t].devices[kind].name)
                 )
+        out.extend([None] * (int(self.gpus.gpu_count[i]) - len(out)))
         return out
 
     # -- accelerators -----------------------------------------------------------------------------

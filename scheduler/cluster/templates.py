@@ -6,7 +6,7 @@ Real fleets are made of identical nodes: every 8xH100 dynamic-MIG node publishes
 ``parentUUID``) differ. A :class:`DeviceTemplate` holds that shape once — compiled devices
 plus dense numpy tables — and every pool using it is one *row* of the template's state
 arrays. This is what lets a 10,000-node, 2-million-device cluster live in a Snapshot as
-arrays instead of Python objects (DESIGN.md budgets).
+arrays instead of Python objects (the memory budget in docs/development.md).
 
 *Kinds*: the template's devices in slice order (slice 0's devices, then slice 1's, …);
 kind ``k`` of every row is "the same device" on a different node.

@@ -1,6 +1,6 @@
 """The structured-parameters allocator, with kube-scheduler 1.35 semantics.
 
-Algorithm overview (reference/dra.md §4 and §6 are the specification):
+Algorithm overview (docs/semantics/dra.md §4 and §6 are the specification):
 
 1. *Prepare* every request of every claim (§4.2): feature checks, class lookup, count
    mode; ``All`` requests compute their device set up front. A claim whose minimum device

@@ -1,4 +1,4 @@
-"""Consumable capacity (DRAConsumableCapacity, reference/dra.md §4.7).
+"""Consumable capacity (DRAConsumableCapacity, docs/semantics/dra.md §4.7).
 
 :func:`consumed_capacity` answers, for one request and one device, how much of each of the
 device's capacities the allocation would consume, or None when the device cannot serve the

@@ -2,7 +2,12 @@
 
 The format is fixed by ``conformance/README.md`` (a copy ships in ``tests/conformance/``):
 one node, DeviceClasses, ResourceSlices, already-allocated devices (and consumed capacity),
-the claims of one pod, the enabled feature switches, and ``expect``. Reading is lenient
+the claims of one pod, the enabled feature switches, and ``expect``. tessera's extension for
+DRA-backed extended resources (feature ``extendedResource``, KEP-5004): an optional ``pod``
+and ``node.allocatable``; the pod's extended resources that a class backs and the node does
+not offer become the special claim ``<extended-resources>``, allocated after ``claims``
+exactly as DynamicResources builds it (:mod:`scheduler.dra.extended`), and its
+``requestMappings`` can be expected too. Reading is lenient
 about object *content* (bad API objects reach the allocator) but strict about the file's
 *shape*: :class:`CaseFileError` (exit code 2 in the CLI) when the file cannot be read, is
 not YAML, or its top level is not a case.
@@ -21,11 +26,20 @@ import yaml
 from scheduler.api.dra import DeviceClass, ResourceClaim, ResourceSlice
 from scheduler.api.errors import LoadError
 from scheduler.api.loaders import load_object
+from scheduler.api.pod import ContainerExtendedResourceRequest, Pod, pod_requests
 from scheduler.api.quantity import parse_quantity
 from scheduler.dra.allocator import Allocator, MatchCache
 from scheduler.dra.cel import CelEnvironment
-from scheduler.dra.claims import AllocatedState, AllocationOutcome, DeviceResult
+from scheduler.dra.claims import AllocatedState, AllocationOutcome, ClaimSpec, DeviceResult
 from scheduler.dra.convert import allocation_json, claim_spec, class_spec
+from scheduler.dra.extended import (
+    IN_MEMORY_CLAIM_NAME,
+    NO_EXTENDED_RESOURCE,
+    extended_claim_requests,
+    extended_claim_spec,
+    extended_resource_classes,
+    served_on_node,
+)
 from scheduler.dra.features import Features
 from scheduler.dra.inventory import compile_slices, exact
 from scheduler.dra.pools import gather_pools
@@ -52,6 +66,31 @@ class Case:
     claims: list[ResourceClaim]
     expect: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    pod: Pod | None = None
+    node_allocatable: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Special:
+    """The case pod's special claim (None: none needed) or why the pod cannot run."""
+
+    spec: ClaimSpec | None
+    mappings: tuple[ContainerExtendedResourceRequest, ...]
+    missing: tuple[str, ...]
+
+
+def _special(case: Case) -> _Special:
+    """The special claim DynamicResources would build for the case's pod on its node."""
+    if case.pod is None or not case.features.extended_resource:
+        return _Special(None, (), ())
+    classes = extended_resource_classes(case.classes)
+    served, missing = served_on_node(pod_requests(case.pod), classes, case.node_allocatable)
+    if missing or not served:
+        return _Special(None, (), missing)
+    requests, mappings = extended_claim_requests(case.pod, served)
+    namespace = case.pod.metadata.namespace or "default"
+    spec = extended_claim_spec(namespace, case.pod.metadata.uid or "", requests)
+    return _Special(spec, mappings, ())
 
 
 def _list(data: Mapping[str, Any], key: str, path: str) -> list[Any]:
@@ -95,6 +134,20 @@ def load_case(path: str | Path) -> Case:
     labels = node.get("labels") or {}
     if not isinstance(labels, dict):
         raise CaseFileError(f"{name}: node.labels: expected a mapping")
+    allocatable = node.get("allocatable") or {}
+    if not isinstance(allocatable, dict):
+        raise CaseFileError(f"{name}: node.allocatable: expected a mapping")
+    pod: Pod | None = None
+    if data.get("pod") is not None:
+        if not isinstance(data["pod"], dict):
+            raise CaseFileError(f"{name}: pod: expected a Pod object")
+        try:
+            loaded = load_object(data["pod"], source=f"{name}: pod")
+        except LoadError as err:
+            raise CaseFileError(str(err)) from err
+        if not isinstance(loaded, Pod):
+            raise CaseFileError(f"{name}: pod: expected a Pod, got {loaded.kind}")
+        pod = loaded
     try:
         features = Features.from_case(_list(data, "features", name))
     except ValueError as err:
@@ -138,12 +191,21 @@ def load_case(path: str | Path) -> Case:
         claims=_objects(data, "claims", name, ResourceClaim),
         expect=expect,
         source=str(data.get("source") or ""),
+        pod=pod,
+        node_allocatable={str(k): str(v) for k, v in allocatable.items()},
     )
 
 
 def run_case(case: Case, *, timeout_seconds: float | None = 10.0) -> AllocationOutcome:
-    """Allocate the case's claims on its node, exactly as kube-scheduler's Filter would."""
+    """Allocate the case's claims (and its pod's special claim) on its node, exactly as
+    kube-scheduler's Filter would."""
     features = case.features
+    special = _special(case)
+    if special.missing:
+        return AllocationOutcome("unschedulable", message=NO_EXTENDED_RESOURCE)
+    claims = [claim_spec(c) for c in case.claims]
+    if special.spec is not None:
+        claims.append(special.spec)
     slices = compile_slices(case.slices)
     pools = gather_pools(slices, case.node_name, case.node_labels, features)
     allocator = Allocator(
@@ -153,19 +215,23 @@ def run_case(case: Case, *, timeout_seconds: float | None = 10.0) -> AllocationO
         cache=MatchCache(CelEnvironment(consumable_capacity=features.consumable_capacity)),
         timeout_seconds=timeout_seconds,
     )
-    return allocator.allocate(
-        [claim_spec(c) for c in case.claims], case.node_name, case.node_labels, pools
-    )
+    return allocator.allocate(claims, case.node_name, case.node_labels, pools)
 
 
 def outcome_json(case: Case, outcome: AllocationOutcome) -> dict[str, Any]:
-    """What ``tessera dra allocate`` prints (conformance/README.md)."""
+    """What ``tessera dra allocate`` prints (conformance/README.md); with a special claim,
+    its result comes last (claim ``<extended-resources>``) and ``requestMappings`` lists the
+    container-to-request mappings."""
     results = []
+    special = _special(case)
+    names = [c.metadata.name or "" for c in case.claims]
+    if special.spec is not None:
+        names.append(IN_MEMORY_CLAIM_NAME)
     if outcome.ok:
-        for claim, allocation in zip(case.claims, outcome.allocations, strict=True):
+        for claim, allocation in zip(names, outcome.allocations, strict=True):
             body = allocation_json(allocation)
             entry: dict[str, Any] = {
-                "claim": claim.metadata.name or "",
+                "claim": claim,
                 "devices": body["devices"]["results"],
             }
             if "nodeSelector" in body:
@@ -175,12 +241,15 @@ def outcome_json(case: Case, outcome: AllocationOutcome) -> dict[str, Any]:
     scope = None
     if outcome.status != "allocated":
         scope = "fatal" if outcome.fatal else "node"
-    return {
+    printed: dict[str, Any] = {
         "outcome": outcome.status,
         "message": outcome.message,
         "errorScope": scope,
         "results": results,
     }
+    if special.spec is not None:
+        printed["requestMappings"] = [m.to_dict() for m in special.mappings]
+    return printed
 
 
 # -- comparison with `expect` ---------------------------------------------------------------------
@@ -273,4 +342,10 @@ def compare(case: Case, printed: Mapping[str, Any]) -> list[str]:
             list(exp.get("config") or [])
         ):
             problems.append(f"claim {claim}: config {got.get('config')}, want {exp.get('config')}")
+    if "requestMappings" in expect and _canonical(
+        list(printed.get("requestMappings") or [])
+    ) != _canonical(list(expect["requestMappings"] or [])):
+        problems.append(
+            f"requestMappings {printed.get('requestMappings')}, want {expect['requestMappings']}"
+        )
     return problems

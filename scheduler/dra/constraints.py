@@ -1,4 +1,4 @@
-"""Claim constraints: matchAttribute and distinctAttribute (reference/dra.md §4.5).
+"""Claim constraints: matchAttribute and distinctAttribute (docs/semantics/dra.md §4.5).
 
 Constraints are checked incrementally while devices are picked and are assumed
 monotonic (a rejected device is never accepted later in the same branch). Each constraint

@@ -1,7 +1,7 @@
 """DRA feature gates as the allocator sees them.
 
 kube-scheduler builds the allocator's feature set from its feature gates
-(reference/dra.md §1). :class:`Features` is that set; :meth:`Features.for_version`
+(docs/semantics/dra.md §1). :class:`Features` is that set; :meth:`Features.for_version`
 gives a release's defaults and :meth:`Features.from_gates` applies gate overrides by
 their Kubernetes names, so a cluster spec or a case file can say exactly what its
 scheduler runs with.
@@ -22,6 +22,7 @@ GATE_FIELDS: dict[str, str] = {
     "DRAConsumableCapacity": "consumable_capacity",
     "DRADeviceBindingConditions": "binding_conditions",
     "DRAResourceClaimDeviceStatus": "claim_device_status",
+    "DRAExtendedResource": "extended_resource",
 }
 
 # conformance case files name features by the allocator's switch names
@@ -32,12 +33,19 @@ CASE_FEATURES: dict[str, tuple[str, ...]] = {
     "deviceTaints": ("device_taints",),
     "consumableCapacity": ("consumable_capacity",),
     "deviceBindingAndStatus": ("binding_conditions", "claim_device_status"),
+    "extendedResource": ("extended_resource",),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """Which optional DRA behaviours the allocator applies (all off = the stable variant)."""
+    """Which optional DRA behaviours the scheduler applies (all off = the stable variant).
+
+    ``extended_resource`` (DRAExtendedResource, KEP-5004: alpha in 1.34 and 1.35, beta and
+    on by default from 1.36) does not change the allocator: it makes DynamicResources
+    serve extended-resource requests through a scheduler-made claim and NodeResourcesFit
+    leave them to it (docs/semantics/extended-resources.md).
+    """
 
     admin_access: bool = False
     prioritized_list: bool = False
@@ -46,6 +54,7 @@ class Features:
     consumable_capacity: bool = False
     binding_conditions: bool = False
     claim_device_status: bool = False
+    extended_resource: bool = False
 
     @property
     def device_binding_and_status(self) -> bool:
@@ -59,9 +68,9 @@ class Features:
         if (major, minor) < (1, 33):
             raise ValueError(f"kubernetesVersion {version!r}: tessera models 1.33 and later")
         if (major, minor) >= (1, 36):
-            # 1.36 promotes partitionable devices, taints, consumable capacity and
-            # binding conditions to beta (on by default).
-            return cls(True, True, True, True, True, True, True)
+            # 1.36 promotes partitionable devices, taints, consumable capacity, binding
+            # conditions and DRA-backed extended resources to beta (on by default).
+            return cls(True, True, True, True, True, True, True, True)
         if (major, minor) == (1, 33):
             return cls(admin_access=False, prioritized_list=False)
         return cls(admin_access=True, prioritized_list=True)

@@ -4,7 +4,7 @@ A ResourceSlice model is compiled once (:func:`compile_slice`) into plain slotte
 with exact numbers, so the per-claim search never touches pydantic or re-parses a
 quantity. Compilation keeps *shape*, not validity: a device whose attribute has no typed
 value, or a device consuming an unknown counter set, compiles fine and is reported by the
-allocator exactly where upstream reports it (reference/dra.md §3, §4.1).
+allocator exactly where upstream reports it (docs/semantics/dra.md §3, §4.1).
 
 Identifiers: a device is ``(driver, pool, device)``; counter values and capacities are
 exact (``int`` where integral, else :class:`fractions.Fraction`).

@@ -1,4 +1,4 @@
-"""Gathering the resource pools a node can use (reference/dra.md §4.1, 1.35 semantics).
+"""Gathering the resource pools a node can use (docs/semantics/dra.md §4.1, 1.35 semantics).
 
 :func:`gather_pools` is called once per (node, slice-set generation) by the allocator's
 caller; its result is immutable and can be cached. A pool is usable only when it is

@@ -1,4 +1,4 @@
-"""Building a claim's allocation result (reference/dra.md §4.11).
+"""Building a claim's allocation result (docs/semantics/dra.md §4.11).
 
 * Devices: in allocation order.
 * Config: first each used class's config entries once (``FromClass``, ``requests`` listing

@@ -4,7 +4,7 @@ Built once per pod (not per cycle) by :func:`pod_info`. It resolves the pod's pr
 (``spec.priority``, else its PriorityClass, else the global default, else 0), its serving or
 batch class, its gang, its resource requests, and its ResourceClaims.
 
-Conventions (DESIGN.md, documented in the README):
+Conventions (docs/conventions.md):
 
 * **Class**: batch if label ``tessera.io/class: batch`` or priority below the batch threshold
   (default 0: negative priorities are batch); otherwise serving.

@@ -1,56 +1,67 @@
-"""Scheduler profiles: which plugins run, in which order, with which weights and args.
+"""A resolved scheduler profile: what one :class:`~scheduler.framework.runtime.Framework` runs.
 
-A profile is typed configuration (pydantic, every field documented), loaded from YAML::
+A profile is a KubeSchedulerConfiguration profile *after* resolution
+(``scheduler.plugins.configuration.profiles_from_config``): its plugin sets are already
+merged with the default plugins, plugin names are the registry's, and every plugin's args
+are at hand. The framework expands ``multiPoint`` per extension point when it is built
+(:func:`~scheduler.framework.plugin_sets.expand_plugins`). Besides the upstream fields it
+carries tessera's own, which the caller (a command) decides: ``tieBreak``, ``seed`` and
+``batchThreshold``.
 
-    apiVersion: tessera.io/v1alpha1
-    kind: SchedulerProfile
-    name: tessera
-    batchThreshold: 0          # priorities below this are batch (DESIGN.md Conventions)
-    tieBreak: random           # random | first | nodeOrder
-    seed: 0
+Written out (tests and tools build profiles directly)::
+
+    name: gangs
+    tieBreak: first
     plugins:
-    - name: NodeResourcesFit
+      multiPoint:
+        enabled: [{name: NodeResourcesFit}, {name: DynamicResources}, {name: DefaultBinder}]
+      score:
+        disabled: [{name: NodeResourcesFit}]
+    pluginConfig:
     - name: DynamicResources
-    - name: Fragmentation
-      weight: 1
-      args: {...}
-
-Each enabled plugin takes part in every extension point it implements (kube-scheduler's
-``multiPoint``), in list order. Plugin names resolve through the registry; an unknown name
-is a configuration error naming the profile and the plugin.
+      args: {filterTimeoutSeconds: 5}
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scheduler.api.kubeschedulerconfig import Plugin, PluginConfig, Plugins, PluginSet
 
-class PluginConfig(BaseModel):
-    """One enabled plugin."""
+__all__ = ["Profile", "TieBreak"]
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(description="Registry name of the plugin, e.g. NodeResourcesFit.")
-    weight: int = Field(default=1, ge=0, description="Score weight (ignored if it does not score).")
-    args: dict[str, Any] = Field(default_factory=dict, description="Plugin-specific arguments.")
+TieBreak = Literal["random", "first", "nodeOrder"]
 
 
 class Profile(BaseModel):
-    """A scheduler profile."""
+    """A resolved profile (see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    api_version: str = Field(default="tessera.io/v1alpha1", alias="apiVersion")
-    kind: Literal["SchedulerProfile"] = "SchedulerProfile"
-    name: str = Field(default="tessera", description="Profile (scheduler) name.")
+    name: str = Field(alias="schedulerName", description="The profile's scheduler name.")
+    plugins: Plugins = Field(
+        default_factory=Plugins, description="Plugin sets, merged with the defaults."
+    )
+    plugin_config: tuple[PluginConfig, ...] = Field(
+        default=(), alias="pluginConfig", description="Arguments per plugin (at most one each)."
+    )
+    percentage_of_nodes_to_score: int | None = Field(
+        default=None,
+        alias="percentageOfNodesToScore",
+        description=(
+            "Carried from the configuration; tessera's framework scores every feasible node "
+            "(see docs/configuration.md)."
+        ),
+    )
     batch_threshold: int = Field(
         default=0,
         alias="batchThreshold",
         description="Pods with priority below this are batch (label tessera.io/class: batch too).",
     )
-    tie_break: Literal["random", "first", "nodeOrder"] = Field(
+    tie_break: TieBreak = Field(
         default="random",
         alias="tieBreak",
         description=(
@@ -59,4 +70,42 @@ class Profile(BaseModel):
         ),
     )
     seed: int = Field(default=0, description="Seed of the tie-break random source.")
-    plugins: tuple[PluginConfig, ...] = Field(description="Enabled plugins, in order.")
+    source: str = Field(
+        default="", description="Where the profile came from (a file, a policy), for errors."
+    )
+
+    def args(self, plugin: str) -> Mapping[str, Any]:
+        """The args of ``plugin`` ({} when the profile configures none)."""
+        for entry in self.plugin_config:
+            if entry.name == plugin:
+                return entry.args
+        return {}
+
+    def with_args(self, plugin: str, args: Mapping[str, Any]) -> Profile:
+        """A copy with ``plugin``'s args replaced."""
+        kept = [entry for entry in self.plugin_config if entry.name != plugin]
+        kept.append(PluginConfig(name=plugin, args=dict(args)))
+        return self.model_copy(update={"plugin_config": tuple(kept)})
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        plugins: Sequence[str | tuple[str, int]],
+        *,
+        args: Mapping[str, Mapping[str, Any]] | None = None,
+        disabled: Mapping[str, Sequence[str]] | None = None,
+        **extras: Any,
+    ) -> Profile:
+        """A profile running exactly ``plugins`` at every point each implements (multiPoint,
+        in order; a ``(name, weight)`` pair sets a score weight), minus ``disabled``
+        (extension point attribute -> plugin names), with ``args`` per plugin."""
+        enabled = tuple(
+            Plugin(name=p) if isinstance(p, str) else Plugin(name=p[0], weight=p[1])
+            for p in plugins
+        )
+        sets: dict[str, PluginSet] = {"multi_point": PluginSet(enabled=enabled)}
+        for point, names in (disabled or {}).items():
+            sets[point] = PluginSet(disabled=tuple(Plugin(name=n) for n in names))
+        config = tuple(PluginConfig(name=n, args=dict(a)) for n, a in (args or {}).items())
+        return cls(name=name, plugins=Plugins.model_validate(sets), plugin_config=config, **extras)

@@ -47,6 +47,7 @@ from scheduler.framework.interfaces import (
     ReservePlugin,
     ScorePlugin,
 )
+from scheduler.framework.plugin_sets import expand_plugins
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.profiles import Profile
 from scheduler.framework.status import Code, Status
@@ -106,6 +107,28 @@ def _score_and_normalize(
     return scorer.normalize(state, pod, scorer.score(state, pod, snapshot, nodes))
 
 
+_PROTOCOLS: tuple[tuple[str, type], ...] = (
+    ("pre_enqueue", PreEnqueuePlugin),
+    ("queue_sort", QueueSortPlugin),
+    ("pre_filter", PreFilterPlugin),
+    ("filter", FilterPlugin),
+    ("post_filter", PostFilterPlugin),
+    ("pre_score", PreScorePlugin),
+    ("score", ScorePlugin),
+    ("reserve", ReservePlugin),
+    ("permit", PermitPlugin),
+    ("pre_bind", PreBindPlugin),
+    ("bind", BindPlugin),
+    ("gang", GangPlacementPlugin),
+)
+"""Extension point attribute -> its Protocol (tessera has no PostBind plugins)."""
+
+
+def implemented_points(plugin: Plugin) -> frozenset[str]:
+    """The extension point attributes ``plugin`` implements (its Protocols, checked once)."""
+    return frozenset(point for point, proto in _PROTOCOLS if isinstance(plugin, proto))
+
+
 class Framework:
     """A profile's plugins wired into extension points (see the module docstring)."""
 
@@ -117,35 +140,35 @@ class Framework:
         *,
         node_rank: npt.NDArray[np.int64] | None = None,
     ) -> None:
+        """Wire ``plugins`` (instances of the plugins ``profile`` enables) into the extension
+        points as kube-scheduler does (:func:`~scheduler.framework.plugin_sets.expand_plugins`).
+
+        ValueError naming the profile when the profile enables a plugin missing from
+        ``plugins``, enables one at a point it does not implement, registers one twice at a
+        point, or runs more than one QueueSort plugin.
+        """
         self.profile = profile
         self.handle = handle
         handle.attach(self)
         self.plugins = list(plugins)
-        self.weights = {c.name: c.weight for c in profile.plugins}
         self.node_rank = node_rank
         self.rng = np.random.default_rng(profile.seed)
         self.timings: dict[tuple[str, str], PluginTiming] = {}
+        by_name = {plugin.name: plugin for plugin in self.plugins}
+        try:
+            expanded = expand_plugins(
+                profile.plugins, {name: implemented_points(p) for name, p in by_name.items()}
+            )
+        except ValueError as err:
+            raise ValueError(f"profile {profile.name}: {err}") from err
+        self.weights = dict(expanded.weights)
         points = _Points()
-        for plugin in self.plugins:
-            for attr, proto in (
-                ("pre_enqueue", PreEnqueuePlugin),
-                ("queue_sort", QueueSortPlugin),
-                ("pre_filter", PreFilterPlugin),
-                ("filter", FilterPlugin),
-                ("post_filter", PostFilterPlugin),
-                ("pre_score", PreScorePlugin),
-                ("score", ScorePlugin),
-                ("reserve", ReservePlugin),
-                ("permit", PermitPlugin),
-                ("pre_bind", PreBindPlugin),
-                ("bind", BindPlugin),
-                ("gang", GangPlacementPlugin),
-            ):
-                if isinstance(plugin, proto):
-                    getattr(points, attr).append(plugin)
+        for point, names in expanded.points.items():
+            if names:  # nothing implements PostBind: its list is always empty
+                getattr(points, point).extend(by_name[name] for name in names)
         if len(points.queue_sort) > 1:
-            names = [p.name for p in points.queue_sort]
-            raise ValueError(f"profile {profile.name}: more than one QueueSort plugin: {names}")
+            sorts = [p.name for p in points.queue_sort]
+            raise ValueError(f"profile {profile.name}: more than one QueueSort plugin: {sorts}")
         self.points = points
 
     # -- timing -----------------------------------------------------------------------------------
@@ -259,9 +282,7 @@ class Framework:
             name = scorer.name
             if name in state.skip_score:
                 continue
-            weight = self.weights.get(name, 1)
-            if weight == 0:
-                continue
+            weight = self.weights[name]
             scores = self._timed(
                 "Score", name, _score_and_normalize, scorer, state, pod, snapshot, nodes
             )

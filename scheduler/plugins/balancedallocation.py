@@ -15,12 +15,35 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field, field_validator
 
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import MAX_NODE_SCORE, Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo
-from scheduler.plugins.noderesources import AllocationArgs
+from scheduler.plugins.helper.args import PluginArgs, parse_args
+from scheduler.plugins.helper.resource_allocation import (
+    DEFAULT_RESOURCES,
+    ResourceSpec,
+    unique_resources,
+)
+
+
+class BalancedAllocationArgs(PluginArgs):
+    """``NodeResourcesBalancedAllocationArgs``: the resources balanced (weights must be 1)."""
+
+    resources: tuple[ResourceSpec, ...] = Field(
+        default=DEFAULT_RESOURCES,
+        description="Resources whose used fractions are balanced (default cpu and memory).",
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, resources: tuple[ResourceSpec, ...]) -> tuple[ResourceSpec, ...]:
+        for resource in resources:
+            if resource.weight != 1:
+                raise ValueError(f"resource {resource.name!r}: weight must be 1")
+        return unique_resources(resources) if resources else DEFAULT_RESOURCES
 
 
 class BalancedAllocation:
@@ -29,7 +52,7 @@ class BalancedAllocation:
     name = "NodeResourcesBalancedAllocation"
 
     def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
-        self.args = AllocationArgs.model_validate(dict(args))
+        self.args = parse_args(self.name, BalancedAllocationArgs, args)
         self.handle = handle
 
     def score(

@@ -1,6 +1,6 @@
 """DynamicResources: DRA claims, with kube-scheduler 1.35's allocator semantics.
 
-Extension points (what kube-scheduler's plugin of the same name does, reference/dra.md
+Extension points (what kube-scheduler's plugin of the same name does, docs/semantics/dra.md
 §4.12):
 
 * **PreFilter** — resolve the pod's claims (by name, or the claim the resourceclaim
@@ -17,6 +17,19 @@ Extension points (what kube-scheduler's plugin of the same name does, reference/
 * **Reserve / Unreserve** — allocate on the chosen node (honouring a device-choice hint,
   :mod:`scheduler.framework.hints`) and assume the allocations in the cache; forget them.
 * **PreBind** — write each allocation (and the pod's reservation) through the backend.
+
+DRA-backed extended resources (DRAExtendedResource, KEP-5004; upstream
+``extendeddynamicresources.go``): a pod whose container requests name an extended resource
+backed by a DeviceClass (:mod:`scheduler.dra.extended`) is handled even without claims.
+PreFilter notes those resources (and whether a special claim of the pod exists already from
+an earlier attempt: then every node is UNSCHEDULABLE, "cannot schedule extended resource
+claim"). Filter: on each node, the resources with 0 allocatable are served by DRA — the
+node's variant of the special claim (one request per container and resource) is allocated
+after the pod's own claims; a requested extended resource that no class backs and the node
+does not list fails with "cannot fit resource"; a node whose device plugin offers them all
+needs nothing from DRA. Reserve assumes the special claim as an in-memory claim; PreBind
+creates it, allocates it and records it in the pod's ``status.extendedResourceClaimStatus``
+(through ``write_allocation``).
 """
 
 from __future__ import annotations
@@ -30,14 +43,25 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.api.pod import pod_claim_keys
+from scheduler.api.pod import ContainerExtendedResourceRequest, pod_claim_keys
 from scheduler.api.selectors import NodeSelector, node_selector_matches
+from scheduler.cluster.extended import ExtendedDemand, extended_demand
 from scheduler.cluster.prefilter import PrefilterAnswer, PrefilterCache, prefilter
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.allocator import DEFAULT_TIMEOUT_SECONDS, Allocator, MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.claims import AllocationOutcome, ClaimAllocation, ClaimSpec
 from scheduler.dra.convert import claim_spec
+from scheduler.dra.extended import (
+    IN_MEMORY_CLAIM_NAME,
+    NO_EXTENDED_RESOURCE,
+    ExtendedRequest,
+    ExtendedResourceAllocation,
+    extended_claim_key,
+    extended_claim_object,
+    extended_claim_requests,
+    extended_claim_spec,
+)
 from scheduler.framework.cycle_state import CycleState, StateKey
 from scheduler.framework.hints import DEVICE_PREFERENCE
 from scheduler.framework.interfaces import FilterResult, Handle, NodeIds, PreFilterResult
@@ -49,6 +73,7 @@ log = logging.getLogger(__name__)
 
 MAX_RESERVED_FOR = 256  # ResourceClaimReservedForMaxSize
 _CANNOT = "cannot allocate all claims"
+_STALE_EXTENDED = "cannot schedule extended resource claim"
 
 
 class DynamicResourcesArgs(BaseModel):
@@ -65,14 +90,35 @@ class DynamicResourcesArgs(BaseModel):
 
 
 @dataclass(slots=True)
+class _Extended:
+    """The pod's DRA-backed extended resources: the special claim's key, whether it exists
+    already, and its variant per served-resource code (see :class:`ExtendedDemand`)."""
+
+    pod: PodInfo
+    demand: ExtendedDemand
+    key: str
+    stale: bool
+    variants: dict[
+        int,
+        tuple[ClaimSpec, tuple[ExtendedRequest, ...], tuple[ContainerExtendedResourceRequest, ...]],
+    ] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class _State:
-    """What PreFilter learned, kept for Filter/Reserve."""
+    """What PreFilter learned, kept for Filter/Reserve.
+
+    ``codes[i]``: which extended resources DRA serves on node ``i`` (0: none, or no
+    extended resources); ``answers`` the prefilter's answer per code.
+    """
 
     pending: list[tuple[str, ClaimSpec]] = field(default_factory=list)
     allocated_keys: list[str] = field(default_factory=list)
     allocated_selectors: list[NodeSelector | None] = field(default_factory=list)
+    extended: _Extended | None = None
     allocator: Allocator | None = None
-    answer: PrefilterAnswer | None = None
+    answers: dict[int, PrefilterAnswer] = field(default_factory=dict)
+    codes: dict[int, int] = field(default_factory=dict)
     outcomes: dict[int, AllocationOutcome] = field(default_factory=dict)
     assumed: list[str] = field(default_factory=list)
     allocations: dict[str, ClaimAllocation] = field(default_factory=dict)
@@ -103,11 +149,16 @@ class DynamicResources:
     def pre_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot
     ) -> tuple[PreFilterResult | None, Status]:
-        """Resolve claims; unknown ones or classes make the pod unschedulable."""
+        """Resolve claims and DRA-backed extended resources; unknown claims or classes make
+        the pod unschedulable; a pod with neither SKIPs the plugin."""
         refs = pod_claim_keys(pod.pod)
-        if not refs:
+        demand = extended_demand(pod.requests, snapshot)
+        if not refs and demand is None:
             return None, Status.skip()
         data = _State()
+        if demand is not None:
+            special = extended_claim_key(pod.pod)
+            data.extended = _Extended(pod, demand, special, special in snapshot.claims)
         for name, key in refs:
             if key is None:
                 return None, Status.unresolvable(
@@ -142,7 +193,7 @@ class DynamicResources:
                             f"device class {request.class_name} does not exist"
                         )
             data.pending.append((key, spec))
-        if data.pending:
+        if data.pending or data.extended is not None:
             features = snapshot.features
             data.allocator = Allocator(
                 features=features,
@@ -175,33 +226,77 @@ class DynamicResources:
             )
             checks.append((Status.unresolvable("resourceclaim not available on the node"), ~ok))
             passed &= ok
-        if data.pending:
-            assert data.allocator is not None
-            if data.answer is None:
-                data.answer = prefilter(
-                    snapshot, [spec for _, spec in data.pending], data.allocator.cache, self._counts
-                )
-            possible = data.answer.possible[nodes]
-            checks.append((Status.unschedulable(_CANNOT), passed & ~possible))
-            passed &= possible
-            if not data.answer.exact:
-                for position in np.flatnonzero(passed):
-                    i = int(nodes[position])
-                    outcome = self._allocate(data, snapshot, i, None)
-                    if outcome.ok:
-                        continue
-                    passed[position] = False
-                    if outcome.status == "error" and outcome.fatal:
-                        failed = np.zeros(len(nodes), dtype=bool)
-                        failed[:] = True
-                        return FilterResult(
-                            np.zeros(len(nodes), dtype=bool),
-                            ((Status.error(outcome.message), failed),),
-                        )
-                    mask = np.zeros(len(nodes), dtype=bool)
-                    mask[position] = True
-                    checks.append((Status.unschedulable(outcome.message), mask))
+        ext = data.extended
+        codes = np.zeros(len(nodes), dtype=np.int64)
+        if ext is not None:
+            if ext.stale:
+                failed = np.ones(len(nodes), dtype=bool)
+                return FilterResult(~failed, ((Status.unschedulable(_STALE_EXTENDED), failed),))
+            for resource in ext.demand.unmapped:
+                missing = passed & ~snapshot.lists_allocatable(resource)[nodes]
+                checks.append((Status.unschedulable(NO_EXTENDED_RESOURCE), missing))
+                passed &= ~missing
+            codes = ext.demand.codes(snapshot, nodes)
+            data.codes.update(zip(nodes.tolist(), codes.tolist(), strict=True))
+        needs = codes != 0 if not data.pending else np.ones(len(nodes), dtype=bool)
+        for code in np.unique(codes[needs & passed]).tolist():
+            group = needs & passed & (codes == code)
+            answer = self._answer(data, snapshot, code)
+            hopeless = group & ~answer.possible[nodes]
+            checks.append((Status.unschedulable(_CANNOT), hopeless))
+            passed &= ~hopeless
+            if answer.exact:
+                continue
+            for position in np.flatnonzero(group & passed):
+                i = int(nodes[position])
+                outcome = self._allocate(data, snapshot, i, None)
+                if outcome.ok:
+                    continue
+                passed[position] = False
+                if outcome.status == "error" and outcome.fatal:
+                    failed = np.ones(len(nodes), dtype=bool)
+                    return FilterResult(~failed, ((Status.error(outcome.message), failed),))
+                mask = np.zeros(len(nodes), dtype=bool)
+                mask[position] = True
+                checks.append((Status.unschedulable(outcome.message), mask))
         return FilterResult.from_checks(checks, len(nodes))
+
+    @staticmethod
+    def _claims(data: _State, code: int) -> list[tuple[str, ClaimSpec]]:
+        """The claims to allocate on a node of ``code``: the pod's pending claims, then the
+        node's variant of the special claim (built once per code)."""
+        ext = data.extended
+        if ext is None or code == 0:
+            return data.pending
+        variant = ext.variants.get(code)
+        if variant is None:
+            pod = ext.pod
+            requests, mappings = extended_claim_requests(pod.pod, ext.demand.served(code))
+            spec = extended_claim_spec(pod.namespace, pod.pod.metadata.uid or "", requests)
+            variant = (spec, requests, mappings)
+            ext.variants[code] = variant
+        return [*data.pending, (ext.key, variant[0])]
+
+    def _code(self, data: _State, snapshot: Snapshot, i: int) -> int:
+        """Which extended resources DRA serves on node ``i`` (bits of the demand)."""
+        ext = data.extended
+        if ext is None:
+            return 0
+        found = data.codes.get(i)
+        if found is None:
+            found = int(ext.demand.codes(snapshot, np.array([i], dtype=np.intp))[0])
+            data.codes[i] = found
+        return found
+
+    def _answer(self, data: _State, snapshot: Snapshot, code: int) -> PrefilterAnswer:
+        """The prefilter's answer for the claims of nodes of ``code`` (kept per cycle)."""
+        found = data.answers.get(code)
+        if found is None:
+            assert data.allocator is not None
+            specs = [spec for _, spec in self._claims(data, code)]
+            found = prefilter(snapshot, specs, data.allocator.cache, self._counts)
+            data.answers[code] = found
+        return found
 
     def _allocate(
         self,
@@ -221,7 +316,7 @@ class DynamicResources:
                 return sorted(candidates, key=lambda c: rank.get(c.key, len(rank)))
 
         outcome = data.allocator.allocate(
-            [spec for _, spec in data.pending],
+            [spec for _, spec in self._claims(data, self._code(data, snapshot, i))],
             snapshot.node_names[i],
             snapshot.labels(i),
             snapshot.node_pools(i),
@@ -247,7 +342,8 @@ class DynamicResources:
             if not outcome.ok:
                 continue
             total = 0
-            for (_, spec), allocation in zip(data.pending, outcome.allocations, strict=True):
+            # the pod's own claims come first; a special claim after them has no alternatives
+            for (_, spec), allocation in zip(data.pending, outcome.allocations, strict=False):
                 chosen = {r.request for r in allocation.devices}
                 for group in spec.requests:
                     for index, alternative in enumerate(group.first_available):
@@ -265,24 +361,41 @@ class DynamicResources:
 
     # -- Reserve / Unreserve / PreBind ------------------------------------------------------------
     def reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status:
-        """Allocate on the chosen node and assume the allocations in the cache."""
+        """Allocate on the chosen node and assume the allocations in the cache (the special
+        claim of DRA-backed extended resources as an in-memory claim)."""
         data = state.get(_KEY)
-        if data is None or not data.pending:
+        if data is None or (not data.pending and data.extended is None):
             return Status.success()
         snapshot = self.handle.snapshot()
         i = snapshot.node_index[node]
+        code = self._code(data, snapshot, i)
+        claims = self._claims(data, code)
+        if not claims:
+            return Status.success()  # a device plugin offers every extended resource here
         hints = state.get(DEVICE_PREFERENCE)
         preference = hints.get(i) if hints else None
         outcome = self._allocate(data, snapshot, i, preference)
         if not outcome.ok:
-            if data.answer is not None and data.answer.exact:
+            answer = data.answers.get(code)
+            if answer is not None and answer.exact:
                 log.warning(
                     "prefilter said %s fits on %s, allocator: %s", pod.key, node, outcome.message
                 )
             if outcome.status == "error" and outcome.fatal:
                 return Status.error(outcome.message)
             return Status.unschedulable(outcome.message or _CANNOT)
-        for (key, _), allocation in zip(data.pending, outcome.allocations, strict=True):
+        ext = data.extended
+        for (key, _), found in zip(claims, outcome.allocations, strict=True):
+            allocation = found
+            if ext is not None and key == ext.key:
+                _, requests, mappings = ext.variants[code]
+                allocation = ExtendedResourceAllocation(
+                    devices=found.devices,
+                    config=found.config,
+                    node_selector=found.node_selector,
+                    claim=extended_claim_object(pod.pod, requests),
+                    mappings=mappings,
+                )
             self.handle.assume_claim(key, allocation)
             data.assumed.append(key)
             data.allocations[key] = allocation
@@ -321,7 +434,11 @@ class DynamicResources:
         claims = self.handle.snapshot().claims
         data = _State()
         state.write(_KEY, data)
-        for name, key in pod_claim_keys(pod.pod):
+        refs = pod_claim_keys(pod.pod)
+        special = extended_claim_key(pod.pod)
+        if special in claims:
+            refs.append((IN_MEMORY_CLAIM_NAME, special))
+        for name, key in refs:
             record = claims.get(key) if key is not None else None
             if key is None or record is None:
                 return Status.error(f"claim {name} of reserved pod {pod.key} not found")

@@ -4,12 +4,14 @@ The runtime's gang cycle (:class:`~scheduler.framework.runtime.GangCycle`) calls
 :meth:`GangTopology.place_gang` with every member (existing or not yet created) and each
 member's feasible nodes. The plugin turns the snapshot into the solver's instance:
 
-* dimensions: ``cpu``, ``memory``, ``pods`` (free = allocatable - requested) and one
+* dimensions: ``cpu``, ``memory``, ``pods`` (free = allocatable - requested), one
   ``dev:<n>`` per distinct device request among the members, whose supply is the number of
   matching devices available on the node (the DRA prefilter's counts) and whose demand is
-  the request's count;
-* topology: the configured levels (default DESIGN.md's), or the gang's own label key when it
-  is not one of them (e.g. ``nvidia.com/gpu.clique``); required / preferred level and LWS
+  the request's count, and one ``res:<name>`` per requested extended resource such as
+  ``nvidia.com/gpu`` (device-plugin supply, or DRA devices where a DeviceClass serves it;
+  :mod:`scheduler.plugins.helper.solvertable`);
+* topology: the configured levels (default: docs/conventions.md), or the gang's own label key
+  when it is not one of them (e.g. ``nvidia.com/gpu.clique``); required / preferred level and LWS
   exclusivity come from the gang's conventions (:mod:`scheduler.framework.podinfo`);
 * exclusive gangs may not use a domain of their level that another exclusive gang's pods
   occupy (``blocked_domains``);
@@ -17,8 +19,9 @@ member's feasible nodes. The plugin turns the snapshot into the solver's instanc
 
 ``algorithm: solver`` (default) solves with CP-SAT (pruned to candidate domains first) and
 lets the exact DRA allocator check every chosen node — all of a node's members' claims at
-once — turning a refuted node into a cut and re-solving. ``algorithm: kueue`` is the
-Kueue-TAS-style greedy BestFit baseline (no allocator check), for comparison.
+once, with their DRA-backed extended-resource claims — turning a refuted node into a cut
+and re-solving. ``algorithm: kueue`` is the Kueue-TAS-style greedy BestFit baseline (no
+allocator check), for comparison.
 """
 
 from __future__ import annotations
@@ -31,12 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.allocator import Allocator
-from scheduler.dra.claims import ClaimSpec
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import GangPlan, Handle, NodeIds
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
-from scheduler.plugins.helper.solvertable import TableBuilder
+from scheduler.plugins.helper.solvertable import Layout, TableBuilder
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.greedy import kueue_best_fit
 from scheduler.solver.instance import GangInstance, GangSolution
@@ -69,15 +71,15 @@ class GangTopology:
 
     def instance(
         self, members: Sequence[PodInfo], snapshot: Snapshot, feasible: Sequence[NodeIds]
-    ) -> tuple[GangInstance, list[list[ClaimSpec]]]:
-        """The solver instance of a gang, and each member's pending claims."""
+    ) -> tuple[GangInstance, Layout]:
+        """The solver instance of a gang, and its layout (each member's claims per node)."""
         candidates = np.unique(np.concatenate([np.asarray(f, dtype=np.intp) for f in feasible]))
         layout = self.tables.layout(members, snapshot)
         table, domains = self.tables.table(members, snapshot, candidates, layout)
         spec = self.tables.gang_spec(
             members, snapshot, layout, domains, list(feasible), len(candidates)
         )
-        return GangInstance(table=table, gang=spec), layout.claims
+        return GangInstance(table=table, gang=spec), layout
 
     def place_gang(
         self,
@@ -92,7 +94,7 @@ class GangTopology:
             return None, Status.unschedulable(
                 f"gang member(s) {', '.join(empty[:3])} fit no node on their own"
             )
-        instance, claims = self.instance(members, snapshot, feasible)
+        instance, layout = self.instance(members, snapshot, feasible)
         if self.args.algorithm == "kueue":
             solution = kueue_best_fit(instance)
         else:
@@ -105,7 +107,9 @@ class GangTopology:
             )
 
             def verify(node: int, pods: tuple[int, ...]) -> bool:
-                together = [c for p in pods for c in claims[p]]
+                together = [
+                    c for p in pods for c in layout.claims_on(p, members[p], snapshot, node)
+                ]
                 if not together:
                     return True
                 outcome = allocator.allocate(

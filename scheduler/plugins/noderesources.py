@@ -1,4 +1,5 @@
-"""NodeResourcesFit (filter) and the LeastAllocated / MostAllocated resource scores.
+"""NodeResourcesFit: does the pod fit the node's free resources (Filter), and how full would
+the node be (Score, by the configured scoring strategy).
 
 Semantics are kube-scheduler 1.35's ``noderesources`` package, per node, evaluated for all
 candidate nodes at once over the snapshot's ``allocatable`` / ``requested`` arrays:
@@ -10,19 +11,23 @@ candidate nodes at once over the snapshot's ``allocatable`` / ``requested`` arra
   fails with ``Insufficient <resource>`` when ``request > allocatable - requested``. A node
   reports every reason that applies, in that order (scalar resources by name). The status is
   UNSCHEDULABLE, or UNSCHEDULABLE_AND_UNRESOLVABLE when some request exceeds the node's
-  whole allocatable (preemption cannot help; upstream since 1.34).
-* **LeastAllocated / MostAllocated** (Score): per configured resource (default cpu and
-  memory, weight 1), ``floor((cap - req) * 100 / cap)`` resp. ``floor(min(req, cap) * 100 /
-  cap)`` where ``req`` = node's requested + pod's request; LeastAllocated scores 0 when
-  ``req > cap``. The node score is ``floor(sum(score * weight) / sum(weight))`` over the
-  resources the node has (``cap > 0``). cpu and memory use *non-zero* requests: a container
-  without a cpu / memory request counts as 100m / 200Mi (:func:`non_zero_requests`); a scalar
-  resource the pod does not request is left out.
+  whole allocatable (preemption cannot help; upstream since 1.34). With DRAExtendedResource,
+  an extended resource backed by a DeviceClass is not checked on nodes whose allocatable
+  has 0 of it: DynamicResources serves it there from DRA devices (``fit.go``
+  ``shouldDelegateResourceToDRA``; docs/semantics/extended-resources.md).
+* **Score** (``NodeResourcesFitArgs.scoringStrategy``, default LeastAllocated over cpu and
+  memory, weight 1): per configured resource, ``req`` = the node's requested + the pod's
+  request against ``cap`` = allocatable, scored by the strategy
+  (:mod:`scheduler.plugins.helper.resource_allocation`: LeastAllocated, MostAllocated,
+  RequestedToCapacityRatio). cpu and memory use *non-zero* requests: a container without a
+  cpu / memory request counts as 100m / 200Mi (:func:`non_zero_requests`); ephemeral-storage
+  and scalar resources use actual requests, and a scalar resource the pod does not request is
+  left out. Scores are already 0..100 (no normalisation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +36,10 @@ import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from scheduler.api.pod import Container, Pod, pod_requests
-from scheduler.api.selectors import label_key_problem
+from scheduler.api.resourcenames import is_extended_resource_name, is_scalar_resource_name
+from scheduler.cluster.extended import extended_demand
 from scheduler.framework.cycle_state import CycleState, StateKey
 from scheduler.framework.interfaces import (
-    MAX_NODE_SCORE,
     FilterResult,
     Handle,
     NodeIds,
@@ -43,6 +48,7 @@ from scheduler.framework.interfaces import (
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.status import Status
 from scheduler.plugins.helper.args import PluginArgs, parse_args
+from scheduler.plugins.helper.resource_allocation import ScoringStrategy, node_scorer
 
 if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot
@@ -51,14 +57,11 @@ __all__ = [
     "DEFAULT_MEMORY_REQUEST",
     "DEFAULT_MILLI_CPU_REQUEST",
     "PLUGINS",
-    "LeastAllocated",
-    "MostAllocated",
+    "FitArgs",
     "NodeResourcesFit",
     "NonZeroRequested",
     "is_extended_resource",
     "is_scalar_resource",
-    "least_requested_score",
-    "most_requested_score",
     "non_zero_requests",
 ]
 
@@ -71,28 +74,14 @@ _DEFAULT_QUANTITIES = {
     "cpu": f"{DEFAULT_MILLI_CPU_REQUEST}m",
     "memory": str(DEFAULT_MEMORY_REQUEST),
 }
-_NATIVE_PREFIX = "kubernetes.io/"
 _FIXED = ("cpu", "memory", "ephemeral-storage")
 
 
 # -- resource names -------------------------------------------------------------------------------
-def is_extended_resource(name: str) -> bool:
-    """Upstream ``IsExtendedResourceName``: a ``domain/name`` outside ``kubernetes.io/`` whose
-    ``requests.``-prefixed form is a qualified name."""
-    if "/" not in name or _NATIVE_PREFIX in name or name.startswith("requests."):
-        return False
-    return label_key_problem(f"requests.{name}") is None
-
-
-def is_scalar_resource(name: str) -> bool:
-    """Upstream ``IsScalarResourceName``: extended, ``hugepages-*``, ``kubernetes.io/``-prefixed
-    and ``attachable-volumes-*`` resources."""
-    return (
-        is_extended_resource(name)
-        or name.startswith("hugepages-")
-        or _NATIVE_PREFIX in name
-        or name.startswith("attachable-volumes-")
-    )
+is_extended_resource = is_extended_resource_name
+"""Upstream ``IsExtendedResourceName`` (defined in :mod:`scheduler.api.resourcenames`)."""
+is_scalar_resource = is_scalar_resource_name
+"""Upstream ``IsScalarResourceName`` (defined in :mod:`scheduler.api.resourcenames`)."""
 
 
 # -- non-zero requests ----------------------------------------------------------------------------
@@ -187,7 +176,7 @@ class NonZeroRequested:
 
 # -- NodeResourcesFit -----------------------------------------------------------------------------
 class FitArgs(PluginArgs):
-    """Args of NodeResourcesFit (kube-scheduler's ``NodeResourcesFitArgs`` filter part)."""
+    """Args of NodeResourcesFit (kube-scheduler's ``NodeResourcesFitArgs``)."""
 
     ignored_resources: tuple[str, ...] = Field(
         default=(),
@@ -198,6 +187,12 @@ class FitArgs(PluginArgs):
         default=(),
         alias="ignoredResourceGroups",
         description="Extended-resource domains (the part before '/') the filter does not check.",
+    )
+
+    scoring_strategy: ScoringStrategy = Field(
+        default_factory=ScoringStrategy,
+        alias="scoringStrategy",
+        description="How Score rates a node (default LeastAllocated, cpu and memory).",
     )
 
     @field_validator("ignored_resource_groups")
@@ -211,18 +206,22 @@ class FitArgs(PluginArgs):
 
 @dataclass(frozen=True, slots=True)
 class _Check:
-    """One requested resource: its column in the snapshot (None: no node has it)."""
+    """One requested resource: its column in the snapshot (None: no node has it), and
+    whether DRA may serve it instead (a DeviceClass backs it, DRAExtendedResource on)."""
 
     resource: str
     column: int | None
     amount: int
+    delegable: bool = False
 
 
 _FIT_KEY = StateKey[tuple[_Check, ...]]("PreFilterNodeResourcesFit")
+_SCORE_KEY = StateKey[tuple[int, ...]]("PreScoreNodeResourcesFit")
 
 
 class NodeResourcesFit:
-    """Filter: does the node have room for the pod's requests and one more pod?"""
+    """Filter: does the node have room for the pod's requests and one more pod?
+    Score: the configured scoring strategy (see the module docstring)."""
 
     name = "NodeResourcesFit"
 
@@ -231,6 +230,12 @@ class NodeResourcesFit:
         self._ignored = frozenset(parsed.ignored_resources)
         self._statuses: dict[tuple[tuple[str, ...], int], Status] = {}
         self._ignored_groups = frozenset(parsed.ignored_resource_groups)
+        strategy = parsed.scoring_strategy
+        self.strategy = strategy.type
+        self.resources = tuple((r.name, r.weight) for r in strategy.resources)
+        self._weights = np.array([w for _, w in self.resources], dtype=np.int64)
+        self._scorer = node_scorer(strategy)
+        self._non_zero = NonZeroRequested()
         self.handle = handle
 
     def _checked(self, resource: str) -> bool:
@@ -251,7 +256,11 @@ class NodeResourcesFit:
         scalars = sorted(
             r for r, v in pod.requests.items() if v > 0 and r not in _FIXED and self._checked(r)
         )
-        checks = tuple(_Check(r, snapshot.column(r), pod.requests[r]) for r in fixed + scalars)
+        demand = extended_demand(pod.requests, snapshot)
+        delegable = {r for r, _, _ in demand.mapped} if demand is not None else set()
+        checks = tuple(
+            _Check(r, snapshot.column(r), pod.requests[r], r in delegable) for r in fixed + scalars
+        )
         state.write(_FIT_KEY, checks)
         return None, Status.success()
 
@@ -268,18 +277,29 @@ class NodeResourcesFit:
         # integer: bit j = reason j fails, the last bit = some request exceeds the node's
         # whole allocatable (unresolvable; "Too many pods" never is). One column at a time:
         # few requests, many nodes.
-        wanted = [(snapshot.column("pods"), 1), *((c.column, c.amount) for c in checks)]
+        # A delegable check is skipped where DRA serves the resource (0 allocatable):
+        # DynamicResources allocates it there.
+        wanted = [
+            (snapshot.column("pods"), 1, False),
+            *((c.column, c.amount, c.delegable) for c in checks),
+        ]
         codes = np.zeros(count, dtype=np.int64)
         hopeless = np.zeros(count, dtype=bool)
-        for bit, (column, amount) in enumerate(wanted):
+        for bit, (column, amount, delegable) in enumerate(wanted):
             if column is None:  # no node has the resource: fails everywhere, for good
-                codes |= 1 << bit
-                hopeless |= bit > 0
+                if not delegable:
+                    codes |= 1 << bit
+                    hopeless |= bit > 0
                 continue
             fails = snapshot.free[:, column][nodes] < amount
+            whole = snapshot.allocatable[:, column][nodes] < amount
+            if delegable:
+                elsewhere = snapshot.allocatable[:, column][nodes] > 0
+                fails &= elsewhere
+                whole &= elsewhere
             codes |= fails.astype(np.int64) << bit
             if bit:
-                hopeless |= fails & (snapshot.allocatable[:, column][nodes] < amount)
+                hopeless |= fails & whole
         codes |= hopeless.astype(np.int64) << len(wanted)
         rejected = codes != 0
         if not rejected.any():
@@ -305,66 +325,7 @@ class NodeResourcesFit:
             self._statuses[key] = found
         return found
 
-
-# -- LeastAllocated / MostAllocated ---------------------------------------------------------------
-class ResourceWeight(PluginArgs):
-    """One scored resource and its weight (kube-scheduler's ``ResourceSpec``)."""
-
-    name: str = Field(min_length=1, description="Resource name, e.g. cpu, memory, nvidia.com/gpu.")
-    weight: int = Field(default=1, ge=1, le=100, description="Weight in 1..100.")
-
-
-class AllocationArgs(PluginArgs):
-    """Args of LeastAllocated / MostAllocated."""
-
-    resources: tuple[ResourceWeight, ...] = Field(
-        default=(ResourceWeight(name="cpu"), ResourceWeight(name="memory")),
-        min_length=1,
-        description="Resources scored and their weights (default cpu and memory, weight 1).",
-    )
-
-    @field_validator("resources")
-    @classmethod
-    def _unique(cls, resources: tuple[ResourceWeight, ...]) -> tuple[ResourceWeight, ...]:
-        names = [r.name for r in resources]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"resource {name!r} is listed more than once")
-        return resources
-
-
-def least_requested_score(
-    requested: npt.NDArray[np.int64], capacity: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Upstream ``leastRequestedScore``: ``floor((cap - req) * 100 / cap)``, 0 if over-full."""
-    score = (capacity - requested) * MAX_NODE_SCORE // np.maximum(capacity, 1)
-    return np.where((capacity == 0) | (requested > capacity), 0, score)
-
-
-def most_requested_score(
-    requested: npt.NDArray[np.int64], capacity: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Upstream ``mostRequestedScore``: ``floor(min(req, cap) * 100 / cap)``."""
-    score = np.minimum(requested, capacity) * MAX_NODE_SCORE // np.maximum(capacity, 1)
-    return np.where(capacity == 0, 0, score)
-
-
-_Scorer = Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.int64]]
-
-
-class _AllocationScore:
-    """Shared PreScore/Score of the two allocation strategies (see the module docstring)."""
-
-    name = ""
-
-    def __init__(self, args: Mapping[str, Any], handle: Handle, scorer: _Scorer) -> None:
-        parsed = parse_args(self.name, AllocationArgs, args)
-        self.resources = tuple((r.name, r.weight) for r in parsed.resources)
-        self.handle = handle
-        self._scorer = scorer
-        self._key = StateKey[tuple[int, ...]](f"PreScore{self.name}")
-        self._non_zero = NonZeroRequested()
-
+    # -- Score ------------------------------------------------------------------------------------
     def _pod_requests(self, pod: PodInfo) -> tuple[int, ...]:
         cpu, memory = non_zero_requests(pod.pod, assigned=False)
         special = {"cpu": cpu, "memory": memory}
@@ -374,22 +335,22 @@ class _AllocationScore:
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
     ) -> Status:
         """Record the pod's per-resource (non-zero for cpu/memory) requests."""
-        state.write(self._key, self._pod_requests(pod))
+        state.write(_SCORE_KEY, self._pod_requests(pod))
         return Status.success()
 
     def score(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
     ) -> npt.NDArray[np.int64]:
-        """The weighted integer average of the per-resource scores, per node."""
-        requests = state.get(self._key) or self._pod_requests(pod)
+        """The strategy's node score over the configured resources the node has."""
+        requests = state.get(_SCORE_KEY) or self._pod_requests(pod)
         count = len(nodes)
-        total = np.zeros(count, dtype=np.int64)
-        weights = np.zeros(count, dtype=np.int64)
+        requested = np.zeros((count, len(self.resources)), dtype=np.int64)
+        capacity = np.zeros((count, len(self.resources)), dtype=np.int64)
         non_zero: npt.NDArray[np.int64] | None = None
-        for (name, weight), request in zip(self.resources, requests, strict=True):
+        for r, ((name, _), request) in enumerate(zip(self.resources, requests, strict=True)):
             column = snapshot.column(name)
             if column is None:
-                continue
+                continue  # no node has it: capacity 0 leaves it out
             if name in ("cpu", "memory"):
                 if non_zero is None:
                     non_zero = self._non_zero.view(snapshot)
@@ -397,13 +358,10 @@ class _AllocationScore:
             elif name == "ephemeral-storage" or (is_scalar_resource(name) and request > 0):
                 used = snapshot.requested[nodes, column]
             else:
-                continue
-            capacity = snapshot.allocatable[nodes, column]
-            present = capacity != 0
-            per_resource = self._scorer(used + request, capacity)
-            total += np.where(present, per_resource * weight, 0)
-            weights += np.where(present, weight, 0)
-        return np.where(weights > 0, total // np.maximum(weights, 1), 0).astype(np.int64)
+                continue  # a scalar resource the pod does not request is not scored
+            requested[:, r] = used + request
+            capacity[:, r] = snapshot.allocatable[nodes, column]
+        return self._scorer(requested, capacity, self._weights)
 
     def normalize(
         self, state: CycleState, pod: PodInfo, scores: npt.NDArray[np.int64]
@@ -412,27 +370,4 @@ class _AllocationScore:
         return scores
 
 
-class LeastAllocated(_AllocationScore):
-    """Score: prefer nodes with the most room left (``NodeResourcesFit`` LeastAllocated)."""
-
-    name = "LeastAllocated"
-
-    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
-        super().__init__(args, handle, least_requested_score)
-
-
-class MostAllocated(_AllocationScore):
-    """Score: prefer the fullest nodes (``NodeResourcesFit`` MostAllocated); an over-full
-    resource counts as exactly full."""
-
-    name = "MostAllocated"
-
-    def __init__(self, args: Mapping[str, Any], handle: Handle) -> None:
-        super().__init__(args, handle, most_requested_score)
-
-
-PLUGINS: dict[str, type] = {
-    NodeResourcesFit.name: NodeResourcesFit,
-    LeastAllocated.name: LeastAllocated,
-    MostAllocated.name: MostAllocated,
-}
+PLUGINS: dict[str, type] = {NodeResourcesFit.name: NodeResourcesFit}

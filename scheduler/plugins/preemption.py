@@ -15,10 +15,11 @@ PreFilter and Filter plugins run for each preemptor pod (through the framework's
 a node rejected as UNSCHEDULABLE is a candidate, one rejected as
 UNSCHEDULABLE_AND_UNRESOLVABLE (a taint, node affinity, a cordon, a device class that does
 not exist, ...) is not. Among the candidates, the planner's resource model (cpu, memory,
-pods, devices and counters freed by each victim) chooses the victims; the property tests
-check that once they are gone the profile's filters accept the preemptor on the nominated
-node. The victims are evicted through the backend and the first pod's node is nominated;
-the preemptor retries once the victims are gone.
+pods, devices and counters, extended resources such as ``nvidia.com/gpu`` freed by each
+victim) chooses the victims; the property tests check that once they are gone the profile's
+filters accept the preemptor on the nominated node. The victims are evicted through the
+backend and the first pod's node is nominated; the preemptor retries once the victims are
+gone.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from scheduler.api.pod import pod_claim_keys
+from scheduler.api.pod import pod_claim_keys, pod_extended_claim_key
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import Diagnosis, Handle, NodeIds, PostFilterResult
@@ -155,6 +156,9 @@ class Preemption:
             victim_priority = pod_priority(record.pod, snapshot.priority_classes)
             gang = gang_of(record.pod, snapshot.pod_groups)
             info_claims = tuple(key for _, key in pod_claim_keys(record.pod) if key is not None)
+            special = pod_extended_claim_key(record.pod)
+            if special is not None:
+                info_claims = (*info_claims, special)
             if gang is not None and gang.size > 1:
                 gangs.setdefault(gang.key, []).append(len(entries))
             entries.append(
@@ -240,6 +244,9 @@ class Preemption:
             record = snapshot.pods[key]
             freed = [record.requests.get("cpu", 0), record.requests.get("memory", 0), 1]
             freed.extend(self.tables.freed_devices(claims, snapshot, node, layout))
+            freed.extend(
+                self.tables.freed_resources(record.requests, claims, snapshot, node, layout)
+            )
             victim_models.append(
                 Victim(
                     key=key,

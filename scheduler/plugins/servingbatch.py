@@ -1,6 +1,6 @@
 """ServingBatch: batch work backfills what serving leaves idle, away from serving's headroom.
 
-tessera's serving/batch convention (DESIGN.md): batch pods (label ``tessera.io/class:
+tessera's serving/batch convention (docs/conventions.md): batch pods (label ``tessera.io/class:
 batch`` or priority below the batch threshold) may use any free capacity, and serving takes
 it back through the Preemption plugin. On top of that, a serving LeaderWorkerSet annotated
 ``tessera.io/headroom-replicas: "N"`` keeps *topology-shaped headroom*: room for N more
@@ -13,7 +13,8 @@ nothing else fits — and then only preemptibly, since serving outranks it. Serv
 not scored (PreScore SKIP).
 
 Headroom per LWS: GPUs per pod are the whole devices its worker template's claim templates
-request; among the domains of its level, the one with the most free whole GPUs is held
+request plus its containers' ``nvidia.com/gpu``; among the domains of its level, the one
+with the most free whole GPUs (DRA or device plugin: the accelerator view) is held
 (preferring a domain that can take all N groups), and within it the nodes with the most free
 GPUs until N x size pods fit. Recomputed once per cache generation.
 """
@@ -28,6 +29,8 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.api.lws import LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION, LeaderWorkerSet
+from scheduler.api.pod import Pod, pod_requests
+from scheduler.cluster.gpuview import GPU_RESOURCE
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import MAX_NODE_SCORE, Handle, NodeIds
@@ -48,6 +51,15 @@ class ServingBatchArgs(BaseModel):
         alias="gpusPerPodDefault",
         ge=0,
         description="GPUs per pod assumed when an LWS template's claims cannot be read.",
+    )
+    batch_threshold: int = Field(
+        default=0,
+        alias="batchThreshold",
+        description=(
+            "Pods with priority below this are batch. A profile takes its batch threshold "
+            "from here (scheduler.plugins.configuration), so the whole profile (this plugin, "
+            "Preemption, the replay's serving/batch metrics) classifies pods alike."
+        ),
     )
 
 
@@ -143,12 +155,14 @@ class ServingBatch:
         return [int(i) for i in order if available[i] > 0]
 
     def _gpus_per_pod(self, lws: LeaderWorkerSet, snapshot: Snapshot) -> int:
-        """Whole devices the worker template's claim templates ask for."""
+        """Whole devices the worker template's claim templates ask for, plus the whole GPUs
+        its containers request as the extended resource ``nvidia.com/gpu``."""
         templates = self.handle.backend.claim_templates()
         namespace = lws.metadata.namespace or "default"
-        total = 0
-        found = False
-        for ref in lws.spec.leader_worker_template.worker_template.spec.resource_claims:
+        worker = lws.spec.leader_worker_template.worker_template.spec
+        total = pod_requests(Pod(spec=worker)).get(GPU_RESOURCE, 0)
+        found = total > 0
+        for ref in worker.resource_claims:
             template = templates.get(f"{namespace}/{ref.resource_claim_template_name}")
             spec = getattr(template, "spec", None)
             if spec is None:

@@ -1,6 +1,6 @@
 """Dense topology domain ids per level, from node labels.
 
-Levels are an ordered list of node-label keys, coarse to fine (DESIGN.md Conventions:
+Levels are an ordered list of node-label keys, coarse to fine (docs/conventions.md:
 ``topology.kubernetes.io/zone``, ``topology.tessera.io/block``, ``topology.tessera.io/rack``,
 ``kubernetes.io/hostname``). As in Kueue's Topology, a domain at level ``l`` is identified by
 the node's label values at levels ``0..l`` (rack ``r1`` in block ``b1`` differs from rack

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 import simulator
 from simulator.drivers.spec import check_label_key
@@ -60,3 +63,27 @@ def parse_topology(text: str | None) -> tuple[str, ...] | None:
     if len(set(keys)) != len(keys):
         raise ValueError(f"--topology {text!r}: a level is repeated")
     return keys
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="A KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1): profiles, "
+        "plugins per extension point, weights, pluginConfig (see docs/configuration.md). "
+        "Instead of --policy.",
+        show_default=False,
+    ),
+]
+"""``--config FILE`` of the commands that schedule (replay, inflate)."""
+
+
+def policy_or_config(policy: str | None, config: Path | None, default: str) -> str:
+    """The policy to run when no ``--config`` is given (``default`` if neither option is).
+
+    ``--policy`` and ``--config`` are alternatives: ValueError when both are given.
+    """
+    if policy is not None and config is not None:
+        raise ValueError("--policy and --config: give one of them (a policy is a shipped config)")
+    return policy if policy is not None else default

@@ -35,10 +35,16 @@ from rich.progress import (
 from rich.table import Table
 
 from simulator.atomic import write_atomic
-from simulator.cli.common import shipped_file
+from simulator.cli.common import ConfigOption, policy_or_config, shipped_file
 from simulator.cli.errors import out_console
 from simulator.drivers.spec import read_openb_nodes, resolve_csv_path
-from simulator.experiments.inflate import InflateConfig, run_inflate, write_decisions
+from simulator.experiments.inflate import (
+    DeviceChoice,
+    InflateConfig,
+    config_profile,
+    run_inflate,
+    write_decisions,
+)
 from simulator.experiments.policies import POLICIES
 from simulator.traces.openb import read_pods
 
@@ -231,7 +237,8 @@ def matrix_table(runs: Sequence[dict[str, Any]]) -> Table:
     The sd is the sample standard deviation (n - 1); "-" with fewer than two values.
     """
     seeds = sorted({r["seed"] for r in runs})
-    policies = [p for p in POLICIES if any(r["policy"] == p for r in runs)]
+    named = {r["policy"] for r in runs}
+    policies = [p for p in POLICIES if p in named] + sorted(named - set(POLICIES))
     missing = any(r["unallocated_pct_at_100"] is None for r in runs)
     table = Table(
         title="unallocated GPU % at 100% of capacity arrived",
@@ -281,13 +288,15 @@ def inflate(
         ),
     ] = None,
     policy: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--policy",
             metavar="P",
-            help=f"Placement policy: {', '.join(POLICIES)}; a comma list; or all.",
+            help=f"Placement policy: {', '.join(POLICIES)}; a comma list; or all (default fgd).",
+            show_default=False,
         ),
-    ] = "fgd",
+    ] = None,
+    config_file: ConfigOption = None,
     seed: Annotated[
         int | None,
         typer.Option(
@@ -308,13 +317,14 @@ def inflate(
         typer.Option("--ratio", help="Inflate the GPU request to this multiple of capacity."),
     ] = 1.3,
     device_choice: Annotated[
-        DeviceChoiceOption,
+        DeviceChoiceOption | None,
         typer.Option(
             "--device-choice",
             help="Which GPU on the chosen node: first-fit (stock kube-scheduler) or the "
-            "policy's own choice.",
+            "policy's own choice (default). --policy only.",
+            show_default=False,
         ),
-    ] = DeviceChoiceOption.POLICY,
+    ] = None,
     json_out: Annotated[
         Path | None,
         typer.Option(
@@ -373,6 +383,9 @@ def inflate(
     print unallocated GPU % at 100% arrived per policy and seed, with mean and sd per policy;
     --json then writes {"runs": [...]} ordered by policy, then seed.
 
+    --config FILE schedules with the one profile of a KubeSchedulerConfiguration instead of
+    a policy (its GPU scorers' deviceChoice args decide the device choice).
+
     Example: tessera inflate --policy fgd --seed 42 --json fgd-42.json
 
     Example: tessera inflate --policy all --seeds 42-51 --json matrix.json
@@ -385,7 +398,21 @@ def inflate(
         raise ValueError(f"--workers {workers}: must be >= 1")
     if seed is not None and seeds is not None:
         raise ValueError("--seed and --seeds: give one of them")
-    policies = parse_policies(policy)
+    chosen = policy_or_config(policy, config_file, "fgd")
+    choice: DeviceChoice = (
+        "first-fit" if device_choice is DeviceChoiceOption.FIRST_FIT else "policy"
+    )
+    if config_file is not None:
+        if device_choice is not None:
+            raise ValueError(
+                "--device-choice: only with --policy (a --config sets deviceChoice in the GPU "
+                "score plugin's pluginConfig args)"
+            )
+        profile = config_profile(config_file, DEFAULT_SEED)  # fails early on a bad file
+        policies: tuple[str, ...] = (profile.name,)
+        choice = "config"
+    else:
+        policies = parse_policies(chosen)
     if seeds is not None:
         seed_list = parse_seeds(seeds)
     else:
@@ -396,9 +423,10 @@ def inflate(
     _preflight(nodes_path, pods_path, [("--order", order), ("--node-order", node_order)])
     base = InflateConfig(
         ratio=ratio,
-        device_choice="first-fit" if device_choice is DeviceChoiceOption.FIRST_FIT else "policy",
+        device_choice=choice,
         order=order,
         node_order=node_order,
+        scheduler_config=config_file,
     )
     configs = [replace(base, policy=p, seed=s) for p in policies for s in seed_list]
     if not matrix:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -9,47 +11,64 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulator.cli.common import parse_topology
+from scheduler.api.kubeschedulerconfig import load_scheduler_config
+from scheduler.framework.profiles import Profile
+from scheduler.plugins.configuration import profiles_from_config
+from simulator.cli.common import ConfigOption, parse_topology, policy_or_config
 from simulator.cli.errors import out_console
 from simulator.cli.inflate import DeviceChoiceOption
-from simulator.clusters import load_cluster
-from simulator.experiments.replay import (
+from simulator.clusters import LoadedCluster, load_cluster
+from simulator.experiments.policies import (
     REPLAY_POLICIES,
     DeviceChoice,
-    Fault,
-    ReplayConfig,
     replay_profile,
-    run_replay,
+    with_cluster_levels,
 )
+from simulator.experiments.replay import Fault, ReplayConfig, run_replay
 from simulator.traces import read_trace
 
 
-def _faults(specs: list[str]) -> tuple[Fault, ...]:
-    """Parse ``--fault T:node:NAME`` and ``--fault T:device:DRIVER/POOL/DEVICE``."""
-    out = []
-    for text in specs:
-        parts = text.split(":", 2)
-        if len(parts) != 3:
+def parse_fault(text: str) -> Fault:
+    """One ``--fault`` value: ``T:node:NAME`` or ``T:device:DRIVER/POOL/DEVICE`` with T a
+    finite number of seconds >= 0. ValueError naming the option, the value and the problem."""
+    parts = text.split(":", 2)
+    if len(parts) != 3:
+        raise ValueError(f"--fault {text!r}: expected T:node:NAME or T:device:DRIVER/POOL/DEVICE")
+    when, kind, target = parts
+    try:
+        moment = float(when)
+    except ValueError:
+        raise ValueError(f"--fault {text!r}: time {when!r} is not a number of seconds") from None
+    if not math.isfinite(moment) or moment < 0:
+        raise ValueError(f"--fault {text!r}: time {when!r} must be a finite number of seconds >= 0")
+    if kind == "node":
+        if not target:
+            raise ValueError(f"--fault {text!r}: node name is empty")
+        return Fault(time=moment, node=target)
+    if kind == "device":
+        ids = target.split("/")
+        if len(ids) != 3 or not all(ids):
+            raise ValueError(f"--fault {text!r}: device must be DRIVER/POOL/DEVICE")
+        return Fault(time=moment, device=(ids[0], ids[1], ids[2]))
+    raise ValueError(f"--fault {text!r}: kind {kind!r} must be node or device")
+
+
+def check_fault_targets(
+    specs: Sequence[str], faults: Sequence[Fault], loaded: LoadedCluster
+) -> None:
+    """Every fault names a node or a published device of the cluster (ValueError naming
+    the ``--fault`` value otherwise): a fault on nothing would silently change nothing."""
+    cache = loaded.cache
+    for text, fault in zip(specs, faults, strict=True):
+        if fault.node is not None and fault.node not in cache.nodes:
             raise ValueError(
-                f"--fault {text!r}: expected T:node:NAME or T:device:DRIVER/POOL/DEVICE"
+                f"--fault {text!r}: node {fault.node!r} is not in cluster {loaded.name}"
             )
-        when, kind, target = parts
-        try:
-            moment = float(when)
-        except ValueError:
+        if fault.device is not None and not cache.devices.has_device(fault.device):
             raise ValueError(
-                f"--fault {text!r}: time {when!r} is not a number of seconds"
-            ) from None
-        if kind == "node":
-            out.append(Fault(time=moment, node=target))
-        elif kind == "device":
-            ids = target.split("/")
-            if len(ids) != 3:
-                raise ValueError(f"--fault {text!r}: device must be DRIVER/POOL/DEVICE")
-            out.append(Fault(time=moment, device=(ids[0], ids[1], ids[2])))
-        else:
-            raise ValueError(f"--fault {text!r}: kind {kind!r} must be node or device")
-    return tuple(sorted(out, key=lambda f: f.time))
+                f"--fault {text!r}: device {'/'.join(fault.device)!r} is not published in "
+                f"cluster {loaded.name}"
+            )
 
 
 def _summary_table(summary: dict[str, object]) -> Table:
@@ -101,9 +120,15 @@ def replay(
         ),
     ],
     policy: Annotated[
-        str,
-        typer.Option("--policy", metavar="P", help=f"One of: {', '.join(REPLAY_POLICIES)}."),
-    ] = "tessera",
+        str | None,
+        typer.Option(
+            "--policy",
+            metavar="P",
+            help=f"A shipped policy: {', '.join(REPLAY_POLICIES)} (default tessera).",
+            show_default=False,
+        ),
+    ] = None,
+    config_file: ConfigOption = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -113,13 +138,14 @@ def replay(
         ),
     ] = Path("out/replay"),
     device_choice: Annotated[
-        DeviceChoiceOption,
+        DeviceChoiceOption | None,
         typer.Option(
             "--device-choice",
             help="first-fit (devices as a stock kube-scheduler picks them; default) or the "
-            "policy's own choice.",
+            "policy's own choice. --policy only (a --config sets deviceChoice in plugin args).",
+            show_default=False,
         ),
-    ] = DeviceChoiceOption.FIRST_FIT,
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of ties and random policies.")] = 0,
     topology: Annotated[
         str | None,
@@ -144,31 +170,60 @@ def replay(
         ),
     ] = None,
 ) -> None:
-    """Replay TRACE on CLUSTER under a placement policy.
+    """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
     Pods arrive at their trace times and leave after their durations; the scheduler
-    (tessera's framework with the policy's profile) places them, gangs at once, with
-    preemption for serving work. Writes DIR/summary.json, DIR/placements.jsonl (every bind,
-    eviction and failed attempt) and DIR/timeline.csv (one row per simulated minute).
+    (tessera's framework with the policy's profile, or the profiles of a
+    KubeSchedulerConfiguration given with --config) places them, gangs at once, with
+    preemption for serving work. A pod is scheduled by the profile whose schedulerName it
+    names (the first profile when it names none of them). Writes DIR/summary.json,
+    DIR/placements.jsonl (every bind, eviction and failed attempt) and DIR/timeline.csv (one
+    row per simulated minute).
 
     Example:
 
         tessera replay --cluster traces/clusters/two-rack-h100-dynamic-mig.yaml
         --trace traces/scenarios/serving-batch-small.yaml --policy tessera --out out/small
+
+    Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
     """
+    chosen = policy_or_config(policy, config_file, "tessera")
+    if config_file is not None and device_choice is not None:
+        raise ValueError(
+            "--device-choice: only with --policy (a --config sets deviceChoice in the GPU "
+            "score plugin's pluginConfig args)"
+        )
+    scheduler_config = None
+    resolved: tuple[Profile, ...] = ()
+    if config_file is not None:
+        scheduler_config = load_scheduler_config(config_file)
+        resolved = profiles_from_config(scheduler_config, source=str(config_file), seed=seed)
     levels = parse_topology(topology) if topology else None
-    faults = _faults(fault or [])
+    specs = fault or []
+    faults = [parse_fault(text) for text in specs]
     loaded = load_cluster(cluster, levels=levels)
+    check_fault_targets(specs, faults, loaded)
     data = read_trace(trace)
-    choice: DeviceChoice = "policy" if device_choice is DeviceChoiceOption.POLICY else "first-fit"
-    profile = replay_profile(policy, seed=seed, device_choice=choice, levels=loaded.levels)
-    config = ReplayConfig(
-        device_choice=choice,
-        seed=seed,
-        horizon=horizon,
-        faults=faults,
-    )
-    result = run_replay(loaded, data, profile, config)
+    ordered = tuple(sorted(faults, key=lambda f: f.time))
+    if scheduler_config is None:
+        choice: DeviceChoice = (
+            "policy" if device_choice is DeviceChoiceOption.POLICY else "first-fit"
+        )
+        profiles: tuple[Profile, ...] = (
+            replay_profile(chosen, seed=seed, device_choice=choice, levels=loaded.levels),
+        )
+        config = ReplayConfig(device_choice=choice, seed=seed, horizon=horizon, faults=ordered)
+    else:
+        profiles = tuple(with_cluster_levels(p, loaded.levels) for p in resolved)
+        config = ReplayConfig(
+            device_choice="config",
+            seed=seed,
+            horizon=horizon,
+            faults=ordered,
+            initial_backoff=float(scheduler_config.pod_initial_backoff_seconds),
+            max_backoff=float(scheduler_config.pod_max_backoff_seconds),
+        )
+    result = run_replay(loaded, data, profiles, config)
     result.write(out)
     console: Console = out_console()
     console.print(_summary_table(result.summary))

@@ -13,6 +13,10 @@ Template contract (tested): for every node ``n`` at position ``i`` of a pool,
 ``builder.slices(n, i) == instantiate_template(slices, n, attrs(n))`` where
 ``slices, attrs = builder.template()``.
 
+Device-plugin pools (``accelerator.exposure: device-plugin``) keep the driver config for the
+node labels (GPU product, count and memory; TPU topology) but publish no slices: their nodes
+offer ``nvidia.com/gpu`` / ``google.com/tpu`` in capacity and allocatable instead.
+
 Topology labels: zone from the pool's placement; racks ``rNNN`` and blocks ``bNN`` numbered across
 the whole cluster in pool order (each pool starts a new rack and a new block; node ``i`` of a pool
 is in rack ``i // nodesPerRack`` of the pool); NVLink cliques ``nvidia.com/gpu.clique =
@@ -71,6 +75,8 @@ LABEL_POOL = "tessera.io/node-pool"
 LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
 LABEL_GPU_COUNT = "nvidia.com/gpu.count"
 LABEL_GPU_MEMORY = "nvidia.com/gpu.memory"
+GPU_RESOURCE = "nvidia.com/gpu"
+TPU_RESOURCE = "google.com/tpu"
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "cluster.tessera.io")
 
@@ -81,7 +87,10 @@ DriverConfig = nvidia.NvidiaNodeConfig | tpu.TpuNodeConfig | None
 
 @dataclass(frozen=True)
 class ConcretePool:
-    """A node pool after openb expansion: explicit node names and a concrete driver config."""
+    """A node pool after openb expansion: explicit node names and a concrete driver config.
+
+    ``device_plugin``: the accelerators are offered as extended resources, not DRA devices.
+    """
 
     name: str
     node_names: tuple[str, ...]
@@ -91,6 +100,7 @@ class ConcretePool:
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[TaintSpec, ...] = ()
     instance_type: str | None = None
+    device_plugin: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,9 @@ class PoolBuilder:
 
     @property
     def driver_name(self) -> str | None:
-        """DRA driver publishing this pool's devices, or None for CPU-only pools."""
+        """DRA driver publishing this pool's devices, or None (CPU-only or device-plugin)."""
+        if self.pool.device_plugin:
+            return None
         if isinstance(self.pool.driver, nvidia.NvidiaNodeConfig):
             return nvidia.DRIVER
         if isinstance(self.pool.driver, tpu.TpuNodeConfig):
@@ -184,6 +196,17 @@ class PoolBuilder:
         labels.update(pool.labels)
         return dict(sorted(labels.items()))
 
+    def extended_resources(self) -> dict[str, str]:
+        """The extended resources a device plugin offers on each node ({} for DRA pools)."""
+        driver = self.pool.driver
+        if not self.pool.device_plugin:
+            return {}
+        if isinstance(driver, nvidia.NvidiaNodeConfig):
+            return {GPU_RESOURCE: str(driver.gpu_count)}
+        if isinstance(driver, tpu.TpuNodeConfig):
+            return {TPU_RESOURCE: str(driver.shape.chips_per_vm)}
+        return {}
+
     def node(self, name: str, index: int) -> Object:
         """The Node object of node ``name`` at ``index``."""
         shape = self.pool.node
@@ -192,6 +215,7 @@ class PoolBuilder:
             "ephemeral-storage": shape.ephemeral_storage,
             "memory": shape.memory,
             "pods": str(shape.pods),
+            **self.extended_resources(),
         }
         spec: Object = {}
         if self.pool.taints:
@@ -211,8 +235,11 @@ class PoolBuilder:
     # -- resource slices ----------------------------------------------------------------------
 
     def slices(self, name: str, index: int) -> list[Object]:
-        """The ResourceSlices of node ``name``'s pool (pool name = node name); [] if CPU-only."""
+        """The ResourceSlices of node ``name``'s pool (pool name = node name); [] for CPU-only
+        and device-plugin pools."""
         driver = self.pool.driver
+        if self.pool.device_plugin:
+            return []
         if isinstance(driver, nvidia.NvidiaNodeConfig):
             return wrap_slices(name, nvidia.DRIVER, nvidia.publish(name, driver))
         if isinstance(driver, tpu.TpuNodeConfig):
@@ -223,6 +250,8 @@ class PoolBuilder:
         """Node-dependent device attributes of node ``name`` (see the template contract)."""
         index = self.index_of(name)
         driver = self.pool.driver
+        if self.pool.device_plugin:
+            return {}
         if isinstance(driver, nvidia.NvidiaNodeConfig):
             return nvidia.instance_attributes(name, driver)
         if isinstance(driver, tpu.TpuNodeConfig):
@@ -298,6 +327,11 @@ def _driver_config(spec: ClusterSpec, pool: NodePoolSpec) -> DriverConfig:
     return None
 
 
+def _device_plugin(pool: NodePoolSpec) -> bool:
+    acc = pool.accelerator
+    return isinstance(acc, NvidiaAccelerator | TpuAccelerator) and acc.exposure == "device-plugin"
+
+
 def _openb_token(node: OpenbNode) -> str:
     cpu = f"{node.cpu_milli // 1000}c" if node.cpu_milli % 1000 == 0 else f"{node.cpu_milli}m"
     mem = binary_quantity(node.memory_mib * MIB).lower()
@@ -352,6 +386,7 @@ def concrete_pools(spec: ClusterSpec) -> list[ConcretePool]:
                 labels=dict(pool.labels),
                 taints=tuple(pool.taints),
                 instance_type=pool.instance_type,
+                device_plugin=_device_plugin(pool),
             )
         )
     return pools

@@ -4,7 +4,7 @@ Read by the simulated drivers (:mod:`simulator.drivers.nvidia`, :mod:`simulator.
 the cluster spec (model and topology validation) and the README's approximation list.
 
 Values follow the tables of NVIDIA's MIG user guide, real ``nvidia-smi mig -lgip`` output and the
-NVIDIA DRA driver as summarised in tessera's device reference. Where no public value exists the
+NVIDIA DRA driver as summarised in docs/devices.md. Where no public value exists the
 entry carries an ``approximated`` flag (field name -> reason) and a ``# APPROXIMATION:`` comment;
 :func:`approximations` lists them all.
 

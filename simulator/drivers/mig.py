@@ -1,7 +1,7 @@
 """MIG placement geometry: which GPU instances fit where on one GPU.
 
 A placement is ``(profile, start)``; it occupies memory slices ``[start, start + size)`` of the 8.
-The whole rule (tessera's device reference §1.4): the start must be one of the profile's valid
+The whole rule (docs/devices.md §1.4): the start must be one of the profile's valid
 starts, the memory slices must be free, and at most one ``+me`` instance may exist. Per-profile
 maximum counts and the 7-compute-slice limit then hold automatically.
 

@@ -9,7 +9,14 @@ loaded from one), the field path and the offending value.
 Validation rules beyond field types: dynamic MIG needs ``DRAPartitionableDevices`` and shared GPUs
 need ``DRAConsumableCapacity`` in the effective feature gates (explicit ``featureGates`` over the
 defaults of ``kubernetesVersion``); MIG modes need a MIG-capable model; static layouts must be
-placeable; TPU pools must hold whole slices; unknown models and generations list the known ones.
+placeable; MIG is modelled only with ``exposure: dra``; TPU pools must hold whole slices; unknown
+models and generations list the known ones.
+
+``accelerator.exposure`` (NVIDIA and TPU pools) says how the hardware reaches the scheduler:
+``dra`` (default) — the simulated DRA driver publishes ResourceSlices; ``device-plugin`` — the
+node offers the extended resource ``nvidia.com/gpu`` (``google.com/tpu``: chips per VM) in
+``status.capacity``/``allocatable`` and publishes no slices, as with the NVIDIA and GKE TPU device
+plugins (docs/semantics/extended-resources.md).
 
 The openb node CSV (``fromOpenbCSV``) is read by :func:`read_openb_nodes`; a pool that names one
 expands, at build time, into one pool per distinct node shape with shared GPUs.
@@ -137,13 +144,35 @@ class MigSpec(_Spec):
         return self
 
 
+Exposure = Literal["dra", "device-plugin"]
+
+_EXPOSURE_HELP = (
+    "dra: DRA devices in ResourceSlices (the simulated driver); device-plugin: the "
+    "extended resource {resource} in the node's capacity/allocatable and no slices."
+)
+
+
 class NvidiaAccelerator(_Spec):
-    """Dedicated NVIDIA GPUs published by the simulated gpu.nvidia.com driver."""
+    """Dedicated NVIDIA GPUs: DRA devices of the simulated gpu.nvidia.com driver, or the
+    NVIDIA device plugin's ``nvidia.com/gpu``."""
 
     kind: Literal["nvidia"] = Field(description="Accelerator kind.")
     model: str = Field(description="GPU model name from the catalog, e.g. H100-80GB.")
     count: int = Field(ge=1, le=64, description="GPUs per node.")
     mig: MigSpec = Field(default_factory=MigSpec, description="MIG partitioning of the GPUs.")
+    exposure: Exposure = Field(
+        "dra", description=_EXPOSURE_HELP.format(resource="nvidia.com/gpu (one per GPU)")
+    )
+
+    @model_validator(mode="after")
+    def _mig_needs_dra(self) -> NvidiaAccelerator:
+        if self.exposure == "device-plugin" and self.mig.mode != "none":
+            raise ValueError(
+                f"exposure device-plugin with mig.mode {self.mig.mode!r}: MIG is modelled only "
+                "with exposure dra (the device plugin's mixed strategy, nvidia.com/mig-<profile>, "
+                "is not modelled); use exposure: dra or mig.mode: none"
+            )
+        return self
 
 
 class SharedGpuAccelerator(_Spec):
@@ -164,6 +193,9 @@ class TpuAccelerator(_Spec):
         None,
         description="Chips per VM when a topology allows two machine types (v5e/v6e 2x4: "
         "8 = one VM, the default; 4 = two VMs).",
+    )
+    exposure: Exposure = Field(
+        "dra", description=_EXPOSURE_HELP.format(resource="google.com/tpu (chips per VM)")
     )
 
 

@@ -1,4 +1,4 @@
-"""The FGD paper's workload-inflation experiment (reference/openb-fgd.md §1), on tessera.
+"""The FGD paper's workload-inflation experiment (docs/semantics/openb-fgd.md §1), on tessera.
 
 Algorithm overview (one run = one policy, one seed):
 
@@ -36,19 +36,24 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.api.kubeschedulerconfig import load_scheduler_config
 from scheduler.framework.podinfo import pod_info
+from scheduler.framework.profiles import Profile
+from scheduler.framework.runtime import Framework
+from scheduler.plugins.configuration import profiles_from_config
+from scheduler.plugins.gpu.fragmentation import Fragmentation
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.registry import build_framework
 from simulator.atomic import atomic_open
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
-from simulator.experiments.policies import profile_for
+from simulator.experiments.policies import inflate_profile, with_target_workload
 from simulator.gctune import simulation_gc
 from simulator.traces.openb import OpenbPod, read_pods
 from simulator.traces.openb_objects import OpenbObjects
 
-DeviceChoice = Literal["first-fit", "policy"]
+DeviceChoice = Literal["first-fit", "policy", "config"]
 
 MAX_ARRIVED_PCT = 130
 POPULARITY = 0.95
@@ -56,7 +61,9 @@ POPULARITY = 0.95
 
 @dataclass(frozen=True, slots=True)
 class InflateConfig:
-    """One run's settings."""
+    """One run's settings. With ``scheduler_config`` (a KubeSchedulerConfiguration file of
+    one profile) that profile schedules instead of ``policy``'s; ``policy`` is then the
+    profile's name and ``device_choice`` is ``config`` (the plugin args decide)."""
 
     policy: str = "fgd"
     seed: int = 42
@@ -64,6 +71,7 @@ class InflateConfig:
     device_choice: DeviceChoice = "policy"
     order: Path | None = None
     node_order: Path | None = None
+    scheduler_config: Path | None = None
 
 
 @dataclass(slots=True)
@@ -196,6 +204,19 @@ def run_inflate(
         return _run_inflate(nodes_csv, pods_csv, config, progress)
 
 
+def _frag_tracker(framework: Framework, mix: WorkloadMix) -> FragTracker:
+    """The tracker the fragmentation metric reads: the FGD-family score plugin's own when it
+    measures the same workload mix (so each node state is measured once per step), else a
+    tracker of its own."""
+    snapshot = framework.handle.snapshot()
+    for plugin in framework.points.score:
+        if isinstance(plugin, Fragmentation):
+            tracker = plugin.tracker(snapshot)
+            if tracker.mix.key == mix.key:
+                return tracker
+    return FragTracker(mix)
+
+
 def _run_inflate(
     nodes_csv: Path,
     pods_csv: Path,
@@ -235,7 +256,12 @@ def _run_inflate(
         rank = np.empty(len(names), dtype=np.int64)
         rank[by_name] = prefixes
     backend = SimulatedCluster(cache)
-    profile = profile_for(config.policy, workload, config)
+    models = cache.snapshot().gpus.models
+    mix = WorkloadMix.from_shapes([s for s, _ in workload], [w for _, w in workload], models)
+    if config.scheduler_config is not None:
+        profile = with_target_workload(config_profile(config.scheduler_config, config.seed), mix)
+    else:
+        profile = inflate_profile(config.policy, workload, config)
     framework = build_framework(profile, backend, node_rank=rank)
     objects = OpenbObjects()
     for template in {
@@ -243,9 +269,7 @@ def _run_inflate(
     }.values():
         backend.add_template(template)
 
-    models = cache.snapshot().gpus.models
-    mix = WorkloadMix.from_shapes([s for s, _ in workload], [w for _, w in workload], models)
-    frag = FragTracker(mix)
+    frag = _frag_tracker(framework, mix)
     arrived = used = failed = 0
     decisions: list[Decision] = []
     for step, (name, row) in enumerate(order):
@@ -294,6 +318,21 @@ def _run_inflate(
         wall_seconds=round(time.perf_counter() - start, 3),
         decisions=decisions,
     )
+
+
+def config_profile(path: Path, seed: int) -> Profile:
+    """The one profile of the KubeSchedulerConfiguration at ``path``, with the experiment's
+    node-order tie-break (LoadError for a bad file; ValueError for several profiles)."""
+    profiles = profiles_from_config(
+        load_scheduler_config(path), source=str(path), tie_break="nodeOrder", seed=seed
+    )
+    if len(profiles) != 1:
+        names = ", ".join(p.name for p in profiles)
+        raise ValueError(
+            f"{path}: an inflate run schedules with one profile; the file has "
+            f"{len(profiles)} ({names})"
+        )
+    return profiles[0]
 
 
 def write_decisions(decisions: Sequence[Decision], path: Path) -> None:

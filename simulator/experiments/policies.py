@@ -1,42 +1,110 @@
-"""Placement policies of the experiments, as scheduler profiles.
+"""The shipped placement policies: KubeSchedulerConfigurations built from one table.
 
-``profile_for(policy, workload, config)`` returns the profile an experiment runs: the
-filters every policy shares (NodeResourcesFit, DynamicResources), the policy's scorer,
-node-order tie-breaking (the FGD simulator's rule) and the binder. The paper's six
-policies map one-to-one onto score plugins; ``tessera`` is tessera's own default, the
-Tessera plugin (FGD plus CPU-stranding and GPU-model pressure terms, with its default
-weights; see scheduler/plugins/gpu/tessera.py). Both fragmentation-based policies get
-the experiment's target workload.
+``tessera replay --policy P`` and ``tessera inflate --policy P`` run a configuration of the
+same shape a user gives with ``--config FILE``; both go through
+:func:`scheduler.plugins.configuration.profiles_from_config`. The policies are built here in
+Python, through the configuration models, rather than shipped as YAML: each is parameterised
+by the run (seed, device choice, the cluster's topology levels, the trace's target workload),
+and building them through the same models and validation keeps them ordinary configurations
+(``policy_yaml`` prints one, to copy and edit).
+
+* ``kube-default`` — a stock kube-scheduler: the default profile
+  (``scheduler.plugins.configuration.DEFAULT_PLUGINS`` as far as tessera models it) with
+  ``DefaultPreemption`` disabled, because the plugin tessera runs under that name is its own
+  victim planner (serving-only, solver-chosen victims), not the stock algorithm; pods are
+  scheduled one by one.
+* every other replay policy (:data:`REPLAY_POLICIES`) — tessera's profile: the filters
+  (NodeUnschedulable, NodeName, NodeResourcesFit as a filter only, NodeAffinity,
+  TaintToleration, NodePorts, DynamicResources), GangTopology placement, Preemption, the
+  policy's GPU scorer (:data:`GPU_SCORERS`) and ServingBatch, each scoring with weight 1;
+* the inflate policies (:data:`POLICIES`, the FGD paper's six plus ``tessera``) — the FGD
+  simulator's profile: NodeResourcesFit (filter only) and DynamicResources, the policy's
+  scorer, DefaultBinder; node-order tie-breaking.
+
+The FGD-family scorers (:data:`WORKLOAD_PLUGINS`) get the experiment's target workload.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from scheduler.framework.profiles import PluginConfig, Profile
-from scheduler.plugins.gpu.measure import TaskShape
+import yaml
 
-POLICY_PLUGINS: dict[str, str] = {
+from scheduler.api.kubeschedulerconfig import KubeSchedulerConfiguration
+from scheduler.framework.profiles import Profile
+from scheduler.plugins.configuration import profiles_from_config
+from scheduler.plugins.gpu.fragmentation import Fragmentation
+from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix
+from scheduler.plugins.registry import REGISTRY
+
+__all__ = [
+    "GPU_SCORERS",
+    "PAPER_POLICIES",
+    "POLICIES",
+    "REPLAY_POLICIES",
+    "WORKLOAD_PLUGINS",
+    "DeviceChoice",
+    "PolicySettings",
+    "inflate_config",
+    "inflate_profile",
+    "policy_yaml",
+    "replay_config",
+    "replay_profile",
+    "with_cluster_levels",
+    "with_target_workload",
+    "workload_args",
+]
+
+DeviceChoice = Literal["first-fit", "policy"]
+
+GPU_SCORERS: dict[str, str] = {
+    "tessera": "Tessera",
     "fgd": "Fragmentation",
     "bestfit": "BestFit",
     "packing": "GpuPacking",
     "clustering": "GpuClustering",
     "dotprod": "DotProd",
     "random": "Random",
-    "tessera": "Tessera",
 }
-"""Policy name -> its main score plugin."""
+"""Policy name -> its GPU score plugin (every policy but kube-default has one)."""
 
 WORKLOAD_PLUGINS = frozenset({"Fragmentation", "Tessera"})
 """Score plugins that take the target workload as their ``workload`` argument."""
 
 PAPER_POLICIES = ("random", "dotprod", "clustering", "packing", "bestfit", "fgd")
 POLICIES = (*PAPER_POLICIES, "tessera")
+"""The inflate policies, in table order."""
+REPLAY_POLICIES = (
+    "kube-default",
+    "tessera",
+    "fgd",
+    "bestfit",
+    "packing",
+    "clustering",
+    "dotprod",
+    "random",
+)
+"""The replay policies."""
+
+_TESSERA_FILTERS = (
+    "NodeUnschedulable",
+    "NodeName",
+    "NodeResourcesFit",
+    "NodeAffinity",
+    "TaintToleration",
+    "NodePorts",
+    "DynamicResources",
+)
+_FILTER_ONLY = {
+    "preScore": {"disabled": [{"name": "NodeResourcesFit"}]},
+    "score": {"disabled": [{"name": "NodeResourcesFit"}]},
+}
+"""NodeResourcesFit scores (LeastAllocated) by default; tessera's profiles use it to filter."""
 
 
 class PolicySettings(Protocol):
-    """What a profile needs from an experiment's configuration."""
+    """What an inflate profile needs from the experiment's configuration."""
 
     @property
     def seed(self) -> int: ...
@@ -46,7 +114,7 @@ class PolicySettings(Protocol):
 
 
 def workload_args(workload: Sequence[tuple[TaskShape, float]]) -> list[dict[str, Any]]:
-    """The target workload as Fragmentation plugin arguments."""
+    """A target workload as Fragmentation plugin arguments."""
     return [
         {
             "cpuMilli": s.cpu_milli,
@@ -59,21 +127,164 @@ def workload_args(workload: Sequence[tuple[TaskShape, float]]) -> list[dict[str,
     ]
 
 
-def profile_for(
-    policy: str, workload: Sequence[tuple[TaskShape, float]], config: PolicySettings
-) -> Profile:
-    """The scheduler profile of a policy (ValueError for an unknown policy name)."""
-    if policy not in POLICY_PLUGINS:
-        raise ValueError(f"policy {policy!r}: expected one of {sorted(POLICY_PLUGINS)}")
-    args: dict[str, Any] = {"deviceChoice": config.device_choice, "seed": config.seed}
-    if POLICY_PLUGINS[policy] in WORKLOAD_PLUGINS:
-        args["workload"] = workload_args(workload)
-    plugins = [
-        PluginConfig(name="NodeResourcesFit"),
-        PluginConfig(name="DynamicResources"),
-        PluginConfig(name=POLICY_PLUGINS[policy], weight=1, args=args),
-        PluginConfig(name="DefaultBinder"),
+def _check(policy: str, allowed: Sequence[str]) -> None:
+    if policy not in allowed:
+        raise ValueError(f"policy {policy!r}: expected one of {', '.join(allowed)}")
+
+
+def _document(
+    name: str, plugins: dict[str, Any], args: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    profile: dict[str, Any] = {"schedulerName": name}
+    if plugins:
+        profile["plugins"] = plugins
+    if args:
+        profile["pluginConfig"] = [{"name": n, "args": a} for n, a in args.items()]
+    return {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "profiles": [profile],
+    }
+
+
+def _scorer_args(
+    policy: str, seed: int, device_choice: str, workload: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    args: dict[str, Any] = {"deviceChoice": device_choice, "seed": seed}
+    if GPU_SCORERS[policy] in WORKLOAD_PLUGINS and workload:
+        args["workload"] = list(workload)
+    return args
+
+
+def replay_config(
+    policy: str,
+    *,
+    seed: int = 0,
+    device_choice: DeviceChoice = "first-fit",
+    levels: Sequence[str] | None = None,
+    workload: Sequence[dict[str, Any]] = (),
+) -> KubeSchedulerConfiguration:
+    """The configuration a replay runs for ``policy`` (ValueError for an unknown name)."""
+    _check(policy, REPLAY_POLICIES)
+    topology = {"levels": list(levels)} if levels else {}
+    if policy == "kube-default":
+        # the default profile, without preemption: tessera's Preemption (which stands in for
+        # DefaultPreemption) is tessera's own victim planner, not the stock algorithm
+        stock = {"multiPoint": {"disabled": [{"name": "DefaultPreemption"}]}}
+        return KubeSchedulerConfiguration.model_validate(_document(policy, stock, {}))
+    scorer = GPU_SCORERS[policy]
+    enabled = [
+        "SchedulingGates",
+        "PrioritySort",
+        *_TESSERA_FILTERS,
+        "GangTopology",
+        "Preemption",
+        scorer,
+        "ServingBatch",
+        "DefaultBinder",
     ]
-    return Profile(
-        name=f"inflate-{policy}", tie_break="nodeOrder", seed=config.seed, plugins=tuple(plugins)
+    plugins: dict[str, Any] = {
+        "multiPoint": {
+            "enabled": [{"name": n} for n in enabled],
+            "disabled": [{"name": "*"}],
+        },
+        **_FILTER_ONLY,
+    }
+    args: dict[str, dict[str, Any]] = {
+        "GangTopology": {"solver": {"mode": "offline", "random_seed": seed}, **topology},
+        "Preemption": topology,
+        scorer: _scorer_args(policy, seed, device_choice, workload),
+    }
+    return KubeSchedulerConfiguration.model_validate(
+        _document(policy, plugins, {n: a for n, a in args.items() if a})
     )
+
+
+def inflate_config(
+    policy: str, *, seed: int, device_choice: str, workload: Sequence[tuple[TaskShape, float]]
+) -> KubeSchedulerConfiguration:
+    """The configuration of an inflate run of ``policy`` (ValueError for an unknown name)."""
+    _check(policy, POLICIES)
+    scorer = GPU_SCORERS[policy]
+    enabled = ("PrioritySort", "NodeResourcesFit", "DynamicResources", scorer, "DefaultBinder")
+    plugins: dict[str, Any] = {
+        "multiPoint": {"enabled": [{"name": n} for n in enabled], "disabled": [{"name": "*"}]},
+        **_FILTER_ONLY,
+    }
+    args = {scorer: _scorer_args(policy, seed, device_choice, workload_args(workload))}
+    return KubeSchedulerConfiguration.model_validate(_document(f"inflate-{policy}", plugins, args))
+
+
+def replay_profile(
+    policy: str,
+    *,
+    seed: int = 0,
+    device_choice: DeviceChoice = "first-fit",
+    levels: Sequence[str] | None = None,
+    workload: Sequence[dict[str, Any]] = (),
+) -> Profile:
+    """The resolved profile of :func:`replay_config` (random tie-break, ``seed``)."""
+    config = replay_config(
+        policy, seed=seed, device_choice=device_choice, levels=levels, workload=workload
+    )
+    (profile,) = profiles_from_config(config, source=f"policy {policy}", seed=seed)
+    return profile
+
+
+def inflate_profile(
+    policy: str, workload: Sequence[tuple[TaskShape, float]], settings: PolicySettings
+) -> Profile:
+    """The resolved profile of :func:`inflate_config` (node-order tie-break)."""
+    config = inflate_config(
+        policy, seed=settings.seed, device_choice=settings.device_choice, workload=workload
+    )
+    (profile,) = profiles_from_config(
+        config, source=f"policy {policy}", tie_break="nodeOrder", seed=settings.seed
+    )
+    return profile
+
+
+def policy_yaml(config: KubeSchedulerConfiguration) -> str:
+    """A configuration as the YAML a user would write (defaults left out)."""
+    data = config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data = {"apiVersion": config.api_version, "kind": config.kind, **data}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+TOPOLOGY_PLUGINS = ("GangTopology", "Preemption")
+"""Plugins whose ``levels`` arg names the cluster's topology label keys."""
+
+
+def with_cluster_levels(profile: Profile, levels: Sequence[str]) -> Profile:
+    """``profile`` with the cluster's topology ``levels`` for its topology plugins that set
+    none (a configuration written for one cluster keeps working on a cluster spec with
+    other level keys)."""
+    for name in TOPOLOGY_PLUGINS:
+        args = profile.args(name)
+        if name in profile.plugins.names() and "levels" not in args and levels:
+            profile = profile.with_args(name, {**args, "levels": list(levels)})
+    return profile
+
+
+def with_target_workload(profile: Profile, mix: WorkloadMix) -> Profile:
+    """``profile`` with ``mix`` as the ``workload`` of its FGD-family scorers that have none
+    (so that FGD measures fragmentation against the trace's typical pods, as in the paper,
+    rather than against the pods running at the first cycle)."""
+    classes = [
+        {
+            "cpuMilli": int(mix.cpu_milli[m]),
+            "gpuMilli": int(mix.gpu_milli[m]),
+            "numGpu": int(mix.num_gpu[m]),
+            "gpuSpec": mix.gpu_spec[m] if mix.gpu_spec else "",
+            "weight": float(mix.weight[m]),
+        }
+        for m in range(len(mix.weight))
+        if mix.weight[m] > 0
+    ]
+    for name in profile.plugins.names():
+        factory = REGISTRY.get(name)
+        fgd = isinstance(factory, type) and issubclass(factory, Fragmentation)
+        args = profile.args(name)
+        if fgd and "workload" not in args:
+            profile = profile.with_args(name, {**args, "workload": classes})
+    return profile

@@ -27,6 +27,7 @@ creation, or its recreation after an eviction); pods never bound are counted by
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,18 +37,19 @@ from typing import Any, Literal
 import numpy as np
 
 from scheduler.api.dra import ResourceClaimTemplate
+from scheduler.api.kubeschedulerconfig import DEFAULT_SCHEDULER_NAME
+from scheduler.api.pod import Pod, pod_claim_keys, pod_extended_claim_key
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.convert import claim_spec_from
 from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import GangRef, PodInfo, gang_of, pod_info
-from scheduler.framework.profiles import PluginConfig, Profile
+from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
-from scheduler.plugins.gpu.fragmentation import Fragmentation
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.gpu.shape import shape_of_claims
-from scheduler.plugins.registry import REGISTRY, build_framework
+from scheduler.plugins.registry import build_framework
 from simulator.atomic import write_files_atomic
 from simulator.backend import SimulatedCluster
 from simulator.clusters import LoadedCluster
@@ -61,12 +63,13 @@ from simulator.engine import (
     Sample,
     SchedulePass,
 )
-from simulator.experiments.policies import WORKLOAD_PLUGINS
+from simulator.experiments.policies import DeviceChoice, with_target_workload
 from simulator.gctune import simulation_gc
-from simulator.queue import QueuedPod, SchedulingQueue
+from simulator.queue import INITIAL_BACKOFF, MAX_BACKOFF, QueuedPod, SchedulingQueue
 from simulator.traces.model import Trace, TraceItem
 
-DeviceChoice = Literal["first-fit", "policy"]
+log = logging.getLogger(__name__)
+
 SAMPLE_SECONDS = 60.0
 OUTPUT_FILES = ("summary.json", "placements.jsonl", "timeline.csv")
 
@@ -85,13 +88,20 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class ReplayConfig:
-    """How to replay (the policy's profile is built by the caller)."""
+    """How to replay (the profiles are built by the caller).
 
-    device_choice: DeviceChoice = "first-fit"
+    ``device_choice`` is reported in the summary (``config`` when a configuration's plugin
+    args decide); the backoffs are the queue's (``podInitialBackoffSeconds`` /
+    ``podMaxBackoffSeconds`` of a configuration).
+    """
+
+    device_choice: DeviceChoice | Literal["config"] = "first-fit"
     seed: int = 0
     horizon: float | None = None
     gang_timeout: float = 600.0
     faults: tuple[Fault, ...] = ()
+    initial_backoff: float = INITIAL_BACKOFF
+    max_backoff: float = MAX_BACKOFF
 
 
 @dataclass(slots=True)
@@ -151,22 +161,34 @@ class Replay:
     """One replay run (see the module docstring)."""
 
     def __init__(
-        self, cluster: LoadedCluster, trace: Trace, profile: Profile, config: ReplayConfig
+        self,
+        cluster: LoadedCluster,
+        trace: Trace,
+        profiles: Profile | Sequence[Profile],
+        config: ReplayConfig,
     ) -> None:
         self.cluster = cluster
         self.cache = cluster.cache
         self.trace = trace
         self.config = config
         self.engine = Engine()
-        self.queue = SchedulingQueue()
+        self.queue = SchedulingQueue(
+            initial_backoff=config.initial_backoff, max_backoff=config.max_backoff
+        )
         self.backend = SimulatedCluster(self.cache)
         self.backend.on_evict = self._evicted
         self._load_objects()
         self._mix: WorkloadMix | None = self._target_mix()
         self._frag = FragTracker(self._mix) if self._mix is not None else None
-        profile = with_target_workload(profile, self._mix)
-        self.framework: Framework = build_framework(profile, self.backend)
-        self.batch_threshold = profile.batch_threshold
+        chosen = [profiles] if isinstance(profiles, Profile) else list(profiles)
+        if not chosen:
+            raise ValueError("replay: no scheduler profile given")
+        self.frameworks: dict[str, Framework] = {
+            p.name: build_framework(with_target_workload(p, self._mix), self.backend)
+            for p in chosen
+        }
+        self.framework: Framework = next(iter(self.frameworks.values()))
+        self._unmatched: set[str] = set()
         self.pods: dict[str, _PodState] = {}
         self.waiting_on: dict[str, list[int]] = {}
         self.placements: list[dict[str, Any]] = []
@@ -211,7 +233,12 @@ class Replay:
                     )
             requests = pod_info(item.pod).requests
             shape = shape_of_claims(
-                requests.get("cpu", 0), requests.get("memory", 0), specs, snapshot, match
+                requests.get("cpu", 0),
+                requests.get("memory", 0),
+                specs,
+                snapshot,
+                match,
+                extended=requests,
             )
             spec = "|".join(sorted(shape.models)) if shape.models is not None else ""
             key = TaskShape(shape.cpu_milli, shape.gpu_milli, shape.num_gpu, spec)
@@ -294,7 +321,11 @@ class Replay:
         return (
             self.engine.world_pending == 0
             and not self._pass_pending
-            and all(self._tried.get(q.key) == self._epoch for q in self.queue.pending())
+            and all(
+                self._tried.get(q.key) == self._epoch
+                for q in self.queue.pending()
+                if q.key not in self.queue.gated
+            )
         )
 
     def _want_pass(self, now: float) -> None:
@@ -320,45 +351,59 @@ class Replay:
             state = _PodState(item, index)
             self.pods[key] = state
         pod = self.backend.create_pod(item.pod)
-        info = pod_info(
-            pod,
-            priority_classes=self.cache.priority_classes,
-            pod_groups=self.cache.pod_groups,
-            batch_threshold=self.batch_threshold,
-        )
+        framework = self._framework_for(pod)
+        info = self._info(pod, framework)
         state.info = info
         state.pending_since = now
         if info.gang is not None:
             self.gangs.setdefault(info.gang.key, info.gang)
         record = self.cache.pods.get(key)
         if record is not None and record.assumed and record.node is not None:
-            status = self.framework.bind_reserved(info)
+            status = framework.bind_reserved(info)
             if status.ok:
                 self._bound(key, record.node, now)
                 return
             self._record(now, "fail", key, None, f"reservation lost: {status.message()}")
             if key in self.gang_items.get(info.gang.key if info.gang else "", ()):
                 self.gang_partial.add(info.gang.key if info.gang else key)
+        gate = framework.pre_enqueue(info)
+        if not gate.ok:
+            # kube-scheduler parks the pod until an update lifts its gates; trace pods are
+            # never updated, so it waits for the rest of the run
+            self._record(now, "fail", key, None, gate.message())
+            self.queue.add_gated(info, now)
+            return
         self.queue.add(info, now)
         self._want_pass(now)
 
+    def _framework_for(self, pod: Pod) -> Framework:
+        """The framework of the profile named by the pod's ``spec.schedulerName`` (unset:
+        ``default-scheduler``); a pod naming no profile goes to the first one (logged once
+        per name when there are several)."""
+        name = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
+        found = self.frameworks.get(name)
+        if found is not None:
+            return found
+        if len(self.frameworks) > 1 and name not in self._unmatched:
+            self._unmatched.add(name)
+            log.info(
+                "pods with schedulerName %s match no profile: scheduled by profile %s",
+                name,
+                self.framework.profile.name,
+            )
+        return self.framework
+
+    def _info(self, pod: Pod, framework: Framework) -> PodInfo:
+        """The pod's scheduling facts, batch by its profile's threshold."""
+        return pod_info(
+            pod,
+            priority_classes=self.cache.priority_classes,
+            pod_groups=self.cache.pod_groups,
+            batch_threshold=framework.profile.batch_threshold,
+        )
+
     def _record(self, now: float, event: str, key: str, node: str | None, reason: str = "") -> None:
-        devices: list[str] = []
-        if event == "bind":
-            record = self.cache.pods.get(key)
-            if record is not None:
-                namespace = record.pod.metadata.namespace or "default"
-                for status in record.pod.status.resource_claim_statuses:
-                    claim = f"{namespace}/{status.resource_claim_name}"
-                    devices.extend(
-                        f"{r.driver}/{r.pool}/{r.device}" for r in self.cache.claims[claim].results
-                    )
-                for ref in record.pod.spec.resource_claims:
-                    if ref.resource_claim_name:
-                        claim = f"{namespace}/{ref.resource_claim_name}"
-                        held = self.cache.claims.get(claim)
-                        if held is not None:
-                            devices.extend(f"{r.driver}/{r.pool}/{r.device}" for r in held.results)
+        devices = [f"{d}/{p}/{v}" for d, p, v in self._devices_of(key)] if event == "bind" else []
         entry: dict[str, Any] = {
             "t": round(now, 6),
             "event": event,
@@ -405,10 +450,11 @@ class Replay:
 
     def _cycle(self, queued: QueuedPod, now: float) -> None:
         info = queued.info
-        if info.gang is not None and info.gang.size > 1 and self.framework.points.gang:
-            self._gang_cycle(queued, now)
+        framework = self._framework_for(info.pod)
+        if info.gang is not None and info.gang.size > 1 and framework.points.gang:
+            self._gang_cycle(queued, framework, now)
             return
-        result = self.framework.schedule_one(info)
+        result = framework.schedule_one(info)
         if result.status.ok and result.node is not None:
             self._bound(info.key, result.node, now)
             return
@@ -421,8 +467,9 @@ class Replay:
         else:
             self.queue.requeue_unschedulable(queued, now)
 
-    def _gang_cycle(self, queued: QueuedPod, now: float) -> None:
-        """Place the whole gang of ``queued`` (members not created yet are reserved)."""
+    def _gang_cycle(self, queued: QueuedPod, framework: Framework, now: float) -> None:
+        """Place the whole gang of ``queued`` with ``framework`` (its profile's); members
+        not created yet are reserved."""
         info = queued.info
         gang = info.gang
         assert gang is not None
@@ -443,6 +490,9 @@ class Replay:
             if key == info.key:
                 members.append(info)
                 created.add(key)
+            elif key in self.queue.gated:
+                problem = f"gang {gang.key}: member {key} is waiting for scheduling gates"
+                break
             elif key in self.queue:
                 other = self.queue.remove(key)
                 assert other is not None
@@ -450,16 +500,9 @@ class Replay:
                 members.append(other.info)
                 created.add(key)
             else:
-                members.append(
-                    pod_info(
-                        item.pod,
-                        priority_classes=self.cache.priority_classes,
-                        pod_groups=self.cache.pod_groups,
-                        batch_threshold=self.batch_threshold,
-                    )
-                )
+                members.append(self._info(item.pod, framework))
         if not problem:
-            result = GangCycle(self.framework).run(members, created)
+            result = GangCycle(framework).run(members, created)
             for key in result.bound:
                 self._bound(key, result.assignments[key], now)
             if result.status.ok:
@@ -545,13 +588,18 @@ class Replay:
         self._want_pass(now)
 
     def _devices_of(self, key: str) -> set[tuple[str, str, str]]:
+        """The devices a pod's claims hold (its own, named and generated, and the claim made
+        for its DRA-served extended resources)."""
         record = self.cache.pods.get(key)
         if record is None:
             return set()
-        namespace = record.pod.metadata.namespace or "default"
+        keys = [claim for _, claim in pod_claim_keys(record.pod) if claim is not None]
+        extended = pod_extended_claim_key(record.pod)
+        if extended is not None:
+            keys.append(extended)
         out: set[tuple[str, str, str]] = set()
-        for status in record.pod.status.resource_claim_statuses:
-            held = self.cache.claims.get(f"{namespace}/{status.resource_claim_name}")
+        for claim in keys:
+            held = self.cache.claims.get(claim)
             if held is not None:
                 out.update(r.device_id for r in held.results)
         return out
@@ -621,116 +669,14 @@ class Replay:
 
 
 def run_replay(
-    cluster: LoadedCluster, trace: Trace, profile: Profile, config: ReplayConfig
+    cluster: LoadedCluster,
+    trace: Trace,
+    profiles: Profile | Sequence[Profile],
+    config: ReplayConfig,
 ) -> ReplayResult:
-    """Replay ``trace`` on ``cluster`` with ``profile`` (see the module docstring)."""
-    result = Replay(cluster, trace, profile, config).run()
-    result.summary["policy"] = profile.name
+    """Replay ``trace`` on ``cluster`` with ``profiles`` (see the module docstring); the
+    summary's ``policy`` is the profile names joined by ``+``."""
+    replay = Replay(cluster, trace, profiles, config)
+    result = replay.run()
+    result.summary["policy"] = "+".join(replay.frameworks)
     return result
-
-
-def with_target_workload(profile: Profile, mix: WorkloadMix) -> Profile:
-    """``profile`` with ``mix`` as the ``workload`` of its FGD-family scorers that have none
-    (so that FGD measures fragmentation against the trace's typical pods, as in the paper,
-    rather than against the pods running at the first cycle)."""
-    classes = [
-        {
-            "cpuMilli": int(mix.cpu_milli[m]),
-            "gpuMilli": int(mix.gpu_milli[m]),
-            "numGpu": int(mix.num_gpu[m]),
-            "gpuSpec": mix.gpu_spec[m] if mix.gpu_spec else "",
-            "weight": float(mix.weight[m]),
-        }
-        for m in range(len(mix.weight))
-        if mix.weight[m] > 0
-    ]
-    plugins = []
-    for config in profile.plugins:
-        factory = REGISTRY.get(config.name)
-        fgd = isinstance(factory, type) and issubclass(factory, Fragmentation)
-        if fgd and "workload" not in config.args:
-            update = {"args": {**config.args, "workload": classes}}
-            plugins.append(config.model_copy(update=update))
-        else:
-            plugins.append(config)
-    return profile.model_copy(update={"plugins": tuple(plugins)})
-
-
-REPLAY_POLICIES = (
-    "kube-default",
-    "tessera",
-    "fgd",
-    "bestfit",
-    "packing",
-    "clustering",
-    "dotprod",
-    "random",
-)
-
-_SCORERS = {
-    "fgd": "Fragmentation",
-    "tessera": "Tessera",
-    "bestfit": "BestFit",
-    "packing": "GpuPacking",
-    "clustering": "GpuClustering",
-    "dotprod": "DotProd",
-    "random": "Random",
-}
-
-
-def replay_profile(
-    policy: str,
-    *,
-    seed: int = 0,
-    device_choice: DeviceChoice = "first-fit",
-    levels: Sequence[str] | None = None,
-    workload: Sequence[dict[str, Any]] = (),
-) -> Profile:
-    """The profile a replay runs for ``policy``.
-
-    ``kube-default`` is a stock kube-scheduler's default profile as far as tessera models it
-    (filters NodeUnschedulable, NodeResourcesFit, NodeAffinity, TaintToleration,
-    DynamicResources; scores TaintToleration 3, NodeAffinity 2, LeastAllocated 1,
-    NodeResourcesBalancedAllocation 1; random ties): pods are scheduled one by one, with no
-    gang placement. Every other policy adds tessera's GangTopology placement and uses the
-    policy's GPU scorer (``tessera``: the Tessera plugin, FGD plus its CPU-stranding and
-    GPU-model terms, against the trace's target workload).
-    """
-    if policy not in REPLAY_POLICIES:
-        raise ValueError(f"policy {policy!r}: expected one of {list(REPLAY_POLICIES)}")
-    filters = [
-        PluginConfig(name="NodeUnschedulable"),
-        PluginConfig(name="NodeResourcesFit"),
-        PluginConfig(name="NodeAffinity"),
-        PluginConfig(name="TaintToleration"),
-        PluginConfig(name="DynamicResources"),
-    ]
-    if policy == "kube-default":
-        scorers = [
-            PluginConfig(name="TaintToleration", weight=3),
-            PluginConfig(name="NodeAffinity", weight=2),
-            PluginConfig(name="LeastAllocated", weight=1),
-            PluginConfig(name="NodeResourcesBalancedAllocation", weight=1),
-        ]
-        plugins = [*filters[:2], *filters[2:], scorers[2], scorers[3]]
-        weights = {"TaintToleration": 3, "NodeAffinity": 2}
-        plugins = [p.model_copy(update={"weight": weights.get(p.name, p.weight)}) for p in plugins]
-    else:
-        args: dict[str, Any] = {"deviceChoice": device_choice, "seed": seed}
-        if _SCORERS[policy] in WORKLOAD_PLUGINS and workload:
-            args["workload"] = list(workload)
-        gang_args: dict[str, Any] = {"solver": {"mode": "offline", "random_seed": seed}}
-        if levels:
-            gang_args["levels"] = list(levels)
-        preempt_args: dict[str, Any] = {}
-        if levels:
-            preempt_args["levels"] = list(levels)
-        plugins = [
-            *filters,
-            PluginConfig(name="GangTopology", args=gang_args),
-            PluginConfig(name="Preemption", args=preempt_args),
-            PluginConfig(name=_SCORERS[policy], weight=1, args=args),
-            PluginConfig(name="ServingBatch", weight=1),
-        ]
-    plugins.append(PluginConfig(name="DefaultBinder"))
-    return Profile(name=policy, tie_break="random", seed=seed, plugins=tuple(plugins))

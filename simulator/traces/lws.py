@@ -1,6 +1,6 @@
 """Expanding a LeaderWorkerSet into its pods, as the LWS controller and webhook label them.
 
-For each group ``g`` in ``0..replicas-1`` (reference/lws.md): a leader ``<lws>-<g>`` from
+For each group ``g`` in ``0..replicas-1`` (docs/semantics/lws.md): a leader ``<lws>-<g>`` from
 the leader template (or the worker template when there is none) and workers
 ``<lws>-<g>-<w>``, ``w = 1..size-1``, from the worker template. Every pod carries the labels
 ``leaderworkerset.sigs.k8s.io/{name, group-index, group-key, worker-index,
@@ -43,7 +43,7 @@ def revision_hash(lws: LeaderWorkerSet) -> str:
 
 
 def subgroup_index(worker: int, size: int, subgroup_size: int) -> int:
-    """The webhook's subgroup index of worker ``worker`` (reference/lws.md §5)."""
+    """The webhook's subgroup index of worker ``worker`` (docs/semantics/lws.md §5)."""
     if (size - 1) % subgroup_size == 0 and size % subgroup_size != 0:
         return (worker - 1) // subgroup_size
     return worker // subgroup_size

@@ -7,7 +7,7 @@ Mapping of one openb pod:
   ResourceClaimTemplate shared by every pod of the same GPU shape: one request of class
   ``gpu.nvidia.com`` for ``num_gpu`` devices;
   - a GPU-sharing pod (``gpu_milli < 1000``) asks for ``capacity.requests.compute:
-    <gpu_milli>`` of one shared GPU (consumable capacity, DESIGN.md Conventions);
+    <gpu_milli>`` of one shared GPU (consumable capacity, docs/conventions.md);
   - whole-GPU pods ask for no capacity, so each device's default (all 1000) is consumed;
   - ``gpu_spec`` (allowed models, ``|``-separated) becomes the CEL selector
     ``device.attributes["gpu.nvidia.com"].productName in [...]`` — openb GPU nodes publish

@@ -1,228 +1,203 @@
-"""Replay the logged Go runs of the FGD simulator through tessera's kernels, step by step.
+"""FGD step fidelity: tessera's framework replays the Go simulator's logged runs step by step.
 
-The harness is deliberately minimal: dense arrays of the 1,213 openb GPU nodes ordered by the
-seed-42 tie-break priority (`node_order_seed42.txt`; ties go to the smallest prefixed name),
-the pods in the order the Go run logged them (clones `<orig>-tuned-<i>` request what `<orig>`
-requests), no departures, failed pods dropped. Each step it filters with `feasible`, scores the
-feasible nodes with the policy's kernel, binds the pod to the best node with the policy's GPU
-choice, and compares the node (or the failure), the cluster's used GPU milli and its
-fragmentation Σ_n F_n(M) with the log.
-Decisions are tessera's own (free-running), so any divergence would also show in the state.
+The run goes through ``run_inflate(order=LOG, node_order=ORDER)`` — the path ``tessera inflate
+--order LOG --node-order ORDER --decisions OUT`` takes: the openb cluster built from its spec
+(shared GPUs published as ResourceSlices), the policy's profile from ``profile_for``
+(NodeResourcesFit + DynamicResources filters, the Fragmentation or BestFit score plugin with
+the policy's GPU choice, node-order tie-breaking as the reference breaks ties), every pod
+created and scheduled through ``Framework.schedule_one`` and its claim allocated by the DRA
+allocator. Each step is compared with the log (``tests/golden/fgd/``): the node chosen (or the
+failure), the cluster's used GPU milli and its fragmentation Σ_n F_n(M) (the log rounds it to
+0.01). Every step must agree.
 
-Scores depend only on the pod's shape and the node's state, so they are cached per
-(shape, node) and recomputed only for nodes changed since that shape was last scored.
+CI checks the first 2,000 steps of each policy (about 5 s each on a 2-core machine). To check
+all 10,866 steps by hand (about 12 s each)::
+
+    TESSERA_FGD_STEPS=all pytest tests/golden/test_fgd_fidelity.py -q
+
+``TESSERA_FGD_STEPS`` also takes a number of steps.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Callable
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
-from numpy.typing import NDArray
+from typer.testing import CliRunner
 
-from scheduler.plugins.gpu.kernels import (
-    NodeView,
-    PodRequest,
-    Scored,
-    bestfit_raw,
-    feasible,
-    fgd_scores,
-    minmax_normalize,
-    pick_gpus,
-    place,
-)
-from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix, node_frag, typical_mix
-from simulator.traces.openb import OpenbPod, read_nodes, read_pods
+from simulator.cli import app
+from simulator.experiments.inflate import Decision, InflateConfig, run_inflate
 
-GOLDEN = Path(__file__).parent / "fgd"
-TRACES = Path(__file__).parents[2] / "traces" / "openb"
-MAX_GPUS = 8
-CHECKED_STEPS = 2_000
-FRAG_TOLERANCE = 0.01  # milli-GPU; the log rounds to 0.01
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "fgd"
+NODES = ROOT / "traces" / "openb" / "openb_node_list_gpu_node.csv.gz"
+PODS = ROOT / "traces" / "openb" / "openb_pod_list_default.csv.gz"
+NODE_ORDER = GOLDEN / "node_order_seed42.txt"
+LOGGED_STEPS = 10_866
+CI_STEPS = 2_000
+CLI_STEPS = 200
+FRAG_TOLERANCE = 0.01  # milli-GPU; the log prints two decimals
+SHOWN = 5
 
-ShapeKey = tuple[int, int, int, str]
+
+def checked_steps() -> int:
+    """Steps to check: ``TESSERA_FGD_STEPS`` (a number or ``all``), else the CI's 2,000."""
+    text = os.environ.get("TESSERA_FGD_STEPS", "").strip()
+    if not text:
+        return CI_STEPS
+    if text == "all":
+        return LOGGED_STEPS
+    if not text.isdigit() or not 0 < int(text) <= LOGGED_STEPS:
+        raise ValueError(f"TESSERA_FGD_STEPS={text!r}: expected all or 1..{LOGGED_STEPS}")
+    return int(text)
+
+
+def read_log(policy: str) -> list[dict[str, str]]:
+    """The logged Go run of ``policy`` (all steps)."""
+    with gzip.open(GOLDEN / f"{policy}_default_seed42_placements.csv.gz", "rt", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def name(pod: str) -> str:
+    """A pod's name without its namespace (the Go run's is ``paib-gpu``, tessera's ``openb``)."""
+    return pod.rpartition("/")[2]
+
+
+def write_order(rows: list[dict[str, str]], path: Path) -> Path:
+    """The first rows of a log as an ``--order`` file (the same columns, plain CSV)."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 @dataclass
-class Replay:
-    """What a replay measured against the log."""
+class Comparison:
+    """How a run's decisions compare with the log, step by step."""
 
     steps: int = 0
-    agree: int = 0
-    used_agree: int = 0
-    frag_agree: int = 0
+    node: int = 0
+    used: int = 0
+    frag: int = 0
     mismatches: list[str] = field(default_factory=list)
 
+    @property
+    def exact(self) -> bool:
+        """Every step agrees on node, used GPU milli and fragmentation."""
+        return self.node == self.used == self.frag == self.steps
 
-@dataclass
-class _Cluster:
-    names: list[str]  # prefixed names, index = tie-break rank
-    view: NodeView
-    models: list[str]
-    version: NDArray[np.int64]
-
-
-@dataclass
-class _ShapeCache:
-    scores: NDArray[np.int64]
-    gpus: list[tuple[int, ...]]
-    version: NDArray[np.int64]
+    def report(self) -> str:
+        """Counts and the first mismatching steps, for the assertion message."""
+        head = (
+            f"{self.steps} steps: node {self.node}, used {self.used}, frag {self.frag} agree; "
+            f"first mismatches:"
+        )
+        return "\n".join([head, *self.mismatches])
 
 
-def _cluster() -> _Cluster:
-    nodes = {n.name: n for n in read_nodes(TRACES / "openb_node_list_gpu_node.csv.gz")}
-    names = (GOLDEN / "node_order_seed42.txt").read_text().split()
-    ordered = [nodes[name.split("-", 1)[1]] for name in names]
-    models = sorted({n.model for n in ordered if n.model is not None})
-    gpu_free = np.zeros((len(ordered), MAX_GPUS), dtype=np.int32)
-    for i, node in enumerate(ordered):
-        gpu_free[i, : node.gpu] = 1000
-    view = NodeView(
-        cpu_free=np.array([n.cpu_milli for n in ordered], dtype=np.int64),
-        mem_free=np.array([n.memory_mib for n in ordered], dtype=np.int64),
-        gpu_free=gpu_free,
-        gpu_count=np.array([n.gpu for n in ordered], dtype=np.int32),
-        gpu_model=np.array(
-            [-1 if n.model is None else models.index(n.model) for n in ordered], dtype=np.int32
-        ),
-    )
-    return _Cluster(names, view, models, np.zeros(len(ordered), dtype=np.int64))
-
-
-def _pods() -> dict[str, OpenbPod]:
-    return {p.name: p for p in read_pods(TRACES / "openb_pod_list_default.csv.gz")}
-
-
-def _mix(pods: dict[str, OpenbPod], models: list[str]) -> WorkloadMix:
-    shapes = [
-        (TaskShape(p.cpu_milli, p.gpu_milli, p.num_gpu, p.gpu_spec_key), 1) for p in pods.values()
-    ]
-    return typical_mix(shapes, 0.95, models=models)
-
-
-def _log(name: str) -> list[dict[str, str]]:
-    with gzip.open(GOLDEN / name, "rt", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _request(pod: OpenbPod, models: list[str]) -> PodRequest:
-    allowed = None
-    if pod.gpu_spec:
-        allowed = frozenset(models.index(m) for m in pod.gpu_spec if m in models)
-    return PodRequest(pod.cpu_milli, pod.memory_mib, pod.gpu_milli, pod.num_gpu, allowed)
-
-
-def _describe(cluster: _Cluster, node: int) -> str:
-    view = cluster.view
-    gpus = view.gpu_free[node, : view.gpu_count[node]].tolist()
-    return f"{cluster.names[node]} cpu={view.cpu_free[node]} gpus={gpus}"
-
-
-def replay(policy: str, steps: int | None = None) -> Replay:
-    """Replay the first `steps` logged steps (all when None) of "fgd" or "bestfit"."""
-    cluster = _cluster()
-    pods = _pods()
-    view = cluster.view
-    mix = _mix(pods, cluster.models)
-    log = _log(f"{policy}_default_seed42_placements.csv.gz")[:steps]
-    rank = {name: i for i, name in enumerate(cluster.names)}
-    caches: dict[ShapeKey, _ShapeCache] = {}
-    kernel: Callable[[NDArray[np.intp], PodRequest], Scored]
-    if policy == "fgd":
-
-        def kernel(idx: NDArray[np.intp], req: PodRequest) -> Scored:
-            return fgd_scores(view, idx, req, mix)
-
-    elif policy == "bestfit":
-
-        def kernel(idx: NDArray[np.intp], req: PodRequest) -> Scored:
-            raw = bestfit_raw(view, idx, req)
-            return Scored(raw, [pick_gpus(view.gpu_free[i], req) for i in idx])
-
-    else:
-        raise ValueError(f"replay: unknown policy {policy!r}")
-
-    result = Replay()
-    used = 0
-    frag = node_frag(view.cpu_free, view.gpu_free, view.gpu_model, mix)
-    for row in log:
-        pod = pods[row["orig_pod"]]
-        req = _request(pod, cluster.models)
-        key = (pod.cpu_milli, pod.gpu_milli, pod.num_gpu, pod.gpu_spec_key)
-        cand = np.flatnonzero(feasible(view, req))
-        chosen: int | None = None
-        gpus: tuple[int, ...] = ()
-        if cand.size:
-            cache = caches.get(key)
-            if cache is None:
-                n = view.n_nodes
-                cache = _ShapeCache(
-                    np.zeros(n, np.int64), [() for _ in range(n)], np.full(n, -1, np.int64)
-                )
-                caches[key] = cache
-            stale = cand[cache.version[cand] != cluster.version[cand]]
-            if stale.size:
-                scored = kernel(stale, req)
-                cache.scores[stale] = scored.scores
-                for i, g in zip(stale, scored.gpus, strict=True):
-                    cache.gpus[i] = g
-                cache.version[stale] = cluster.version[stale]
-            scores = cache.scores[cand]
-            if policy == "bestfit":
-                scores = minmax_normalize(scores)
-            # Nodes are indexed by tie-break rank, so the first maximum is the reference's pick.
-            chosen = int(cand[np.argmax(scores)])
-            gpus = cache.gpus[chosen]
-        logged = row["node"] or None
-        ours = None if chosen is None else cluster.names[chosen]
-        result.steps += 1
-        if ours == logged:
-            result.agree += 1
-        elif len(result.mismatches) < 5:
-            theirs = "failed" if logged is None else _describe(cluster, rank[logged])
-            mine = "failed" if chosen is None else _describe(cluster, chosen)
-            result.mismatches.append(
-                f"step {row['step']} pod {row['pod']} {req}: log -> {theirs}; tessera -> {mine}"
+def compare(decisions: list[Decision], log: list[dict[str, str]]) -> Comparison:
+    """Step-by-step agreement of a run's decisions with the logged rows."""
+    out = Comparison()
+    for ours, row in zip(decisions, log, strict=True):
+        out.steps += 1
+        same_node = ours.node == row["node"] and ours.status == row["status"]
+        same_used = ours.used_gpu_milli == int(row["used_gpu_milli"])
+        same_frag = abs(ours.frag_milli - float(row["frag_milli"])) <= FRAG_TOLERANCE
+        out.node += same_node
+        out.used += same_used
+        out.frag += same_frag
+        if not (same_node and same_used and same_frag) and len(out.mismatches) < SHOWN:
+            out.mismatches.append(
+                f"step {row['step']} {row['pod']}: log {row['node'] or 'failed'} "
+                f"used={row['used_gpu_milli']} frag={row['frag_milli']}; tessera "
+                f"{ours.node or 'failed'} used={ours.used_gpu_milli} frag={ours.frag_milli:.2f}"
             )
-        if chosen is not None:
-            place(view, chosen, req, gpus)
-            cluster.version[chosen] += 1
-            used += req.total_gpu_milli
-            frag[chosen] = node_frag(
-                view.cpu_free[chosen], view.gpu_free[chosen], view.gpu_model[chosen], mix
-            )
-        result.used_agree += used == int(row["used_gpu_milli"])
-        # The log prints the cluster's fragmentation (after the step) with two decimals.
-        result.frag_agree += abs(float(frag.sum()) - float(row["frag_milli"])) <= FRAG_TOLERANCE
-    return result
+    return out
 
 
 @pytest.mark.parametrize("policy", ["fgd", "bestfit"])
-def test_replay_matches_go_run(policy: str) -> None:
-    """tessera picks the Go run's node (or fails the same pod) on >= 99.9% of the first 2,000
-    steps, and the used-GPU and fragmentation tracks match the log."""
-    result = replay(policy, CHECKED_STEPS)
-    assert result.steps == CHECKED_STEPS
-    assert result.agree >= 0.999 * CHECKED_STEPS, "\n".join(result.mismatches)
-    assert result.used_agree >= 0.999 * CHECKED_STEPS, result.mismatches
-    assert result.frag_agree >= 0.999 * CHECKED_STEPS, result.mismatches
+def test_inflate_replays_the_go_run_step_by_step(policy: str, tmp_path: Path) -> None:
+    """run_inflate with the log's order and node order picks the Go run's node (or fails the
+    same pod) at every checked step, with the same used-GPU and fragmentation tracks."""
+    steps = checked_steps()
+    log = read_log(policy)[:steps]
+    order = write_order(log, tmp_path / "order.csv")
+    config = InflateConfig(policy=policy, seed=42, order=order, node_order=NODE_ORDER)
+    result = run_inflate(NODES, PODS, config)
+    assert len(result.decisions) == steps
+    assert [name(d.pod) for d in result.decisions] == [name(row["pod"]) for row in log]
+    comparison = compare(result.decisions, log)
+    assert comparison.exact, comparison.report()
+    assert result.pods_failed == sum(row["status"] == "failed" for row in log)
+
+
+def test_cli_decisions_file_matches_the_log(tmp_path: Path) -> None:
+    """``tessera inflate --order --node-order --decisions`` writes the log's own rows (node,
+    status, used GPU milli; fragmentation to its two decimals) for the first 200 FGD steps."""
+    log = read_log("fgd")[:CLI_STEPS]
+    order = write_order(log, tmp_path / "order.csv")
+    out = tmp_path / "decisions.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "inflate",
+            "--nodes",
+            str(NODES),
+            "--pods",
+            str(PODS),
+            "--policy",
+            "fgd",
+            "--seed",
+            "42",
+            "--order",
+            str(order),
+            "--node-order",
+            str(NODE_ORDER),
+            "--decisions",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == CLI_STEPS
+    keys = ("step", "orig_pod", "node", "status", "used_gpu_milli", "arrived_gpu_milli")
+    for ours, row in zip(written, log, strict=True):
+        assert name(ours["pod"]) == name(row["pod"])
+        assert [ours[k] for k in keys] == [row[k] for k in keys], row["step"]
+        assert abs(float(ours["frag_milli"]) - float(row["frag_milli"])) <= FRAG_TOLERANCE
 
 
 def test_log_and_order_cover_the_trace() -> None:
-    """The golden log names known pods and nodes, and clones copy an original pod."""
-    pods = _pods()
-    names = (GOLDEN / "node_order_seed42.txt").read_text().split()
+    """The golden logs name known pods and nodes, and clones copy an original pod."""
+    with gzip.open(PODS, "rt", newline="") as f:
+        pods = {row["name"] for row in csv.DictReader(f)}
+    names = NODE_ORDER.read_text(encoding="utf-8").split()
     assert names == sorted(names) and len(set(names)) == 1213
     for policy in ("fgd", "bestfit"):
-        log = _log(f"{policy}_default_seed42_placements.csv.gz")
-        assert len(log) == 10_866
+        log = read_log(policy)
+        assert len(log) == LOGGED_STEPS
         assert all(row["orig_pod"] in pods for row in log)
         assert all(row["node"] in names for row in log if row["status"] == "scheduled")
         assert all(
             row["pod"].endswith("/" + row["orig_pod"]) or "-tuned-" in row["pod"] for row in log
         )
+
+
+def test_steps_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TESSERA_FGD_STEPS: unset -> 2,000; all -> 10,866; a bad value is a ValueError."""
+    monkeypatch.delenv("TESSERA_FGD_STEPS", raising=False)
+    assert checked_steps() == CI_STEPS
+    monkeypatch.setenv("TESSERA_FGD_STEPS", "all")
+    assert checked_steps() == LOGGED_STEPS
+    monkeypatch.setenv("TESSERA_FGD_STEPS", "12")
+    assert checked_steps() == 12
+    for bad in ("0", "-3", "lots", str(LOGGED_STEPS + 1)):
+        monkeypatch.setenv("TESSERA_FGD_STEPS", bad)
+        with pytest.raises(ValueError, match="TESSERA_FGD_STEPS"):
+            checked_steps()

@@ -28,6 +28,7 @@ from scheduler.solver.validate import validate_gang
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
+from tests.builders import FIT_FILTER_ONLY
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
@@ -266,21 +267,19 @@ def replay(scenario: Scenario) -> Run:
                 "device.attributes['gpu.nvidia.com'].profile == '1g.10gb'",
             )
         )
-    profile = Profile.model_validate(
-        {
-            "name": "prop",
-            "tieBreak": "first",
-            "plugins": [
-                {"name": "NodeResourcesFit"},
-                {"name": "NodeAffinity"},
-                {"name": "DynamicResources"},
-                {
-                    "name": "GangTopology",
-                    "args": {"levels": list(loaded.levels), "solver": {"mode": "offline"}},
-                },
-                {"name": "DefaultBinder"},
-            ],
-        }
+    profile = Profile.of(
+        "prop",
+        [
+            "PrioritySort",
+            "NodeResourcesFit",
+            "NodeAffinity",
+            "DynamicResources",
+            "GangTopology",
+            "DefaultBinder",
+        ],
+        args={"GangTopology": {"levels": list(loaded.levels), "solver": {"mode": "offline"}}},
+        disabled=FIT_FILTER_ONLY,
+        tie_break="first",
     )
     framework = build_framework(profile, backend)
     for n, (node, gpus) in enumerate(scenario.load):

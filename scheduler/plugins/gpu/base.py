@@ -115,6 +115,7 @@ class GpuScorePlugin:
         self.rng = np.random.default_rng(self.args.seed)
         self._match = MatchCache(CelEnvironment(consumable_capacity=True))
         self._shapes: dict[str, GpuShape] = {}
+        self._held: dict[str, GpuShape] = {}
         self._cache: dict[tuple[Any, ...], _ShapeCache] = {}
         self._node_generation = -1
         self._key: StateKey[_CycleData] = StateKey(self.name)
@@ -141,6 +142,17 @@ class GpuScorePlugin:
             if len(self._shapes) > 100_000:
                 self._shapes.clear()
             self._shapes[pod.key] = found
+        return found
+
+    def held_shape(self, pod: PodInfo, snapshot: Snapshot) -> GpuShape:
+        """The GPU shape a running (or assumed) pod holds: all its claims, allocated ones
+        included (cached per pod; a pod's claims never change)."""
+        found = self._held.get(pod.key)
+        if found is None:
+            found = gpu_shape(pod, snapshot, self._match, allocated=True)
+            if len(self._held) > 100_000:
+                self._held.clear()
+            self._held[pod.key] = found
         return found
 
     @staticmethod

@@ -1,6 +1,6 @@
 """The FGD paper's baseline GPU scoring policies, exactly as its simulator scores them.
 
-BestFit, GpuPacking, GpuClustering, DotProd and Random (reference/openb-fgd.md §4): same
+BestFit, GpuPacking, GpuClustering, DotProd and Random (docs/semantics/openb-fgd.md §4): same
 formulas, integer truncations, normalisation and GPU choice ("best": the tightest GPU that
 fits; Random: a uniformly random GPU). Each is a Score plugin over the snapshot's
 accelerator view; they differ only in their kernel.
@@ -98,7 +98,7 @@ class GpuClustering(GpuScorePlugin):
         if key not in self._tags:
             if len(self._tags) > 200_000:
                 self._tags.clear()
-            shape = self.shape(pod_info(pod), snapshot)
+            shape = self.held_shape(pod_info(pod), snapshot)
             self._tags[key] = gpu_tag(self.request(shape, snapshot))
         return self._tags[key]
 

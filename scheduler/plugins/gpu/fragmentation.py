@@ -1,7 +1,7 @@
 """Fragmentation: the FGD score plugin (Weng et al., USENIX ATC'23).
 
 Prefers the node whose expected GPU fragmentation, against a target workload, grows least
-when the pod lands there (reference/openb-fgd.md §2-§3), with the paper's integer
+when the pod lands there (docs/semantics/openb-fgd.md §2-§3), with the paper's integer
 truncation and GPU choice. The target workload comes from the ``workload`` argument (task
 classes with weights, e.g. the "typical pods" of a trace); without it, the plugin uses the
 shapes of the pods currently in the cluster (every pod weighted equally), rebuilt whenever
@@ -82,7 +82,7 @@ class Fragmentation(GpuScorePlugin):
             return self._observed[1]
         counts: dict[TaskShape, int] = {}
         for record in snapshot.pods.values():
-            shape = self.shape(pod_info(record.pod), snapshot)
+            shape = self.held_shape(pod_info(record.pod), snapshot)
             spec = "|".join(sorted(shape.models)) if shape.models is not None else ""
             key = TaskShape(shape.cpu_milli, shape.gpu_milli, shape.num_gpu, spec)
             counts[key] = counts.get(key, 0) + 1

@@ -1,28 +1,27 @@
-"""Framework-free numpy kernels of FGD and the baseline GPU scoring policies.
+"""Numpy kernels of FGD and the baseline GPU scoring policies, as the score plugins call them.
 
-Who calls: the GPU score plugins (one per policy) and the trace-replay experiments. A caller
-keeps a `NodeView` — dense per-node arrays that it updates in place as pods are bound — and,
-for one pod at a time:
+Who calls: the GPU score plugins (:mod:`scheduler.plugins.gpu.fragmentation`, ``baselines``,
+``tessera``) from their Score, through :class:`~scheduler.plugins.gpu.base.GpuScorePlugin`,
+which builds a `NodeView` of the cycle's snapshot and a `PodRequest` of the pod's GPU shape.
+The framework has already filtered the nodes; a kernel scores a batch of those candidates
+and says which GPUs the pod would get on each (`Scored`); scores are integers in [0, 100],
+higher is better. Node choice, tie-breaking and binding are the framework's.
 
-1. `feasible(view, pod)` gives the nodes that pass the filters (CPU, memory, GPU model, enough
-   GPUs with enough milli left);
-2. a score kernel (`fgd_scores`, `bestfit_scores`, `dotprod_scores`, `gpu_packing_scores`,
-   `gpu_clustering_scores`, `random_scores`) scores a batch of those nodes and says which GPUs
-   the pod would get on each; scores are integers in [0, 100], higher is better;
-3. `best_node` picks the highest score, ties going to the node with the lowest rank (the
-   reference breaks ties by the lexicographically smallest node name);
-4. `place` (and `record_gpu_tag` for GpuClustering) applies the decision to the arrays.
+Kernels: `fgd_scores` (Fragmentation; `rows_after_whole` and `exclusive_gpus_all` are shared
+with Tessera), `bestfit_raw` + `minmax_normalize` (BestFit), `dotprod_scores`,
+`gpu_packing_scores`, `gpu_clustering_scores` (with `gpu_tag`), and `pick_gpus` (the GPU
+choice: tightest fit, or uniform for Random).
 
 The formulas, integer truncations and GPU choices are those of the FGD simulator
-(hkust-adsl/kubernetes-scheduler-simulator), so that a replay picks the same nodes. Go converts
-floats to integers by truncation; all quantities truncated here are non-negative, where that is
-the floor. Kernels never mutate the view. Candidates passed to a kernel must be feasible for
-the pod; scores on other nodes are meaningless.
+(hkust-adsl/kubernetes-scheduler-simulator), so that a replay picks the same nodes
+(``tests/golden/test_fgd_fidelity.py`` replays its logged runs through the framework). Go
+converts floats to integers by truncation; all quantities truncated here are non-negative,
+where that is the floor. Kernels never mutate the view. Candidates passed to a kernel must be
+feasible for the pod; scores on other nodes are meaningless.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -39,20 +38,16 @@ __all__ = [
     "NodeView",
     "PodRequest",
     "Scored",
-    "best_node",
     "bestfit_raw",
-    "bestfit_scores",
     "dotprod_scores",
-    "feasible",
+    "exclusive_gpus_all",
     "fgd_scores",
     "gpu_clustering_scores",
     "gpu_packing_scores",
     "gpu_tag",
     "minmax_normalize",
     "pick_gpus",
-    "place",
-    "random_scores",
-    "record_gpu_tag",
+    "rows_after_whole",
 ]
 
 MAX_SPEC_CPU = 128_000
@@ -172,23 +167,6 @@ def _sigmoid_score(delta: NDArray[np.float64]) -> NDArray[np.int64]:
     return np.trunc(sig * float(MAX_SCORE)).astype(np.int64)
 
 
-def feasible(view: NodeView, pod: PodRequest) -> NDArray[np.bool_]:
-    """bool[N]: the nodes that pass the filters for `pod`.
-
-    A node passes iff it has the CPU and memory left and, for a GPU pod, its model is allowed
-    and at least `num_gpu` of its GPUs each have `gpu_milli` left (the Open-Gpu-Share filter;
-    the model constraint applies to GPU pods only, as there).
-    """
-    ok = (view.cpu_free >= pod.cpu_milli) & (view.mem_free >= pod.memory)
-    if pod.num_gpu == 0:
-        return np.asarray(ok, dtype=np.bool_)
-    ok &= view.gpu_model >= 0
-    if pod.allowed_models is not None:
-        ok &= np.isin(view.gpu_model, np.fromiter(pod.allowed_models, dtype=np.int64))
-    fit = (view.gpu_free >= pod.gpu_milli).sum(axis=1)
-    return np.asarray(ok & (fit >= pod.num_gpu), dtype=np.bool_)
-
-
 def _exclusive_gpus(row: NDArray[np.int32], num_gpu: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(row == GPU_MILLI)[:num_gpu])
 
@@ -235,39 +213,17 @@ def pick_gpus(
     return (chosen,)
 
 
-def _pick_all(
-    view: NodeView,
-    nodes: NDArray[np.intp],
-    pod: PodRequest,
-    sel: GpuSel,
-    rng: np.random.Generator | None,
-) -> list[tuple[int, ...]]:
+def _pick_all(view: NodeView, nodes: NDArray[np.intp], pod: PodRequest) -> list[tuple[int, ...]]:
+    """:func:`pick_gpus` ("best") on every candidate, vectorised for sharing pods."""
     if pod.num_gpu == 0:
         return [() for _ in nodes]
     rows = view.gpu_free[nodes]
-    if sel == "best" and pod.is_share:
+    if pod.is_share:
         masked = np.where(rows >= pod.gpu_milli, rows, GPU_MILLI + 1)
         best = np.argmin(masked, axis=1)
         has = masked[np.arange(len(nodes)), best] <= GPU_MILLI
         return [(int(b),) if h else () for b, h in zip(best, has, strict=True)]
-    return [pick_gpus(row, pod, sel, rng) for row in rows]
-
-
-def best_node(scores: ArrayLike, idx: ArrayLike, rank: ArrayLike | None = None) -> int:
-    """The candidate node with the highest score; ties go to the lowest `rank[node]`.
-
-    `rank` is indexed by node (default: the node index itself). Raises ValueError when there
-    is no candidate or the lengths differ.
-    """
-    values = np.asarray(scores, dtype=np.int64).reshape(-1)
-    nodes = _idx(idx)
-    if nodes.size == 0 or nodes.size != values.size:
-        raise ValueError(f"best_node: {values.size} scores for {nodes.size} candidates")
-    top = np.flatnonzero(values == values.max())
-    if rank is None:
-        return int(nodes[top].min())
-    ranks = np.asarray(rank)[nodes[top]]
-    return int(nodes[top][np.argmin(ranks)])
+    return [_exclusive_gpus(row, pod.num_gpu) for row in rows]
 
 
 # --------------------------------------------------------------------------------------- FGD
@@ -397,28 +353,10 @@ def minmax_normalize(raw: ArrayLike) -> NDArray[np.int64]:
     return _trunc_div((values - lo) * MAX_SCORE, hi - lo)
 
 
-def bestfit_scores(
-    view: NodeView,
-    idx: ArrayLike,
-    pod: PodRequest,
-    *,
-    gpu_sel: GpuSel = "best",
-    rng: np.random.Generator | None = None,
-) -> Scored:
-    """BestFit: `bestfit_raw` min-max normalised over the candidates (pass the whole feasible
-    set, as the reference normalises over every node that passed the filters)."""
-    nodes = _idx(idx)
-    scores = minmax_normalize(bestfit_raw(view, nodes, pod))
-    return Scored(scores, _pick_all(view, nodes, pod, gpu_sel, rng))
-
-
 def dotprod_scores(
     view: NodeView,
     idx: ArrayLike,
     pod: PodRequest,
-    *,
-    gpu_sel: GpuSel = "best",
-    rng: np.random.Generator | None = None,
 ) -> Scored:
     """DotProd (merged GPU dimension, max-spec normalisation): with d = (C/128000)·(cpu/128000)
     + (R/8000)·(G/8000), score = ⌊100·(1 − d/2)⌋; a node short of CPU scores 0."""
@@ -429,16 +367,13 @@ def dotprod_scores(
     dot = dot + (idle / MAX_SPEC_GPU) * (pod.total_gpu_milli / MAX_SPEC_GPU)
     scores = np.trunc(float(MAX_SCORE) * (1.0 - dot / 2.0)).astype(np.int64)
     scores = np.where(cpu_free >= pod.cpu_milli, scores, 0)
-    return Scored(scores, _pick_all(view, nodes, pod, gpu_sel, rng))
+    return Scored(scores, _pick_all(view, nodes, pod))
 
 
 def gpu_packing_scores(
     view: NodeView,
     idx: ArrayLike,
     pod: PodRequest,
-    *,
-    gpu_sel: GpuSel = "best",
-    rng: np.random.Generator | None = None,
 ) -> Scored:
     """GpuPacking. CPU-only pods score 0 everywhere. Otherwise, with f = idle GPUs on the node:
 
@@ -449,7 +384,7 @@ def gpu_packing_scores(
     C. u = 0: max(100 − ⌊Σ ⌊g·100/1000⌋ / 10⌋, 50) over the GPUs taken.
     """
     nodes = _idx(idx)
-    gpus = _pick_all(view, nodes, pod, gpu_sel, rng)
+    gpus = _pick_all(view, nodes, pod)
     if pod.num_gpu == 0:
         return Scored(np.zeros(nodes.size, dtype=np.int64), gpus)
     rows = view.gpu_free[nodes].astype(np.int64)
@@ -475,36 +410,18 @@ def gpu_tag(pod: PodRequest) -> int | None:
     return SHARE_TAG if pod.is_share else pod.num_gpu
 
 
-def record_gpu_tag(tag_counts: NDArray[np.int64], node: int, pod: PodRequest, delta: int) -> None:
-    """Update the caller's int[N, T] per-node tag counts when `pod` is bound (delta=+1) to or
-    removed (delta=-1) from `node`. CPU-only pods change nothing. Raises ValueError when the
-    tag id is outside the T columns or a count would go negative."""
-    tag = gpu_tag(pod)
-    if tag is None:
-        return
-    if not 0 <= tag < tag_counts.shape[1]:
-        raise ValueError(f"record_gpu_tag: tag {tag} of {pod!r} outside {tag_counts.shape[1]} tags")
-    updated = int(tag_counts[node, tag]) + delta
-    if updated < 0:
-        raise ValueError(f"record_gpu_tag: node {node} has no pod with tag {tag} to remove")
-    tag_counts[node, tag] = updated
-
-
 def gpu_clustering_scores(
     view: NodeView,
     idx: ArrayLike,
     pod: PodRequest,
     tag_counts: NDArray[np.int64],
-    *,
-    gpu_sel: GpuSel = "best",
-    rng: np.random.Generator | None = None,
 ) -> Scored:
     """GpuClustering. CPU-only pods score 0 everywhere. Otherwise, with u = ⌊25·(8000 − R)/8000⌋
-    and the node's tags from `tag_counts` (int[N, T], see `record_gpu_tag`): 75 + u if the node
+    and the node's tags from `tag_counts` (int[N, T]: pods of tag t on node n): 75 + u if the node
     holds only pods of the pod's tag, 50 + u if that tag among others, 25 + u if no GPU pod,
     u if only other tags."""
     nodes = _idx(idx)
-    gpus = _pick_all(view, nodes, pod, gpu_sel, rng)
+    gpus = _pick_all(view, nodes, pod)
     tag = gpu_tag(pod)
     if tag is None:
         return Scored(np.zeros(nodes.size, dtype=np.int64), gpus)
@@ -521,40 +438,3 @@ def gpu_clustering_scores(
         np.where(kinds == 0, MAX_SCORE // 4, 0),
     )
     return Scored((fill + bonus).astype(np.int64), gpus)
-
-
-def random_scores(
-    view: NodeView,
-    idx: ArrayLike,
-    pod: PodRequest,
-    rng: np.random.Generator,
-    *,
-    gpu_sel: GpuSel = "random",
-) -> Scored:
-    """Random: one candidate drawn uniformly (`rng.integers(len(idx))`, drawn first) scores 100,
-    the others 0; GPU picks follow `gpu_sel` afterwards, in candidate order."""
-    nodes = _idx(idx)
-    scores = np.zeros(nodes.size, dtype=np.int64)
-    if nodes.size:
-        scores[int(rng.integers(nodes.size))] = MAX_SCORE
-    return Scored(scores, _pick_all(view, nodes, pod, gpu_sel, rng))
-
-
-def place(view: NodeView, node: int, pod: PodRequest, gpus: Sequence[int]) -> None:
-    """Bind `pod` to `node` on `gpus` in the caller's arrays (CPU, memory, per-GPU milli).
-
-    Raises ValueError, changing nothing, when the node lacks CPU or memory, the GPU list has
-    the wrong length or repeats, or a GPU lacks the share.
-    """
-    chosen = [int(g) for g in gpus]
-    if len(chosen) != pod.num_gpu or len(set(chosen)) != len(chosen):
-        raise ValueError(f"place: GPUs {chosen} for a pod of {pod.num_gpu} GPU(s) on node {node}")
-    if view.cpu_free[node] < pod.cpu_milli or view.mem_free[node] < pod.memory:
-        raise ValueError(f"place: node {node} lacks CPU or memory for {pod!r}")
-    for g in chosen:
-        if not 0 <= g < int(view.gpu_count[node]) or view.gpu_free[node, g] < pod.gpu_milli:
-            raise ValueError(f"place: GPU {g} of node {node} cannot hold {pod.gpu_milli} milli")
-    view.cpu_free[node] -= pod.cpu_milli
-    view.mem_free[node] -= pod.memory
-    for g in chosen:
-        view.gpu_free[node, g] -= pod.gpu_milli

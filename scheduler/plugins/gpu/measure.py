@@ -356,7 +356,7 @@ def node_frag(
     if math.prod(batch) <= SCALAR_BATCH:
         width = gpu.shape[-1]
         flat_cpu = np.broadcast_to(cpu, batch).reshape(-1).tolist()
-        flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(-1, width).tolist()
+        flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(math.prod(batch), width).tolist()
         flat_model = np.broadcast_to(model, batch).reshape(-1).tolist()
         values = [
             _frag_one(c, g, m, tables)

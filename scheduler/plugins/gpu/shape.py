@@ -14,7 +14,14 @@ devices:
   restricts models exactly as the paper's GPU-type filter does.
 
 Requests for non-GPU devices do not count. ``firstAvailable`` requests use their first
-alternative. Claims already allocated add nothing (their devices are held).
+alternative. Claims already allocated add nothing (their devices are held) — except for the
+shape of a *running* pod (``allocated=True``), which is what it holds: GpuClustering's tags and
+the observed workload of Fragmentation read running pods.
+
+Extended resources count too (docs/semantics/extended-resources.md): ``nvidia.com/gpu: k``
+asks for k whole GPUs of any model, whether a device plugin or DRA (DRAExtendedResource)
+serves it; any other extended resource backed by a DeviceClass (with the gate on, e.g.
+``deviceclass.resource.kubernetes.io/gpu.nvidia.com``) counts as a request of that class.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scheduler.api.meta import ResourceList
 from scheduler.api.pod import pod_claim_keys
+from scheduler.cluster.gpuview import GPU_RESOURCE
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.templates import DeviceTemplate
 from scheduler.dra.allocator import MatchCache
@@ -96,30 +105,59 @@ def _request_shape(
     return min(share, GPU_MILLI), count, models
 
 
+def _extended_specs(extended: ResourceList, snapshot: Snapshot) -> list[RequestSpec]:
+    """Requests of the DeviceClasses that back the pod's extended resources (gate on)."""
+    if not snapshot.features.extended_resource:
+        return []
+    out = []
+    for name in sorted(extended):
+        found = snapshot.extended_resources.get(name)
+        if found is None or name == GPU_RESOURCE or extended[name] <= 0:
+            continue
+        out.append(RequestSpec(name, name, "", found, mode="ExactCount", count=extended[name]))
+    return out
+
+
 def shape_of_claims(
-    cpu: int, memory: int, claims: Sequence[ClaimSpec], snapshot: Snapshot, cache: MatchCache
+    cpu: int,
+    memory: int,
+    claims: Sequence[ClaimSpec],
+    snapshot: Snapshot,
+    cache: MatchCache,
+    extended: ResourceList | None = None,
 ) -> GpuShape:
-    """The FGD task shape of a pod's resources and its unallocated claims."""
+    """The FGD task shape of a pod's resources, its unallocated claims and (from
+    ``extended``, the pod's requests) its GPU-backed extended resources."""
     share, count = 0, 0
     models: set[str] | None = None
-    for claim in claims:
-        for group in claim.requests:
-            spec = group.exactly or (group.first_available[0] if group.first_available else None)
-            if spec is None or (spec.mode or "ExactCount") != "ExactCount":
-                continue
-            cls = snapshot.classes.get(spec.class_name)
-            if cls is None:
-                continue
-            found = _request_shape(spec, cls, snapshot, cache)
-            if found is None:
-                continue
-            q, k, allowed = found
-            share = max(share, q)
-            count += k
-            models = allowed if models is None else models & allowed
+    specs = [
+        spec
+        for claim in claims
+        for group in claim.requests
+        if (spec := group.exactly or (group.first_available[0] if group.first_available else None))
+        is not None
+    ]
+    specs.extend(_extended_specs(extended or {}, snapshot))
+    for spec in specs:
+        if (spec.mode or "ExactCount") != "ExactCount":
+            continue
+        cls = snapshot.classes.get(spec.class_name)
+        if cls is None:
+            continue
+        found = _request_shape(spec, cls, snapshot, cache)
+        if found is None:
+            continue
+        q, k, allowed = found
+        share = max(share, q)
+        count += k
+        models = allowed if models is None else models & allowed
+    whole = (extended or {}).get(GPU_RESOURCE, 0)
+    if whole > 0:
+        share = GPU_MILLI
+        count += whole
     if count == 0:
         return GpuShape(cpu, memory, 0, 0, None)
-    every = {t.gpus.model for t in snapshot.templates if t.gpus.count}
+    every = {t.gpus.model for t in snapshot.templates if t.gpus.count} | set(snapshot.gpus.models)
     return GpuShape(
         cpu,
         memory,
@@ -132,30 +170,38 @@ def shape_of_claims(
 _SHAPES: dict[tuple[object, ...], tuple[tuple[object, ...], GpuShape]] = {}
 
 
-def gpu_shape(pod: PodInfo, snapshot: Snapshot, cache: MatchCache) -> GpuShape:
-    """The pod's FGD task shape (see the module docstring).
+def gpu_shape(
+    pod: PodInfo, snapshot: Snapshot, cache: MatchCache, *, allocated: bool = False
+) -> GpuShape:
+    """The pod's FGD task shape (see the module docstring): what it still needs from its
+    unallocated claims or, with ``allocated``, what all its claims ask for (a running pod).
 
-    Cached by content: the pod's cpu/memory, the spec objects of its pending claims (claims
+    Cached by content: the pod's cpu/memory, the spec objects of the claims counted (claims
     generated from one template share its spec) and the cluster's device templates.
     """
     records = []
     for _, claim_key in pod_claim_keys(pod.pod):
         record = snapshot.claims.get(claim_key) if claim_key is not None else None
-        if record is not None and not record.results:
+        if record is not None and (allocated or not record.results):
             records.append(record)
     specs = tuple(r.claim.spec for r in records)
     cpu, memory = pod.requests.get("cpu", 0), pod.requests.get("memory", 0)
+    extended = {n: v for n, v in pod.requests.items() if "/" in n}
     key: tuple[object, ...] = (
         cpu,
         memory,
         tuple(id(s) for s in specs),
+        tuple(sorted(extended.items())),
+        snapshot.features.extended_resource,
         snapshot.node_generation,
         len(snapshot.templates),
     )
     found = _SHAPES.get(key)
     if found is not None and all(a is b for a, b in zip(found[0], specs, strict=True)):
         return found[1]
-    shape = shape_of_claims(cpu, memory, [claim_spec(r.claim) for r in records], snapshot, cache)
+    shape = shape_of_claims(
+        cpu, memory, [claim_spec(r.claim) for r in records], snapshot, cache, extended
+    )
     if len(_SHAPES) > 65536:
         _SHAPES.clear()
     _SHAPES[key] = (specs, shape)

@@ -5,7 +5,7 @@ simulator's ``tessera`` policy and the webhook). For a pod and its feasible node
 integer scores in 0..100 (higher is better) and, with ``deviceChoice: policy``, the GPU(s)
 the pod should get on each node. Ties are left to the profile's tie-break.
 
-Why not plain FGD. FGD (reference/openb-fgd.md §2-§3) scores a placement by how much it
+Why not plain FGD. FGD (docs/semantics/openb-fgd.md §2-§3) scores a placement by how much it
 grows the node's expected fragmentation F_n(M) against the target workload M. F_n(M) asks
 one question per task class: does *one more* task fit? It is blind to two slow leaks that
 dominate what FGD leaves unallocated on the openb traces:
@@ -87,13 +87,17 @@ class TesseraArgs(FragmentationArgs):
 
 
 def cpu_per_gpu(mix: WorkloadMix) -> float | None:
-    """c̄: the workload's milli-CPU per whole GPU over its GPU classes (None: no GPU class)."""
+    """c̄: the workload's milli-CPU per whole GPU over its GPU classes (None: no GPU class,
+    or GPU classes that ask for no CPU — then no free CPU can strand a GPU)."""
     gpu = (mix.num_gpu * mix.gpu_milli).astype(np.float64)
     demand = float((mix.weight * gpu).sum())
     if demand <= 0.0:
         return None
     has_gpu = gpu > 0
-    return float((mix.weight * mix.cpu_milli)[has_gpu].sum()) / demand * GPU_MILLI
+    cpu = float((mix.weight * mix.cpu_milli)[has_gpu].sum())
+    if cpu <= 0.0:
+        return None
+    return cpu / demand * GPU_MILLI
 
 
 def stranded_gpu(

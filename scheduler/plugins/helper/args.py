@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["NoArgs", "PluginArgs", "parse_args"]
+__all__ = ["NoArgs", "PluginArgs", "args_problem", "parse_args"]
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -28,15 +28,22 @@ class NoArgs(PluginArgs):
     """Args of a plugin that takes none (any field is an error)."""
 
 
+def args_problem(plugin: str, err: ValidationError) -> str:
+    """The first error of a plugin args validation as one line:
+    ``plugin <Name>: args.<field>: <problem> (got <value>)``."""
+    first = err.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    field = f"args.{where}" if where else "args"
+    problem = str(first["msg"]).removeprefix("Value error, ")
+    got = repr(first.get("input"))
+    if len(got) > 60:
+        got = got[:57] + "..."
+    return f"plugin {plugin}: {field}: {problem} (got {got})"
+
+
 def parse_args(plugin: str, model: type[A], args: Mapping[str, Any] | None) -> A:
     """Validate ``args`` into ``model``; ValueError naming ``plugin``, the field and the value."""
     try:
         return model.model_validate(dict(args or {}))
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        field = f"args.{where}" if where else "args"
-        problem = str(first["msg"]).removeprefix("Value error, ")
-        raise ValueError(
-            f"plugin {plugin}: {field}: {problem} (got {first.get('input')!r})"
-        ) from err
+        raise ValueError(args_problem(plugin, err)) from err

@@ -8,6 +8,12 @@ The solver sees integer supply and demand per *dimension* and nested topology do
   claims: supply = matching devices available on the node now (the DRA prefilter's counts),
   demand = the request's count. A victim frees, in that dimension, the devices it holds that
   the request's selectors accept;
+* one ``res:<name>`` dimension per scalar resource the members request (extended resources
+  such as ``nvidia.com/gpu``, ``hugepages-*``): supply = allocatable - requested, demand =
+  the request, a victim frees its request. With DRAExtendedResource, a resource a
+  DeviceClass backs is counted on the nodes where DRA serves it (0 allocatable,
+  :mod:`scheduler.cluster.extended`) as the class's available devices, and a victim there
+  frees the devices it holds that the class accepts;
 * topology levels: the configured ones, or the gang's own label key when it is not one of
   them (e.g. ``nvidia.com/gpu.clique``);
 * blocked domains: domains of the required level that pods of *other* exclusive gangs
@@ -26,13 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.api.meta import ResourceList
 from scheduler.api.pod import pod_claim_keys
+from scheduler.api.resourcenames import is_scalar_resource_name
+from scheduler.cluster.extended import ExtendedDemand, dra_served, extended_demand
 from scheduler.cluster.prefilter import PrefilterCache
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment, CelError
-from scheduler.dra.claims import ClaimSpec, RequestSpec
+from scheduler.dra.claims import ClaimSpec, ClassSpec, RequestSpec
 from scheduler.dra.convert import claim_spec
+from scheduler.dra.extended import extended_claim_requests, extended_claim_spec
 from scheduler.framework.podinfo import PodInfo, gang_of
 from scheduler.solver.instance import GangSpec, NodeTable, PodDemand
 from scheduler.topology.domains import TopologyDomains
@@ -59,6 +69,11 @@ def request_key(spec: RequestSpec) -> str:
     return f"{spec.class_name}#{digest}"
 
 
+def _scalar(resource: str) -> bool:
+    """Scalar resources get their own dimension (cpu, memory and pods are base dims)."""
+    return resource not in ("cpu", "memory") and is_scalar_resource_name(resource)
+
+
 def first_alternative(group: object) -> RequestSpec | None:
     """The request a group stands for in counting (``exactly`` or its first alternative)."""
     exactly = getattr(group, "exactly", None)
@@ -76,13 +91,38 @@ def pending_claims(member: PodInfo, snapshot: Snapshot) -> list[ClaimSpec]:
     return out
 
 
+def _class_request(class_name: str) -> RequestSpec:
+    """A plain request of one device of a class (what a DRA-backed extended resource asks)."""
+    return RequestSpec(class_name, class_name, "", class_name, mode="ExactCount", count=1)
+
+
 @dataclass(slots=True)
 class Layout:
-    """Dimensions of one instance: names, and the device requests behind ``dev:`` columns."""
+    """Dimensions of one instance: names, the device requests behind ``dev:`` columns, the
+    scalar resources behind ``res:`` columns (with the DeviceClass backing each, when DRA
+    may serve it), and per member its pending claims and DRA-servable extended resources."""
 
     dims: list[str]
     devices: dict[str, tuple[RequestSpec, int]]
     claims: list[list[ClaimSpec]]
+    resources: dict[str, tuple[str | None, int]]
+    extended: list[ExtendedDemand | None]
+
+    def claims_on(
+        self, member: int, pod: PodInfo, snapshot: Snapshot, node: int
+    ) -> list[ClaimSpec]:
+        """Member ``member``'s claims to allocate on ``node``: its pending claims, then its
+        special extended-resource claim when DRA serves some of its resources there."""
+        demand = self.extended[member]
+        claims = self.claims[member]
+        if demand is None:
+            return claims
+        code = int(demand.codes(snapshot, np.array([node], dtype=np.intp))[0])
+        if code == 0:
+            return claims
+        requests, _ = extended_claim_requests(pod.pod, demand.served(code))
+        special = extended_claim_spec(pod.namespace, pod.pod.metadata.uid or "", requests)
+        return [*claims, special]
 
 
 class TableBuilder:
@@ -102,7 +142,7 @@ class TableBuilder:
         return found
 
     def layout(self, members: Sequence[PodInfo], snapshot: Snapshot) -> Layout:
-        """The dimensions needed by the members' pending claims."""
+        """The dimensions needed by the members' pending claims and scalar requests."""
         claims = [pending_claims(m, snapshot) for m in members]
         dims = list(BASE_DIMS)
         devices: dict[str, tuple[RequestSpec, int]] = {}
@@ -113,7 +153,12 @@ class TableBuilder:
                     if spec is not None:
                         devices.setdefault(request_key(spec), (spec, len(dims) + len(devices)))
         dims.extend(f"dev:{k}" for k in devices)
-        return Layout(dims, devices, claims)
+        extended = [extended_demand(m.requests, snapshot) for m in members]
+        backed = {r: c for demand in extended if demand for r, c, _ in demand.mapped}
+        names = sorted({r for m in members for r, v in m.requests.items() if v > 0 and _scalar(r)})
+        resources = {r: (backed.get(r), len(dims) + j) for j, r in enumerate(names)}
+        dims.extend(f"res:{r}" for r in names)
+        return Layout(dims, devices, claims, resources, extended)
 
     def levels_for(self, members: Sequence[PodInfo]) -> tuple[str, ...]:
         """The topology levels of the instance."""
@@ -144,6 +189,17 @@ class TableBuilder:
                 continue
             counts = self.counts.counts(snapshot, spec, cls, cache)
             free[:, column] = counts.counts[nodes] if not counts.everywhere else len(members) * 64
+        for resource, (class_name, column) in layout.resources.items():
+            index = snapshot.column(resource)
+            if index is not None:
+                free[:, column] = snapshot.free[nodes, index]
+            cls = snapshot.classes.get(class_name) if class_name is not None else None
+            if cls is None:
+                continue
+            served = dra_served(snapshot, resource, nodes)
+            counts = self.counts.counts(snapshot, _class_request(cls.name), cls, cache)
+            devices = counts.counts[nodes] if not counts.everywhere else len(members) * 64
+            free[:, column] = np.where(served, devices, free[:, column])
         levels = self.levels_for(members)
         domains = snapshot.topology(levels)
         domain = np.stack([domains.domain_of[level][nodes] for level in range(len(levels))], axis=1)
@@ -163,12 +219,14 @@ class TableBuilder:
     ) -> tuple[int, ...]:
         """A member's demand in every dimension."""
         demand = [member.requests.get("cpu", 0), member.requests.get("memory", 0), 1]
-        demand.extend([0] * len(layout.devices))
+        demand.extend([0] * (len(layout.devices) + len(layout.resources)))
         for claim in claims:
             for group in claim.requests:
                 spec = first_alternative(group)
                 if spec is not None:
                     demand[layout.devices[request_key(spec)][1]] += spec.count or 1
+        for resource, (_, column) in layout.resources.items():
+            demand[column] += max(member.requests.get(resource, 0), 0)
         return tuple(demand)
 
     def gang_spec(
@@ -244,9 +302,43 @@ class TableBuilder:
         self, holder_claims: Sequence[str], snapshot: Snapshot, node: int, layout: Layout
     ) -> list[int]:
         """Per ``dev:`` dimension, how many of the holder's devices the request accepts."""
-        freed = [0] * len(layout.devices)
-        if not layout.devices:
-            return freed
+        requests = [
+            (snapshot.classes.get(spec.class_name), spec) for spec, _ in layout.devices.values()
+        ]
+        return self._accepted(holder_claims, snapshot, node, requests)
+
+    def freed_resources(
+        self,
+        holder_requests: ResourceList,
+        holder_claims: Sequence[str],
+        snapshot: Snapshot,
+        node: int,
+        layout: Layout,
+    ) -> list[int]:
+        """Per ``res:`` dimension, what evicting the holder frees on ``node``: its request,
+        or, where DRA serves the resource, its held devices that the backing class accepts."""
+        freed = [max(holder_requests.get(r, 0), 0) for r in layout.resources]
+        nodes = np.array([node], dtype=np.intp)
+        for position, (resource, (class_name, _)) in enumerate(layout.resources.items()):
+            cls = snapshot.classes.get(class_name) if class_name is not None else None
+            if cls is None or not bool(dra_served(snapshot, resource, nodes)[0]):
+                continue
+            request = _class_request(cls.name)
+            freed[position] = self._accepted(holder_claims, snapshot, node, [(cls, request)])[0]
+        return freed
+
+    def _accepted(
+        self,
+        holder_claims: Sequence[str],
+        snapshot: Snapshot,
+        node: int,
+        requests: Sequence[tuple[ClassSpec | None, RequestSpec]],
+    ) -> list[int]:
+        """Per request, how many devices the holder's claims hold on ``node`` that the
+        request's class and selectors accept."""
+        accepted = [0] * len(requests)
+        if not requests:
+            return accepted
         devices = {}
         for pool in snapshot.node_pools(node):
             for s, d in pool.devices_in_order():
@@ -258,14 +350,13 @@ class TableBuilder:
                 if found is None:
                     continue
                 driver, device = found
-                for position, (spec, _) in enumerate(layout.devices.values()):
-                    cls = snapshot.classes.get(spec.class_name)
+                for position, (cls, spec) in enumerate(requests):
                     if cls is None:
                         continue
                     expressions = [e for e in (*cls.selectors, *spec.selectors) if e is not None]
                     try:
                         if all(cache.matches(e, driver, device) for e in expressions):
-                            freed[position] += 1
+                            accepted[position] += 1
                     except CelError:
                         continue
-        return freed
+        return accepted

@@ -72,6 +72,12 @@ def test_node_frag_broadcasts_shared_model_and_cpu() -> None:
     assert node_frag(16000, states, 1, MIX).tolist() == pytest.approx([800.0, 700.0])
 
 
+def test_node_frag_of_nodes_without_gpus() -> None:
+    """A cluster without any GPU (a zero-width GPU axis) has no fragmentation on any node."""
+    gpus = np.zeros((3, 0), dtype=np.int32)
+    assert node_frag(np.array([1000, 0, 5]), gpus, np.full(3, -1), MIX).tolist() == [0.0] * 3
+
+
 def test_node_frag_rejects_bad_input() -> None:
     """Out-of-range model ids and GPU shares are refused with the offending range named."""
     with pytest.raises(ValueError, match="gpu_model"):

@@ -1,4 +1,4 @@
-"""Consumable capacity (reference/dra.md §4.7): how a request is rounded by the device's
+"""Consumable capacity (docs/semantics/dra.md §4.7): how a request is rounded by the device's
 requestPolicy, what is consumed without a request, and when the device is full."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Claim constraints (reference/dra.md §4.5): which requests a constraint affects, attribute
+"""Claim constraints (docs/semantics/dra.md §4.5): which requests a constraint affects, attribute
 lookup by fully-qualified name, and incremental add/remove as the search backtracks."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gathering the pools a node can use (reference/dra.md §4.1, §9.3): slice visibility,
+"""Gathering the pools a node can use (docs/semantics/dra.md §4.1, §9.3): slice visibility,
 generations, completeness over all slices of a pool, and pool validity."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Result construction (reference/dra.md §4.11): class config once per class, claim config
+"""Result construction (docs/semantics/dra.md §4.11): class config once per class, claim config
 per named request, and the claim's node selector."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The allocator's search bookkeeping: the filter deadline (reference/dra.md §4.3, §5),
+"""The allocator's search bookkeeping: the filter deadline (docs/semantics/dra.md §4.3, §5),
 the already-allocated state (§4.0), and the selector cache's error handling (§3)."""
 
 from __future__ import annotations

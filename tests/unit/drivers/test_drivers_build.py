@@ -256,6 +256,8 @@ def test_openb_csv_expands_into_one_pool_per_shape(tmp_path: Path) -> None:
         ("gb200-nvl72.yaml", 72, 72, 288),
         # 12 + 2 VMs x 4 chips
         ("tpu-v5e-multihost.yaml", 14, 14, 56),
+        # 32 device-plugin nodes + 4 CPU nodes, no slices
+        ("two-rack-h100-device-plugin.yaml", 36, 0, 0),
     ],
 )
 def test_example_clusters_build(name: str, nodes: int, slices: int, devices: int) -> None:

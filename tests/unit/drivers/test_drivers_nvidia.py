@@ -11,7 +11,7 @@ from simulator.drivers import nvidia
 from simulator.drivers.build import slice_limit_violations, wrap_slices
 from simulator.drivers.catalog import A100_40GB, GB200_186GB, GPU_MODELS, H100_80GB, GpuModel
 
-# Appendix A of the device reference (one H100, dynamic MIG): the device gpu-0-mig-3g40gb-9-4.
+# One H100 with dynamic MIG (docs/devices.md §2.4): the device gpu-0-mig-3g40gb-9-4.
 # Identifiers there are invented; PARENT stands for the parent GPU's uuid.
 APPENDIX_A_DEVICE = """
 name: gpu-0-mig-3g40gb-9-4

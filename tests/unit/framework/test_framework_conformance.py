@@ -59,7 +59,7 @@ def test_registered_plugin_implements_the_points_its_methods_claim(registered: s
             expected = _parameters(getattr(protocol, method))
             assert _parameters(getattr(plugin, method)) == expected, f"{registered}.{method}"
     assert claimed, f"{registered} implements no extension point"
-    profile = Profile.model_validate({"name": "one", "plugins": [{"name": registered}]})
+    profile = Profile.of("one", [registered])
     framework = Framework(profile, [plugin], handle)
     wired = {
         point

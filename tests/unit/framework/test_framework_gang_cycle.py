@@ -18,10 +18,11 @@ from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code, Status
-from scheduler.plugins.registry import build_plugins
+from scheduler.plugins.defaultbinder import DefaultBinder
+from scheduler.plugins.registry import REGISTRY, PluginFactory, build_plugins
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
-from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec
+from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_claim_template, h100_rack_spec
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
@@ -84,25 +85,23 @@ def env(
     sim = backend(loaded.cache)
     for count in (1, 2, 4, 8):
         sim.add_template(gpu_claim_template(count))
-    profile = Profile.model_validate(
-        {
-            "name": "gangs",
-            "tieBreak": "first",
-            "plugins": [
-                {"name": "NodeResourcesFit"},
-                {"name": "NodeAffinity"},
-                {"name": "DynamicResources"},
-                {
-                    "name": "GangTopology",
-                    "args": {"levels": list(loaded.levels), "solver": {"mode": "offline"}},
-                },
-                {"name": "DefaultBinder"},
-            ],
-        }
+    names = ["NodeResourcesFit", "NodeAffinity", "DynamicResources", "GangTopology"]
+    profile = Profile.of(
+        "gangs",
+        [*(p.name for p in extra), *names, "DefaultBinder"],
+        args={"GangTopology": {"levels": list(loaded.levels), "solver": {"mode": "offline"}}},
+        disabled=FIT_FILTER_ONLY,
+        tie_break="first",
     )
     handle = BackendHandle(sim)
-    plugins = [*extra, *build_plugins(profile, handle)]
+    registry = {**REGISTRY, **{p.name: _returns(p) for p in extra}}
+    plugins = build_plugins(profile, handle, registry)
     return Env(loaded.cache, sim, Framework(profile, plugins, handle))
+
+
+def _returns(plugin: Plugin) -> PluginFactory:
+    """A factory handing out ``plugin`` (a test double registered beside the built-ins)."""
+    return lambda args, handle: plugin
 
 
 def gpu_pod(
@@ -323,7 +322,8 @@ def test_member_that_fits_nowhere_alone_fails_fast() -> None:
 def test_profile_without_gang_placement_is_an_error() -> None:
     """schedule_gang on a profile with no GangPlacement plugin returns ERROR."""
     e = env()
-    bare = Framework(e.framework.profile, [], e.framework.handle)
+    handle = e.framework.handle
+    bare = Framework(Profile.of("bare", ["DefaultBinder"]), [DefaultBinder({}, handle)], handle)
     members = [e.create(p) for p in tessera_gang("g", 2)]
     result = GangCycle(bare).run(members, {m.key for m in members})
     assert result.status.code == Code.ERROR

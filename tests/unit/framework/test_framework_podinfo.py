@@ -1,4 +1,4 @@
-"""Gang recognition (podinfo.gang_of) and the serving/batch rule, exactly as DESIGN.md's
+"""Gang recognition (podinfo.gang_of) and the serving/batch rule, exactly as docs/conventions.md's
 Conventions list them: LWS, coscheduling PodGroup and tessera annotations, their topology
 annotations, and GangSpecError naming the pod, the key and the value."""
 

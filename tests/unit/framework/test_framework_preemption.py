@@ -27,7 +27,7 @@ from scheduler.plugins.registry import build_framework
 from scheduler.solver.config import PreemptionWeights
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
-from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec
+from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_claim_template, h100_rack_spec
 
 RACK = "topology.tessera.io/rack"
 SERVING = 100
@@ -67,24 +67,25 @@ def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | 
     for count in (1, 2, 4, 8):
         backend.add_template(gpu_claim_template(count))
     args = {"levels": list(loaded.levels), **(preemption_args or {})}
-    profile = Profile.model_validate(
-        {
-            "name": "preempt",
-            "tieBreak": "first",
-            "plugins": [
-                {"name": "NodeUnschedulable"},
-                {"name": "TaintToleration"},
-                {"name": "NodeResourcesFit"},
-                {"name": "NodeAffinity"},
-                {"name": "DynamicResources"},
-                {
-                    "name": "GangTopology",
-                    "args": {"levels": list(loaded.levels), "solver": {"mode": "offline"}},
-                },
-                {"name": "Preemption", "args": args},
-                {"name": "DefaultBinder"},
-            ],
-        }
+    profile = Profile.of(
+        "preempt",
+        [
+            "PrioritySort",
+            "NodeUnschedulable",
+            "TaintToleration",
+            "NodeResourcesFit",
+            "NodeAffinity",
+            "DynamicResources",
+            "GangTopology",
+            "Preemption",
+            "DefaultBinder",
+        ],
+        args={
+            "GangTopology": {"levels": list(loaded.levels), "solver": {"mode": "offline"}},
+            "Preemption": args,
+        },
+        disabled=FIT_FILTER_ONLY,
+        tie_break="first",
     )
     return Env(loaded.cache, backend, build_framework(profile, backend))
 

@@ -20,7 +20,7 @@ from scheduler.framework.interfaces import (
     PreFilterResult,
 )
 from scheduler.framework.podinfo import PodInfo
-from scheduler.framework.profiles import PluginConfig, Profile
+from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
 from scheduler.framework.status import Code, Status
 from scheduler.plugins.defaultbinder import DefaultBinder
@@ -121,18 +121,13 @@ def profile(
     weights: dict[str, int] | None = None,
     tie_break: str = "first",
     seed: int = 0,
+    disabled: dict[str, list[str]] | None = None,
 ) -> Profile:
-    """A profile listing ``plugins`` in order with the given weights (default 1)."""
-    return Profile.model_validate(
-        {
-            "name": "test",
-            "tieBreak": tie_break,
-            "seed": seed,
-            "plugins": [
-                {"name": p.name, "weight": (weights or {}).get(p.name, 1)} for p in plugins
-            ],
-        }
-    )
+    """A profile running ``plugins`` in order at every point each implements (multiPoint),
+    with the given score weights (default 1), minus ``disabled`` per point."""
+    chosen = weights or {}
+    entries = [(p.name, chosen[p.name]) if p.name in chosen else p.name for p in plugins]
+    return Profile.of("test", entries, disabled=disabled, tie_break=tie_break, seed=seed)
 
 
 def cluster(nodes: Sequence[str] = NODES) -> FakeHandle:
@@ -148,9 +143,10 @@ def framework(
     tie_break: str = "first",
     seed: int = 0,
     node_rank: npt.NDArray[np.int64] | None = None,
+    disabled: dict[str, list[str]] | None = None,
 ) -> Framework:
     """A Framework over ``handle`` running ``plugins`` (a DefaultBinder is not added)."""
-    prof = profile(plugins, weights=weights, tie_break=tie_break, seed=seed)
+    prof = profile(plugins, weights=weights, tie_break=tie_break, seed=seed, disabled=disabled)
     return Framework(prof, plugins, handle, node_rank=node_rank)
 
 
@@ -429,7 +425,7 @@ def test_post_filter_runs_when_nothing_fits_and_reports_nomination() -> None:
 
 def test_weighted_normalised_scores_pick_the_best_total() -> None:
     """Weighted normalised scores are summed and the best total wins."""
-    # a weight-0 scorer is never called; one feasible node skips scoring
+    # a scorer disabled at Score is never called; one feasible node skips scoring
     log: Log = []
     handle = cluster()
     # Alpha (weight 1): n0 100, n1 0,  n2 50, n3 0
@@ -438,7 +434,12 @@ def test_weighted_normalised_scores_pick_the_best_total() -> None:
     alpha = fake("Alpha", log, score=fixed_scores({"n0": 100, "n2": 50}), normalize=identity)
     beta = fake("Beta", log, score=fixed_scores({"n1": 40, "n2": 10}), normalize=identity)
     muted = fake("Muted", log, score=fixed_scores({"n3": 100}), normalize=identity)
-    fw = framework(handle, [alpha, beta, muted, binder(handle)], weights={"Beta": 3, "Muted": 0})
+    fw = framework(
+        handle,
+        [alpha, beta, muted, binder(handle)],
+        weights={"Beta": 3},
+        disabled={"score": ["Muted"]},
+    )
     snapshot = handle.cache.snapshot()
     state = CycleState()
     nodes = np.arange(4, dtype=np.intp)
@@ -661,10 +662,26 @@ def test_bind_reserved_failure_releases_the_reservation() -> None:
 
 
 def test_profile_weights_come_from_the_profile_entries() -> None:
-    """Framework.weights maps plugin names to their profile weights (1 when unset)."""
-    prof = Profile(
-        name="w",
-        plugins=(PluginConfig(name="A", weight=5), PluginConfig(name="B")),
-    )
-    fw = Framework(prof, [], cluster())
+    """Framework.weights maps score plugins to their profile weights (1 when unset)."""
+    log: Log = []
+    scorers = [fake(n, log, score=fixed_scores({}), normalize=identity) for n in ("A", "B")]
+    prof = Profile.of("w", [("A", 5), "B", "DefaultBinder"])
+    handle = cluster()
+    fw = Framework(prof, [*scorers, binder(handle)], handle)
     assert fw.weights == {"A": 5, "B": 1}
+
+
+def test_plugins_the_profile_does_not_enable_are_not_wired() -> None:
+    """An instance the profile does not name takes part in no extension point."""
+    log: Log = []
+    handle = cluster()
+    named = fake("Named", log, filter=pass_all)
+    stray = fake("Stray", log, filter=pass_all)
+    fw = Framework(Profile.of("p", ["Named"]), [named, stray], handle)
+    assert fw.points.filter == [named]
+
+
+def test_profile_naming_a_missing_instance_is_an_error() -> None:
+    """A plugin the profile enables but nobody instantiated is a ValueError naming it."""
+    with pytest.raises(ValueError, match=r"profile p: plugins.multiPoint: plugin 'Ghost' does"):
+        Framework(Profile.of("p", ["Ghost"]), [], cluster())

@@ -24,23 +24,20 @@ from scheduler.plugins.registry import build_framework
 from tests.builders import RACK, FakeHandle, info, make_handle, make_node, make_pod
 
 # kube-scheduler's default order and weights, as far as tessera has the plugins
-PROFILE = Profile.model_validate(
-    {
-        "name": "kube-like",
-        "tieBreak": "first",
-        "plugins": [
-            {"name": "PrioritySort"},
-            {"name": "NodeUnschedulable"},
-            {"name": "TaintToleration", "weight": 3},
-            {"name": "NodeAffinity", "weight": 2},
-            {"name": "NodeResourcesFit"},
-            {"name": "PodTopologySpread", "weight": 2},
-            {"name": "InterPodAffinity", "weight": 2},
-            {"name": "LeastAllocated", "weight": 1},
-            {"name": "NodeResourcesBalancedAllocation", "weight": 1},
-            {"name": "DefaultBinder"},
-        ],
-    }
+PROFILE = Profile.of(
+    "kube-like",
+    [
+        "PrioritySort",
+        "NodeUnschedulable",
+        ("TaintToleration", 3),
+        ("NodeAffinity", 2),
+        "NodeResourcesFit",
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
+        ("NodeResourcesBalancedAllocation", 1),
+        "DefaultBinder",
+    ],
+    tie_break="first",
 )
 
 

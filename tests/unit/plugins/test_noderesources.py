@@ -1,4 +1,4 @@
-"""NodeResourcesFit, LeastAllocated and MostAllocated: kube-scheduler 1.35 semantics by table."""
+"""NodeResourcesFit (filter and its scoring strategies): kube-scheduler 1.35 semantics by table."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from scheduler.framework.interfaces import FilterResult
 from scheduler.framework.status import Code
 from scheduler.plugins.noderesources import (
     DEFAULT_MEMORY_REQUEST,
-    LeastAllocated,
-    MostAllocated,
     NodeResourcesFit,
     NonZeroRequested,
     is_extended_resource,
@@ -258,15 +256,16 @@ def test_non_zero_view_refreshes_changed_nodes_only() -> None:
 
 # -- scores ------------------------------------------------------------------------------------
 def run_score(
-    plugin_type: type[LeastAllocated] | type[MostAllocated],
+    strategy: str,
     nodes: Sequence[Node],
     running: Sequence[Pod],
     pod: Pod,
     args: Mapping[str, Any] | None = None,
 ) -> list[int]:
-    """PreScore + Score (+ identity normalize) over every node."""
+    """PreScore + Score (+ identity normalize) over every node with scoring strategy
+    ``strategy`` and the strategy fields ``args`` (resources, requestedToCapacityRatio)."""
     handle = make_handle(nodes, running)
-    plugin = plugin_type(args or {}, handle)
+    plugin = NodeResourcesFit({"scoringStrategy": {"type": strategy, **(args or {})}}, handle)
     snapshot = handle.cache.snapshot()
     state = CycleState()
     ids = np.arange(snapshot.size, dtype=np.intp)
@@ -366,28 +365,116 @@ def test_allocation_score_table(
     least: list[int],
     most: list[int],
 ) -> None:
-    """LeastAllocated and MostAllocated give each row's hand-worked integer scores."""
-    assert run_score(LeastAllocated, nodes, running, pod, args) == least
-    assert run_score(MostAllocated, nodes, running, pod, args) == most
+    """The LeastAllocated and MostAllocated strategies give each row's hand-worked scores."""
+    assert run_score("LeastAllocated", nodes, running, pod, args) == least
+    assert run_score("MostAllocated", nodes, running, pod, args) == most
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("shape", "resources", "expected"),
     [
-        ({"resources": [{"name": "cpu", "weight": 0}]}, r"args\.resources\.0\.weight: .*got 0"),
-        ({"resources": [{"name": "cpu", "weight": 101}]}, r"args\.resources\.0\.weight"),
-        ({"resources": []}, r"args\.resources: "),
-        (
-            {"resources": [{"name": "cpu"}, {"name": "cpu"}]},
-            r"args\.resources: resource 'cpu' is listed more than once",
-        ),
-        ({"scoringStrategy": {}}, r"args\.scoringStrategy: Extra inputs"),
+        # shape (0,0) (100,10): score = utilisation (scaled by 10: 0..100)
+        # cpu 2000/4000 = 50 -> 50; memory 2Gi/8Gi = 25 -> 25; round((50+25)/2) = 38
+        ([(0, 0), (100, 10)], None, [38]),
+        # shape (0,10) (100,0), falling: cpu 50 -> 100 - 50 = 50, memory 25 -> 75;
+        # weights cpu 3, memory 1: round((50*3 + 75) / 4) = round(56.25) = 56
+        ([(0, 10), (100, 0)], [("cpu", 3), ("memory", 1)], [56]),
+        # shape (20,0) (60,10): cpu 50 -> 0 + (100-0)*(50-20)//(60-20) = 75;
+        # memory 25 -> 100*(25-20)//40 = 12 (truncated); round(87/2 = 43.5) = 44
+        ([(20, 0), (60, 10)], None, [44]),
+        # shape (60,0) (80,10): both utilisations below 60 score 0 and are not counted -> 0
+        ([(60, 0), (80, 10)], None, [0]),
     ],
 )
-def test_allocation_args_are_validated(args: Mapping[str, Any], message: str) -> None:
-    """Bad score args raise ValueError naming the plugin and the field."""
-    with pytest.raises(ValueError, match=r"plugin LeastAllocated: " + message):
-        LeastAllocated(args, make_handle())
+def test_requested_to_capacity_ratio_table(
+    shape: list[tuple[int, int]],
+    resources: list[tuple[str, int]] | None,
+    expected: list[int],
+) -> None:
+    """RequestedToCapacityRatio follows the piecewise linear shape, Go rounding included."""
+    node = make_node("a", cpu="4", memory="8Gi")
+    pod = make_pod("p", cpu="2", memory="2Gi")
+    args: dict[str, Any] = {
+        "requestedToCapacityRatio": {
+            "shape": [{"utilization": u, "score": v} for u, v in shape],
+        }
+    }
+    if resources is not None:
+        args["resources"] = [{"name": n, "weight": w} for n, w in resources]
+    assert run_score("RequestedToCapacityRatio", [node], [], pod, args) == expected
+
+
+def test_over_full_resource_scores_the_shape_at_100() -> None:
+    """A resource requested beyond capacity counts as 100% utilised (upstream)."""
+    # cpu 900m + 200m = 1100m > 1000m -> utilisation 100 -> score 10*10 = 100;
+    # memory 1Gi of 4Gi = 25 -> 25; round(125/2 = 62.5) = 63
+    node = make_node("a", cpu="1", memory="4Gi")
+    running = [make_pod("r", cpu="900m", memory="512Mi", node_name="a")]
+    pod = make_pod("p", cpu="200m", memory="512Mi")
+    shape = {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}
+    assert run_score(
+        "RequestedToCapacityRatio", [node], running, pod, {"requestedToCapacityRatio": shape}
+    ) == [63]
+
+
+def test_default_strategy_is_least_allocated_over_cpu_and_memory() -> None:
+    """Without args NodeResourcesFit scores LeastAllocated, cpu and memory weight 1."""
+    handle = make_handle([make_node("a", cpu="4", memory="8Gi")])
+    plugin = NodeResourcesFit({}, handle)
+    assert (plugin.strategy, plugin.resources) == ("LeastAllocated", (("cpu", 1), ("memory", 1)))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        ({"resources": [{"name": "cpu", "weight": 101}]}, r"\.resources\.0\.weight: .*got 101"),
+        (
+            {"resources": [{"name": "cpu"}, {"name": "cpu"}]},
+            r"\.resources: resource 'cpu' is listed more than once",
+        ),
+        ({"type": "Balanced"}, r"\.type: Input should be 'LeastAllocated'.*got 'Balanced'"),
+        (
+            {"type": "RequestedToCapacityRatio"},
+            r": requestedToCapacityRatio must be specified",
+        ),
+        (
+            {"requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 1}]}},
+            r": requestedToCapacityRatio must be unset for type LeastAllocated",
+        ),
+        (
+            {
+                "type": "RequestedToCapacityRatio",
+                "requestedToCapacityRatio": {
+                    "shape": [{"utilization": 50, "score": 1}, {"utilization": 50, "score": 2}]
+                },
+            },
+            r"\.requestedToCapacityRatio\.shape: .*sorted in increasing order",
+        ),
+        (
+            {
+                "type": "RequestedToCapacityRatio",
+                "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 11}]},
+            },
+            r"\.requestedToCapacityRatio\.shape\.0\.score: .*less than or equal to 10",
+        ),
+        ({"shape": []}, r"\.shape: Extra inputs"),
+    ],
+)
+def test_scoring_strategy_args_are_validated(strategy: Mapping[str, Any], message: str) -> None:
+    """Bad scoring strategies raise ValueError naming the plugin, the field and the value."""
+    with pytest.raises(
+        ValueError, match=r"plugin NodeResourcesFit: args\.scoringStrategy" + message
+    ):
+        NodeResourcesFit({"scoringStrategy": strategy}, make_handle())
+
+
+def test_zero_or_missing_weights_default_to_one() -> None:
+    """A resource weight of 0 (or none) means 1, as upstream defaulting does."""
+    plugin = NodeResourcesFit(
+        {"scoringStrategy": {"resources": [{"name": "cpu", "weight": 0}, {"name": "memory"}]}},
+        make_handle(),
+    )
+    assert plugin.resources == (("cpu", 1), ("memory", 1))
 
 
 def test_fit_args_are_validated() -> None:

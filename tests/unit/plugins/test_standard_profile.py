@@ -33,7 +33,6 @@ ORDER = (
     "NodeAffinity",
     "TaintToleration",
     "NodeResourcesFit",
-    "LeastAllocated",
     "DefaultBinder",
 )
 MODULES = (
@@ -51,9 +50,7 @@ def framework(handle: FakeHandle) -> Framework:
     registry: dict[str, type] = {}
     for module in MODULES:
         registry.update(module.PLUGINS)
-    profile = Profile.model_validate(
-        {"name": "standard", "tieBreak": "first", "plugins": [{"name": n} for n in ORDER]}
-    )
+    profile = Profile.of("standard", ORDER, tie_break="first")
     plugins: Sequence[Plugin] = [registry[n]({}, handle) for n in ORDER]
     return Framework(profile, plugins, handle)
 
@@ -86,7 +83,8 @@ def test_unschedulable_pod_gets_kube_scheduler_diagnosis() -> None:
 
 
 def test_tolerating_pod_binds_to_least_allocated_node() -> None:
-    """With the toleration, the emptier gpu node wins LeastAllocated and is bound."""
+    """With the toleration, the emptier gpu node wins NodeResourcesFit's LeastAllocated
+    score and is bound."""
     handle = cluster([make_pod("busy", cpu="4", memory="8Gi", node_name="gpu-1")])
     pod = make_pod("p", cpu="2", memory="4Gi", tolerations=["gpu=true:NoSchedule"])
     result = schedule(handle, pod)
@@ -127,9 +125,7 @@ def test_plugins_implement_their_extension_points() -> None:
         "NodeUnschedulable": {FilterPlugin},
         "NodeAffinity": {PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin},
         "TaintToleration": {FilterPlugin, PreScorePlugin, ScorePlugin},
-        "NodeResourcesFit": {PreFilterPlugin, FilterPlugin},
-        "LeastAllocated": {PreScorePlugin, ScorePlugin},
-        "MostAllocated": {PreScorePlugin, ScorePlugin},
+        "NodeResourcesFit": {PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin},
         "DefaultBinder": {BindPlugin},
     }
     points = (

@@ -11,9 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.framework.backend import BackendHandle
-from scheduler.framework.podinfo import pod_info
-from scheduler.framework.profiles import PluginConfig, Profile
 from scheduler.framework.runtime import Framework
 from scheduler.plugins.gpu.kernels import NodeView, PodRequest, fgd_scores
 from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix
@@ -26,11 +23,8 @@ from scheduler.plugins.gpu.tessera import (
     tessera_scores,
 )
 from scheduler.plugins.registry import REGISTRY
-from simulator.backend import SimulatedCluster
-from simulator.clusters import cluster_from_spec
-from simulator.drivers.spec import parse_cluster_spec
 from simulator.traces.openb import OpenbPod
-from simulator.traces.openb_objects import OpenbObjects
+from tests.builders import openb_cluster, openb_pod, schedule_openb, spec_framework
 
 
 def mix_of(classes: list[tuple[int, int, int, str, float]], models: tuple[str, ...]) -> WorkloadMix:
@@ -70,6 +64,12 @@ def test_cpu_per_gpu_averages_over_gpu_classes_only() -> None:
 def test_cpu_per_gpu_is_none_without_gpu_classes() -> None:
     """A workload of CPU-only classes has no CPU-per-GPU ratio (the term switches off)."""
     assert cpu_per_gpu(mix_of([(4000, 0, 0, "", 1.0)], ())) is None
+
+
+def test_cpu_per_gpu_is_none_when_gpu_classes_ask_no_cpu() -> None:
+    """GPU classes without CPU (pods with no CPU request; the default mix of an empty
+    cluster) strand nothing: no ratio, instead of a zero the stranding term cannot use."""
+    assert cpu_per_gpu(mix_of([(0, 1000, 1, "", 0.5), (4000, 0, 0, "", 0.5)], ())) is None
 
 
 @pytest.mark.parametrize(
@@ -230,59 +230,24 @@ def test_share_pod_takes_the_first_gpu_reaching_the_best_score() -> None:
 
 # ----------------------------------------------------------------------------- the plugin
 
-NODE_HEADER = "sn,cpu_milli,memory_mib,gpu,model\n"
 
-
-def framework_for(tmp_path: Path, nodes: str, plugin: str, args: dict[str, Any]) -> Framework:
+def framework_for(
+    directory: Path, nodes: list[str], plugin: str, args: dict[str, Any]
+) -> Framework:
     """A framework over openb nodes (DRA GPUs) scoring with ``plugin``; ties -> node order."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    csv = tmp_path / "nodes.csv"
-    csv.write_text(NODE_HEADER + nodes)
-    spec = parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "t"},
-            "kubernetesVersion": "1.35",
-            "featureGates": {"DRAConsumableCapacity": True},
-            "nodePools": [{"name": "p", "fromOpenbCSV": str(csv)}],
-        },
-        source=str(csv),
-    )
-    cache = cluster_from_spec(spec, templated=True, source=str(csv)).cache
-    handle = BackendHandle(SimulatedCluster(cache))
-    names = ["NodeResourcesFit", "DynamicResources", plugin, "DefaultBinder"]
-    profile = Profile(
-        name="t",
-        tie_break="nodeOrder",
-        plugins=tuple(PluginConfig(name=n, args=args if n == plugin else {}) for n in names),
-    )
-    rank = np.arange(len(cache.node_names), dtype=np.int64)
-    plugins = [REGISTRY[n](args if n == plugin else {}, handle) for n in names]
-    return Framework(profile, plugins, handle, node_rank=rank)
+    return spec_framework(openb_cluster(directory, nodes), {plugin: args})
 
 
 def schedule(framework: Framework, row: OpenbPod) -> str | None:
     """Create the pod in the simulated cluster and run one cycle; the node it landed on."""
-    backend = framework.handle.backend
-    assert isinstance(backend, SimulatedCluster)
-    objects = OpenbObjects()
-    if row.num_gpu:
-        backend.add_template(objects.template_for(row))
-    pod = backend.create_pod(objects.pod(row))
-    return framework.schedule_one(pod_info(pod)).node
-
-
-def openb_pod(name: str, cpu: int, num_gpu: int = 0, gpu_milli: int = 0) -> OpenbPod:
-    """An openb pod row with 1 GiB of memory and no model restriction."""
-    return OpenbPod(name, cpu, 1024, num_gpu, gpu_milli, (), None, None, None, None, None)
+    return schedule_openb(framework, row).node
 
 
 def test_plugin_places_a_cpu_only_pod_where_fgd_would_strand_gpus(tmp_path: Path) -> None:
     """Through the framework and DRA: FGD takes node order (a), Tessera the CPU-rich node (b)."""
     # Same numbers as the kernel test: workload 10 cores per GPU, pod 30 cores; node a has
     # 40 cores for 8 GPUs, node b 200. FGD ties at 50 and node order picks a.
-    nodes = "a,40000,1048576,8,G2\nb,200000,1048576,8,G2\n"
+    nodes = ["a,40000,1048576,8,G2", "b,200000,1048576,8,G2"]
     workload = [{"cpuMilli": 10000, "gpuMilli": 1000, "numGpu": 1, "weight": 1.0}]
     pod = openb_pod("p", 30000)
     fgd = framework_for(tmp_path / "fgd", nodes, "Fragmentation", {"workload": workload})
@@ -294,7 +259,7 @@ def test_plugin_places_a_cpu_only_pod_where_fgd_would_strand_gpus(tmp_path: Path
 def test_plugin_rejects_a_negative_weight(tmp_path: Path) -> None:
     """Bad arguments fail at construction, naming the field."""
     with pytest.raises(ValueError, match="strandingWeight"):
-        framework_for(tmp_path, "a,1000,1024,1,T4\n", "Tessera", {"strandingWeight": -1})
+        framework_for(tmp_path, ["a,1000,1024,1,T4"], "Tessera", {"strandingWeight": -1})
 
 
 def test_plugin_is_registered_under_its_name() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from scheduler.framework.profiles import Profile
 from scheduler.plugins.gpu.measure import TaskShape, typical_mix
-from simulator.experiments.replay import replay_profile, with_target_workload
+from simulator.experiments.policies import replay_profile, with_target_workload
 
 MIX = typical_mix(
     {
@@ -18,9 +21,9 @@ MIX = typical_mix(
 )
 
 
-def args_of(profile: object, name: str) -> dict[str, object]:
+def args_of(profile: Profile, name: str) -> dict[str, Any]:
     """The args of plugin ``name`` in ``profile``."""
-    return next(dict(p.args) for p in profile.plugins if p.name == name)  # type: ignore[attr-defined]
+    return dict(profile.args(name))
 
 
 def test_fgd_scorer_gets_the_mix_as_workload_classes() -> None:

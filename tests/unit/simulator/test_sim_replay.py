@@ -12,13 +12,8 @@ from pathlib import Path
 
 from scheduler.api.pod import Pod
 from simulator.clusters import LoadedCluster, cluster_from_spec
-from simulator.experiments.replay import (
-    Fault,
-    ReplayConfig,
-    ReplayResult,
-    replay_profile,
-    run_replay,
-)
+from simulator.experiments.policies import replay_profile
+from simulator.experiments.replay import Fault, ReplayConfig, ReplayResult, run_replay
 from simulator.traces import read_trace
 from simulator.traces.model import Trace, TraceItem
 from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec

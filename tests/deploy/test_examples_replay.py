@@ -47,13 +47,6 @@ NEEDS_JOB_READER = pytest.mark.xfail(
     reason="needs the dump reader to expand batch/v1 Jobs (Indexed, parallelism pods) into "
     "their pods (simulator/traces/dump.py reads Pods and LeaderWorkerSets only)",
 )
-NEEDS_DEVICE_PLUGIN = pytest.mark.xfail(
-    strict=True,
-    reason="needs traces/clusters/two-rack-h100-device-plugin.yaml (nvidia.com/gpu in node "
-    "allocatable, accelerator.exposure: device-plugin) and limits-only nvidia.com/gpu "
-    "requests in the trace reader",
-)
-
 CASES = [
     pytest.param("vllm-lws-dra.yaml", DRA_CLUSTER, id="vllm-lws-dra"),
     pytest.param(
@@ -65,12 +58,7 @@ CASES = [
     pytest.param(
         "batch-finetune-gang.yaml", DRA_CLUSTER, marks=NEEDS_JOB_READER, id="batch-finetune-gang"
     ),
-    pytest.param(
-        "vllm-lws-device-plugin.yaml",
-        DEVICE_PLUGIN_CLUSTER,
-        marks=NEEDS_DEVICE_PLUGIN,
-        id="vllm-lws-device-plugin",
-    ),
+    pytest.param("vllm-lws-device-plugin.yaml", DEVICE_PLUGIN_CLUSTER, id="vllm-lws-device-plugin"),
 ]
 
 

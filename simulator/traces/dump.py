@@ -8,7 +8,11 @@ the LWS's creation time, workers one second later — or, with exclusive topolog
 leader is bound, as the LWS controller does); their duration annotations apply to every
 pod. ResourceClaimTemplates, ResourceClaims, PriorityClasses and PodGroups are kept for the
 replay. Nodes, DeviceClasses and ResourceSlices are not read from a trace (they come from
-``--cluster``). Times are seconds since the earliest arrival.
+``--cluster``). Times are seconds since the earliest arrival; objects without a
+``creationTimestamp`` (plain manifests, as written for ``kubectl apply``) arrive at 0.
+Namespaced objects without ``metadata.namespace`` are read into the namespace ``default``,
+where ``kubectl apply`` without ``-n`` puts them, so that a manifest's pods find its
+ResourceClaimTemplates and PodGroups.
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ from simulator.traces.model import ANNOTATION_DURATION, ANNOTATION_FINISHED_AT, 
 log = logging.getLogger(__name__)
 
 WORKER_DELAY = 1.0
+DEFAULT_NAMESPACE = "default"
+
+_NAMESPACED = (Pod, LeaderWorkerSet, ResourceClaimTemplate, ResourceClaim, PodGroup)
+
+
+def _in_default_namespace(obj: KubeObject) -> KubeObject:
+    """``obj`` in :data:`DEFAULT_NAMESPACE` if it is namespaced and names no namespace."""
+    if not isinstance(obj, _NAMESPACED) or obj.metadata.namespace:
+        return obj
+    metadata = obj.metadata.model_copy(update={"namespace": DEFAULT_NAMESPACE})
+    return obj.model_copy(update={"metadata": metadata})
 
 
 def _time(value: str | None, what: str) -> float | None:
@@ -67,7 +82,8 @@ def read_dump(path: str | Path) -> Trace:
     objects = load_objects(path)
     raw: list[tuple[Pod, float | None, float | None, float | None, str | None, float]] = []
     keep: list[KubeObject] = []
-    for obj in objects:
+    for loaded in objects:
+        obj = _in_default_namespace(loaded)
         where = f"{source}: {obj.kind} {obj.key}"
         if isinstance(obj, Pod):
             created = _time(obj.metadata.creation_timestamp, f"{where}: metadata.creationTimestamp")

@@ -300,6 +300,12 @@ class ClusterCache:
         if rule.name in self.device_taint_rules:
             raise ValueError(f"DeviceTaintRule {rule.name}: already added")
         self.device_taint_rules[rule.name] = rule
+        if not self.features.device_taints:
+            log.warning(
+                "DeviceTaintRule %s: DRADeviceTaints is off in this cluster's scheduler, so its "
+                "taint has no effect on allocation",
+                rule.name,
+            )
         self._retaint([rule], list(self.devices.pools))
 
     def _retaint(self, rules: list[DeviceTaintRule], pools: Sequence[tuple[str, str]]) -> None:

@@ -27,7 +27,9 @@ creation, or its recreation after an eviction); pods never bound are counted by
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scheduler.api.dra import ResourceClaimTemplate
+from scheduler.api.pod import Pod
 from scheduler.dra.allocator import MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.convert import claim_spec_from
@@ -66,6 +69,8 @@ from simulator.gctune import simulation_gc
 from simulator.queue import QueuedPod, SchedulingQueue
 from simulator.traces.model import Trace, TraceItem
 
+log = logging.getLogger(__name__)
+
 DeviceChoice = Literal["first-fit", "policy"]
 SAMPLE_SECONDS = 60.0
 OUTPUT_FILES = ("summary.json", "placements.jsonl", "timeline.csv")
@@ -92,6 +97,10 @@ class ReplayConfig:
     horizon: float | None = None
     gang_timeout: float = 600.0
     faults: tuple[Fault, ...] = ()
+    scheduler_names: tuple[str, ...] = ("default-scheduler", "tessera")
+    """The ``spec.schedulerName`` values the replay's profile answers to; pods naming another
+    scheduler are created but never scheduled (as in a cluster where that scheduler is not
+    running) and counted as ``pods_other_scheduler``."""
 
 
 @dataclass(slots=True)
@@ -183,6 +192,8 @@ class Replay:
         self._sampled: tuple[int, int, int] | None = None
         self._epoch = 0  # bumped by every bind, eviction, completion and fault
         self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
+        self.slot_waiting: dict[str, deque[int]] = {}  # Job slot -> pods created on completions
+        self.other_scheduler: dict[str, int] = {}  # schedulerName -> pods nobody schedules
         self._stuck = False
 
     # -- setup -------------------------------------------------------------------------------
@@ -235,6 +246,8 @@ class Replay:
         for index, item in enumerate(items):
             if item.after_bound_of is not None:
                 self.waiting_on.setdefault(item.after_bound_of, []).append(index)
+            elif item.waits_slot is not None:
+                self.slot_waiting.setdefault(item.waits_slot, deque()).append(index)
             else:
                 self.engine.push(item.arrival + item.delay, PodArrival(index))
         for fault in self.config.faults:
@@ -319,7 +332,14 @@ class Replay:
         if state is None:
             state = _PodState(item, index)
             self.pods[key] = state
-        pod = self.backend.create_pod(item.pod)
+        pod = item.pod
+        if item.follow_topology is not None and item.after_bound_of is not None:
+            pod = self._follow(pod, item.after_bound_of, item.follow_topology)
+        pod = self.backend.create_pod(pod)
+        scheduler = pod.spec.scheduler_name or "default-scheduler"
+        if scheduler not in self.config.scheduler_names:
+            self.other_scheduler[scheduler] = self.other_scheduler.get(scheduler, 0) + 1
+            return
         info = pod_info(
             pod,
             priority_classes=self.cache.priority_classes,
@@ -341,6 +361,19 @@ class Replay:
                 self.gang_partial.add(info.gang.key if info.gang else key)
         self.queue.add(info, now)
         self._want_pass(now)
+
+    def _follow(self, pod: Pod, leader_key: str, label: str) -> Pod:
+        """``pod`` with ``nodeSelector {label: <value on the leader's node>}`` (an LWS worker
+        of an exclusive group, created once its leader is bound); unchanged when the leader
+        is not running or its node lacks the label."""
+        leader = self.pods.get(leader_key)
+        node = self.cache.nodes.get(leader.node) if leader is not None and leader.node else None
+        value = node.metadata.labels.get(label) if node is not None else None
+        if value is None:
+            return pod
+        selector = {**pod.spec.node_selector, label: value}
+        spec = pod.spec.model_copy(update={"node_selector": selector})
+        return pod.model_copy(update={"spec": spec})
 
     def _record(self, now: float, event: str, key: str, node: str | None, reason: str = "") -> None:
         devices: list[str] = []
@@ -494,6 +527,10 @@ class Replay:
         state.node = None
         self._running -= 1
         self.backend.delete_pod(event.key)
+        slot = state.item.completes_slot
+        waiting = self.slot_waiting.get(slot) if slot is not None else None
+        if waiting:
+            self.engine.push(now, PodArrival(waiting.popleft()))
         self.queue.move_all(now)
         self._want_pass(now)
 
@@ -599,7 +636,7 @@ class Replay:
             ):
                 self.gang_partial.add(key)
         alloc = [row["alloc_pct"] for row in self.timeline]
-        return {
+        summary: dict[str, Any] = {
             "trace": self.trace.name,
             "cluster": self.cluster.name,
             "device_choice": self.config.device_choice,
@@ -618,6 +655,17 @@ class Replay:
             "events": self.engine.processed,
             "wall_seconds": round(wall, 3),
         }
+        if self.other_scheduler:
+            summary["pods_other_scheduler"] = dict(sorted(self.other_scheduler.items()))
+            for name, count in sorted(self.other_scheduler.items()):
+                log.warning(
+                    "%d pod(s) name schedulerName %r, which no profile of this replay answers "
+                    "to (%s): they stay pending",
+                    count,
+                    name,
+                    ", ".join(self.config.scheduler_names),
+                )
+        return summary
 
 
 def run_replay(

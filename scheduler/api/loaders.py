@@ -66,12 +66,15 @@ __all__ = [
     "ObjectReader",
     "Origin",
     "dump_objects",
+    "gc_paused",
+    "input_files",
     "load_documents",
     "load_object",
     "load_objects",
     "load_yaml",
     "model_for",
     "read_objects",
+    "validate_object",
 ]
 
 _log = logging.getLogger(__name__)
@@ -236,8 +239,11 @@ def _envelope(data: object, where: Origin) -> tuple[str, str, str, str | None]:
     return group, version, kind, name
 
 
-def _validate(data: Mapping[str, Any], where: Origin, models: ModelTable) -> KubeObject | None:
-    """Validate one object into its model; ``None`` for a kind not in ``models``."""
+def validate_object(
+    data: Mapping[str, Any], where: Origin, models: ModelTable
+) -> KubeObject | None:
+    """Validate one parsed object into its model (no defaulting); ``None`` for a kind not in
+    ``models``. Raises LoadError located at ``where``."""
     group, version, kind, name = _envelope(data, where)
     entry = models.get((group, kind))
     if entry is None:
@@ -283,7 +289,7 @@ def load_object(data: Mapping[str, Any], *, source: str = "<input>") -> KubeObje
     tessera does not model, since the caller asked for exactly this object.
     """
     where = Origin(source)
-    obj = _validate(data, where, API_MODELS)
+    obj = validate_object(data, where, API_MODELS)
     if obj is None:
         raise where.error(
             f"kind {data.get('kind')!r} of {data.get('apiVersion')!r} is not modelled",
@@ -294,7 +300,7 @@ def load_object(data: Mapping[str, Any], *, source: str = "<input>") -> KubeObje
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many objects.
 
     A dump of thousands of ResourceSlices creates millions of small objects and none of
@@ -310,7 +316,9 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _files(path: Path) -> list[Path]:
+def input_files(path: Path) -> list[Path]:
+    """The files an input path names: itself, or a directory's ``*.yaml``, ``*.yml`` and
+    ``*.json`` files, recursively, in sorted relative-path order."""
     if path.is_dir():
         found = [p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES]
         return sorted(found, key=lambda p: p.relative_to(path).as_posix())
@@ -349,7 +357,7 @@ class ObjectReader:
         """Every object of a file, or of a directory tree (``*.yaml``, ``*.yml``,
         ``*.json``, recursively, in sorted path order); ``.json`` files are JSON streams,
         everything else YAML."""
-        for file in _files(Path(path)):
+        for file in input_files(Path(path)):
             yield from self.read_entries(file_entries(file), str(file))
 
     def read_entries(self, entries: Iterable[RawEntry], source: str) -> Iterator[Loaded]:
@@ -365,7 +373,7 @@ class ObjectReader:
                     f"expected a list, got {_got(exc.items)}", kind=exc.kind, path=("items",)
                 ) from None
             where = Origin(source, entry.document, entry.item)
-            obj = _validate(entry.data, where, self.models)  # type: ignore[arg-type]
+            obj = validate_object(entry.data, where, self.models)  # type: ignore[arg-type]
             if obj is None:
                 self._skip(entry.data, where)  # type: ignore[arg-type]
                 continue
@@ -440,7 +448,7 @@ def load_documents(
     duplicate check unless ``defaults`` (then exactly as :func:`load_objects`).
     """
     reader = ObjectReader(defaults=defaults)
-    with _gc_paused():
+    with gc_paused():
         entries = entries_of_documents(list(documents))
         if defaults:
             return [o for o, _ in reader.read_entries(entries, source)]
@@ -462,7 +470,7 @@ def _plain(entries: Iterable[RawEntry], source: str) -> list[KubeObject]:
                 f"expected a list, got {_got(exc.items)}", kind=exc.kind, path=("items",)
             ) from None
         where = Origin(source, entry.document, entry.item)
-        obj = _validate(entry.data, where, API_MODELS)  # type: ignore[arg-type]
+        obj = validate_object(entry.data, where, API_MODELS)  # type: ignore[arg-type]
         if obj is None:
             reader._skip(entry.data, where)  # type: ignore[arg-type]
             continue
@@ -476,7 +484,7 @@ def _yaml_documents(text: str, source: str) -> Iterator[object]:
 
 def load_yaml(text: str, *, source: str = "<input>", defaults: bool = False) -> list[KubeObject]:
     """Load every object of a (multi-document) YAML text (see :func:`load_documents`)."""
-    with _gc_paused():
+    with gc_paused():
         entries = entries_of_documents(_yaml_documents(text, source))
         if defaults:
             return [o for o, _ in ObjectReader().read_entries(entries, source)]
@@ -488,13 +496,13 @@ def load_objects(path: str | Path, *, defaults: bool = True) -> list[KubeObject]
     store it (:class:`ObjectReader`; ``defaults=False`` reads the objects exactly as
     written, still refusing duplicates)."""
     reader = ObjectReader(defaults=defaults, seed=str(path))
-    with _gc_paused():
+    with gc_paused():
         return [obj for obj, _ in reader.read(path)]
 
 
 def read_objects(path: str | Path, reader: ObjectReader) -> Iterator[Loaded]:
     """``reader.read(path)`` with the garbage collector paused while it runs."""
-    with _gc_paused():
+    with gc_paused():
         yield from reader.read(path)
 
 

@@ -104,7 +104,7 @@ def build(
 
 
 def _show_dump(path: Path, levels: tuple[str, ...] | None) -> list[KubeObject]:
-    loaded = load_cluster(path, levels=levels)
+    loaded = load_cluster(path, levels=levels, keep_objects=True)
     summary = summary_from_objects(loaded.name, str(path), loaded.objects, levels or DEFAULT_LEVELS)
     render(summary, out_console())
     return loaded.objects

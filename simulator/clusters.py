@@ -188,8 +188,9 @@ def load_dump(
                     origins[id(obj)] = where
                     if keep_objects:
                         kept.append(obj)
+        cache.add_nodes([o for o in objects if isinstance(o, Node)])
         slices.finish()
-        cache.add_all(objects)
+        cache.add_all(o for o in objects if not isinstance(o, Node))
     if not cache.nodes:
         raise ValueError(f"{path}: no Node objects found (expected a cluster spec or a dump)")
     groups = [(o, origins[id(o)]) for o in objects if isinstance(o, PodGroup)]

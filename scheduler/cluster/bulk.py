@@ -184,8 +184,18 @@ class SliceLoader:
         self._pending.clear()
 
 
-def _instance(name: str) -> bool:
-    return name.rpartition("/")[2] in INSTANCE_ATTRIBUTES
+_INSTANCE_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _instance_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The instance attributes among a device's attribute names (memoised per name set:
+    devices of one driver repeat a handful of them)."""
+    found = _INSTANCE_KEYS.get(names)
+    if found is None:
+        found = tuple(n for n in names if n.rpartition("/")[2] in INSTANCE_ATTRIBUTES)
+        if len(_INSTANCE_KEYS) < 4096:
+            _INSTANCE_KEYS[names] = found
+    return found
 
 
 def _shape_key(
@@ -201,15 +211,18 @@ def _shape_key(
         devices = spec.get("devices") or []
         canonical_devices = []
         for device in devices:
-            attributes = device.get("attributes") if isinstance(device, Mapping) else None
-            if not isinstance(attributes, Mapping) or not any(_instance(a) for a in attributes):
+            attributes = device.get("attributes") if isinstance(device, dict) else None
+            if not isinstance(attributes, dict):
+                canonical_devices.append(device)
+                continue
+            keys = _instance_keys(tuple(attributes))
+            if not keys:
                 canonical_devices.append(device)
                 continue
             plain = dict(attributes)
-            for name, value in attributes.items():
-                if not _instance(name):
-                    continue
-                if not isinstance(value, Mapping) or len(value) != 1:
+            for name in keys:
+                value = attributes[name]
+                if not isinstance(value, dict) or len(value) != 1:
                     return None
                 ((kind, typed),) = value.items()
                 if kind not in _TYPES or type(typed) is not _TYPES[kind]:

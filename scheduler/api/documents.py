@@ -357,6 +357,8 @@ def _safe_loader_documents(text: str | IO[str] | _Text, source: str, skip: int) 
             yield loader.construct_document(node)
     except _Refused as exc:
         raise _refused(exc, source, index) from None
+    except LoadError:
+        raise
     except (yaml.YAMLError, ValueError) as exc:
         raise LoadError(_yaml_problem(exc), source=source, document=index + 1) from exc
     except RecursionError:
@@ -379,6 +381,8 @@ def yaml_documents(open_text: Callable[[], str | IO[str] | _Text], source: str) 
             yield document
             done += 1
         return
+    except LoadError:
+        raise
     except _Unsupported:
         _log.debug("%s: using the standard YAML constructor", source)
     except _Refused as exc:

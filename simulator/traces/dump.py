@@ -232,9 +232,9 @@ def _admitted(planned: PlannedPod, classes: dict[str, PriorityClass]) -> Planned
         pod = admit_priority(planned.pod, classes)
     except AdmissionError as exc:
         owner = planned.owner
-        what = f" created by {owner.kind} {owner.key}" if owner is not None else ""
+        what = f" (pod {planned.key} created by it)" if owner is not None else ""
         raise planned.origin.error(
-            f"{exc} (pod {planned.key}{what})",
+            f"{exc}{what}",
             kind=owner.kind if owner is not None else "Pod",
             name=owner.key if owner is not None else planned.key,
         ) from None

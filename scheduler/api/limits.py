@@ -61,9 +61,10 @@ groups) from one object. Kubernetes allows any int32; 100,000 matches the larges
 spec tessera builds."""
 
 MAX_COMPLETIONS_INDEXED = 100_000
-"""``completions`` (and ``parallelism``) of an Indexed Job: the API server's own limit
-(``pkg/apis/batch/validation``: completions and parallelism of Indexed Jobs are at most
-10^5)."""
+"""``parallelism`` and ``completions`` of an Indexed Job. For parallelism this is the API
+server's own limit (``pkg/apis/batch/validation``: ``maxParallelismForIndexedJob``); for
+completions the API server only warns above it (``completionsSoftLimit``) and tessera
+refuses."""
 
 MAX_GANG_SIZE = 10_000
 """Pods in one gang: LeaderWorkerSet ``size``, PodGroup ``minMember``, ``tessera.io/gang-size``,

@@ -164,8 +164,8 @@ def expand_job(job: Job, ctx: ControllerContext, where: Origin) -> list[PlannedP
         ):
             if value > MAX_COMPLETIONS_INDEXED:
                 raise where.error(
-                    f"{value}: must be less than or equal to {MAX_COMPLETIONS_INDEXED} when "
-                    "completion mode is Indexed",
+                    f"{value}: more than {MAX_COMPLETIONS_INDEXED} for an Indexed Job (the API "
+                    "server's limit for parallelism, tessera's for completions)",
                     kind=job.kind,
                     name=job.key,
                     path=("spec", field),

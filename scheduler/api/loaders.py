@@ -257,6 +257,8 @@ def validate_object(
             name=name,
             path=("apiVersion",),
         )
+    # Go decodes `null` into a struct field as the zero value: `metadata: null` is no metadata
+    data = {k: v for k, v in data.items() if v is not None or k in ("apiVersion", "kind")}
     converted = Converted(dict(data))
     if group == DRA_GROUP and kind in _CONVERTED_DRA_KINDS:
         try:

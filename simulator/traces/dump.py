@@ -203,6 +203,12 @@ def read_dump(path: str | Path) -> Trace:
     keep: list[KubeObject] = []
     ignored: dict[str, int] = {}
     for obj, where in loaded:
+        if not obj.metadata.name:
+            raise where.error(
+                "required value: name or generateName is required",
+                kind=obj.kind,
+                path=("metadata", "name"),
+            )
         if isinstance(obj, Pod):
             planned.append(PlannedPod(obj, where))
             continue

@@ -19,9 +19,22 @@ from typing import Any
 
 import yaml
 
-from scheduler.api.loaders import load_object, load_objects
+from scheduler.api.conversion import DRA_GROUP
+from scheduler.api.documents import file_entries
+from scheduler.api.loaders import (
+    API_MODELS,
+    ObjectReader,
+    Origin,
+    gc_paused,
+    input_files,
+    load_object,
+    validate_object,
+)
 from scheduler.api.meta import KubeObject
 from scheduler.api.node import Node
+from scheduler.api.pod import Pod
+from scheduler.api.podgroup import PodGroup
+from scheduler.cluster.bulk import SliceLoader
 from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.templates import InstanceAttributes
 from scheduler.dra.features import GATE_FIELDS, Features
@@ -29,6 +42,7 @@ from scheduler.dra.inventory import TypedAttribute, compile_slice
 from scheduler.topology.domains import DEFAULT_LEVELS
 from simulator.drivers.build import PLACEHOLDER_NODE, build_cluster, pool_builders
 from simulator.drivers.spec import ClusterSpec, load_cluster_spec
+from simulator.traces.gangs import check_gangs, check_pod_groups
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -110,10 +124,13 @@ def load_cluster(
     templated: bool = False,
     features: Features | None = None,
     levels: Sequence[str] | None = None,
+    keep_objects: bool = False,
 ) -> LoadedCluster:
     """A cluster from a spec file, or from a dump file/directory of Kubernetes objects.
 
-    Raises ValueError (naming the file and field) for bad input.
+    A dump is read by :func:`load_dump` (``keep_objects``: also return every object read,
+    slices included, as ``LoadedCluster.objects``; replays do not need them). Raises
+    ValueError (naming the file and field) for bad input.
     """
     path = Path(path)
     if not path.exists():
@@ -124,11 +141,69 @@ def load_cluster(
         if levels:
             loaded.levels = tuple(levels)
         return loaded
-    objects = load_objects(path)
+    return load_dump(path, features=features, levels=levels, keep_objects=keep_objects)
+
+
+def load_dump(
+    path: Path,
+    *,
+    features: Features | None = None,
+    levels: Sequence[str] | None = None,
+    keep_objects: bool = False,
+) -> LoadedCluster:
+    """A cluster from a dump (``kubectl get -o yaml|json`` output, or ``tessera cluster
+    build`` output), read as a stream.
+
+    Objects are read as the API server stores them (:class:`ObjectReader`); ResourceSlices
+    go to :class:`~scheduler.cluster.bulk.SliceLoader`, which shares one device template
+    among identical node pools without a model per device. Pods' gangs are checked
+    (:mod:`simulator.traces.gangs`). Features default to Kubernetes 1.35's.
+    """
+    reader = ObjectReader(seed=path.name)
     cache = ClusterCache(features=features or Features.for_version("1.35"))
-    cache.add_all(objects)
+
+    def record(name: str, where: Origin) -> bool:
+        return reader.claim_name(DRA_GROUP, "ResourceSlice", "", name, where)
+
+    slices = SliceLoader(cache, record)
+    objects: list[KubeObject] = []
+    kept: list[KubeObject] = []
+    origins: dict[int, Origin] = {}
+    with gc_paused():
+        for file in input_files(path):
+            source = str(file)
+            for entry in file_entries(file):
+                data = entry.data
+                if _is_slice(data):
+                    where = Origin(source, entry.document, entry.item)
+                    assert isinstance(data, Mapping)
+                    slices.add(data, where)
+                    if keep_objects:
+                        obj = validate_object(data, where, API_MODELS)
+                        if obj is not None:
+                            kept.append(obj)
+                    continue
+                for obj, where in reader.read_entries([entry], source):
+                    objects.append(obj)
+                    origins[id(obj)] = where
+                    if keep_objects:
+                        kept.append(obj)
+        cache.add_nodes([o for o in objects if isinstance(o, Node)])
+        slices.finish()
+        cache.add_all(o for o in objects if not isinstance(o, Node))
     if not cache.nodes:
         raise ValueError(f"{path}: no Node objects found (expected a cluster spec or a dump)")
-    return LoadedCluster(
-        path.name, cache, tuple(levels or DEFAULT_LEVELS), str(path), None, objects
+    groups = [(o, origins[id(o)]) for o in objects if isinstance(o, PodGroup)]
+    check_pod_groups(groups)
+    check_gangs(
+        ((o, origins[id(o)]) for o in objects if isinstance(o, Pod)), {g.key: g for g, _ in groups}
+    )
+    return LoadedCluster(path.name, cache, tuple(levels or DEFAULT_LEVELS), str(path), None, kept)
+
+
+def _is_slice(data: object) -> bool:
+    return (
+        isinstance(data, Mapping)
+        and data.get("kind") == "ResourceSlice"
+        and str(data.get("apiVersion", "")).startswith(DRA_GROUP + "/")
     )

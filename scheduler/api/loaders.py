@@ -1,10 +1,18 @@
 """Read Kubernetes objects from YAML/JSON files, directories and dicts; write them back.
 
-Input is what ``kubectl get -o yaml|json`` prints: multi-document YAML, single objects,
-``kind: List`` (and typed lists such as ``PodList``) with ``items``. Objects are dispatched
-on (API group, kind) to the models of this package; ``resource.k8s.io`` objects of
-``v1beta1``/``v1beta2`` are converted to ``v1`` first. Kinds tessera does not model are
-skipped with a debug log line; a modelled kind in an unknown version is an error.
+Input is what ``kubectl get -o yaml|json`` prints and what ``kubectl apply -f`` accepts:
+multi-document YAML, single objects, ``kind: List`` (and typed lists such as ``PodList``)
+with ``items``, JSON streams. Parsing and its guards (binary and non-UTF-8 files, alias
+bombs, deep nesting) are :mod:`scheduler.api.documents`. Objects are dispatched on (API
+group, kind) to the models of this package; ``resource.k8s.io`` objects of
+``v1beta1``/``v1beta2`` are converted to ``v1`` first. A modelled kind in an unknown version
+is an error.
+
+Reading files (:class:`ObjectReader`, :func:`load_objects`) also does what the API server
+does on create (:mod:`scheduler.api.defaults`): namespaces, requests from limits,
+generated names for ``generateName`` — and refuses what it refuses: two objects of the
+same kind, namespace and name in one input (both documents are named). Kinds tessera does
+not read are reported once per kind as a warning (stderr under the CLI) and skipped.
 
 Every failure raises :class:`LoadError` naming the file, the 1-based document index, the
 1-based list-item index (for lists), the object kind and name, the field path (0-based
@@ -12,67 +20,92 @@ list indices, as Kubernetes prints paths) and the problem with the offending val
 
     nodes.yaml: document 2, item 5 (Node gpu-3): status.allocatable.cpu: quantity 'abc': not a
     Kubernetes quantity (e.g. 500m, 1Gi, 2)
-
-Parsing uses libyaml (``CSafeLoader``/``CSafeDumper``) when PyYAML has it.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .conversion import DRA_GROUP, DRA_VERSIONS, Converted, convert_dra_object
+from .defaults import DEFAULT_NAMESPACE, apply_defaults
+from .devicetaintrule import DEVICE_TAINT_RULE_VERSIONS, DeviceTaintRule
+from .documents import (
+    RawEntry,
+    _event_documents,  # noqa: F401 - the YAML reader's tests import it from here
+    _NotAList,
+    entries_of_documents,
+    file_entries,
+    yaml_documents,
+)
 from .dra import DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice
 from .errors import FieldError, LoadError
 from .lws import LWS_GROUP, LeaderWorkerSet
 from .meta import KubeObject
+from .names import NameGenerator, NameTakenError
 from .node import Node
 from .pod import Pod
 from .podgroup import PodGroup
 from .priority import PriorityClass
+from .validation import check_object
 
 __all__ = [
+    "API_MODELS",
     "SUFFIXES",
+    "Loaded",
+    "ModelTable",
+    "ObjectReader",
+    "Origin",
     "dump_objects",
+    "gc_paused",
+    "input_files",
     "load_documents",
     "load_object",
     "load_objects",
     "load_yaml",
     "model_for",
+    "read_objects",
+    "validate_object",
 ]
 
 _log = logging.getLogger(__name__)
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 SUFFIXES = (".yaml", ".yml", ".json")
 """File suffixes read when loading a directory."""
 
-# (API group, kind) -> (model, accepted versions). The core group is "".
-_MODELS: dict[tuple[str, str], tuple[type[KubeObject], tuple[str, ...]]] = {
+ModelTable = Mapping[tuple[str, str], tuple[type[KubeObject], tuple[str, ...]]]
+"""(API group, kind) -> (model, accepted versions). The core group is ``""``."""
+
+API_MODELS: ModelTable = {
     ("", "Pod"): (Pod, ("v1",)),
     ("", "Node"): (Node, ("v1",)),
     (DRA_GROUP, "DeviceClass"): (DeviceClass, DRA_VERSIONS),
     (DRA_GROUP, "ResourceSlice"): (ResourceSlice, DRA_VERSIONS),
     (DRA_GROUP, "ResourceClaim"): (ResourceClaim, DRA_VERSIONS),
     (DRA_GROUP, "ResourceClaimTemplate"): (ResourceClaimTemplate, DRA_VERSIONS),
+    (DRA_GROUP, "DeviceTaintRule"): (DeviceTaintRule, DEVICE_TAINT_RULE_VERSIONS),
     ("scheduling.k8s.io", "PriorityClass"): (PriorityClass, ("v1",)),
     (LWS_GROUP, "LeaderWorkerSet"): (LeaderWorkerSet, ("v1",)),
     ("scheduling.x-k8s.io", "PodGroup"): (PodGroup, ("v1alpha1",)),
     ("scheduling.sigs.k8s.io", "PodGroup"): (PodGroup, ("v1alpha1",)),
 }
+"""The kinds the scheduler itself reads (cluster state and scheduling inputs). Trace readers
+add the workload kinds (:data:`scheduler.api.workloads.WORKLOAD_KINDS`)."""
+
+_CONVERTED_DRA_KINDS = frozenset(
+    ("DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate")
+)
 
 
 def model_for(api_version: str, kind: str) -> type[KubeObject] | None:
@@ -81,17 +114,23 @@ def model_for(api_version: str, kind: str) -> type[KubeObject] | None:
     Does not check the version; the loaders do.
     """
     group = api_version.rpartition("/")[0]
-    entry = _MODELS.get((group, kind))
+    entry = API_MODELS.get((group, kind))
     return entry[0] if entry else None
 
 
 @dataclass(frozen=True, slots=True)
-class _Where:
-    """Where an object came from, for error messages."""
+class Origin:
+    """Where an object came from: file, 1-based document and list item, for messages."""
 
     source: str
     document: int | None = None
     item: int | None = None
+
+    def __str__(self) -> str:
+        parts = [f"document {self.document}"] if self.document is not None else []
+        if self.item is not None:
+            parts.append(f"item {self.item}")
+        return f"{self.source}: {', '.join(parts)}" if parts else self.source
 
     def error(
         self,
@@ -101,6 +140,7 @@ class _Where:
         name: str | None = None,
         path: tuple[str | int, ...] = (),
     ) -> LoadError:
+        """A LoadError located here."""
         return LoadError(
             problem,
             source=self.source,
@@ -110,6 +150,13 @@ class _Where:
             name=name,
             path=path,
         )
+
+
+class Loaded(NamedTuple):
+    """An object read from a file and where it was."""
+
+    obj: KubeObject
+    origin: Origin
 
 
 _TYPE_WORDS: dict[type, str] = {
@@ -170,7 +217,7 @@ def _object_name(data: Mapping[str, Any]) -> str | None:
 
 
 def _required_string(
-    data: Mapping[str, Any], field: str, where: _Where, *, kind: str | None, name: str | None
+    data: Mapping[str, Any], field: str, where: Origin, *, kind: str | None, name: str | None
 ) -> str:
     value = data.get(field)
     if isinstance(value, str) and value:
@@ -181,34 +228,45 @@ def _required_string(
     raise where.error(problem, kind=kind, name=name, path=(field,))
 
 
-def _load_one(data: object, where: _Where) -> KubeObject | None:
-    """Validate one object; ``None`` for a kind tessera does not model."""
+def _envelope(data: object, where: Origin) -> tuple[str, str, str, str | None]:
+    """``(group, version, kind, name)`` of an object, or a located error."""
     if not isinstance(data, Mapping):
         raise where.error(f"expected a mapping (a Kubernetes object), got {_got(data)}")
     name = _object_name(data)
     kind = _required_string(data, "kind", where, kind=None, name=name)
     api_version = _required_string(data, "apiVersion", where, kind=kind, name=name)
     group, _, version = api_version.rpartition("/")
-    entry = _MODELS.get((group, kind))
+    return group, version, kind, name
+
+
+def validate_object(
+    data: Mapping[str, Any], where: Origin, models: ModelTable
+) -> KubeObject | None:
+    """Validate one parsed object into its model (no defaulting); ``None`` for a kind not in
+    ``models``. Raises LoadError located at ``where``."""
+    group, version, kind, name = _envelope(data, where)
+    entry = models.get((group, kind))
     if entry is None:
-        _log.debug("%s: skipping %s %s (kind not modelled)", where.source, api_version, kind)
         return None
     model, versions = entry
     if version not in versions:
+        api_version = data["apiVersion"]
         raise where.error(
             f"{api_version!r} is not supported for {kind} (versions: {', '.join(versions)})",
             kind=kind,
             name=name,
             path=("apiVersion",),
         )
+    # Go decodes `null` into a struct field as the zero value: `metadata: null` is no metadata
+    data = {k: v for k, v in data.items() if v is not None or k in ("apiVersion", "kind")}
     converted = Converted(dict(data))
-    if group == DRA_GROUP:
+    if group == DRA_GROUP and kind in _CONVERTED_DRA_KINDS:
         try:
             converted = convert_dra_object(data)
         except FieldError as exc:
             raise where.error(exc.message, kind=kind, name=name, path=exc.path) from exc
     try:
-        return model.model_validate(converted.data)
+        obj = model.model_validate(converted.data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
@@ -217,16 +275,23 @@ def _load_one(data: object, where: _Where) -> KubeObject | None:
             problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
         path = converted.original_path(first["loc"])
         raise where.error(problem, kind=kind, name=name, path=path) from exc
+    except RecursionError:
+        raise where.error("nesting too deep to read", kind=kind, name=name) from None
+    if isinstance(obj, DeviceTaintRule):
+        found = obj.problem()
+        if found is not None:
+            raise where.error(found[1], kind=kind, name=name, path=found[0])
+    return obj
 
 
 def load_object(data: Mapping[str, Any], *, source: str = "<input>") -> KubeObject:
-    """Validate one object dict into its model.
+    """Validate one object dict into its model (no API-server defaulting).
 
     Raises :class:`LoadError` (prefixed with ``source``) for bad input, and also for a kind
     tessera does not model, since the caller asked for exactly this object.
     """
-    where = _Where(source)
-    obj = _load_one(data, where)
+    where = Origin(source)
+    obj = validate_object(data, where, API_MODELS)
     if obj is None:
         raise where.error(
             f"kind {data.get('kind')!r} of {data.get('apiVersion')!r} is not modelled",
@@ -237,7 +302,7 @@ def load_object(data: Mapping[str, Any], *, source: str = "<input>") -> KubeObje
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many objects.
 
     A dump of thousands of ResourceSlices creates millions of small objects and none of
@@ -253,191 +318,9 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _is_list(data: Mapping[str, Any]) -> bool:
-    kind = data.get("kind")
-    return isinstance(kind, str) and kind.endswith("List") and "items" in data
-
-
-def load_documents(documents: Iterable[object], *, source: str = "<input>") -> list[KubeObject]:
-    """Load parsed documents (dicts, ``List`` dicts, ``None`` for empty documents).
-
-    Items of a typed list (``PodList``) that lack ``apiVersion``/``kind`` take them from the
-    list. Unmodelled kinds are skipped.
-    """
-    with _gc_paused():
-        return _load_documents(documents, source)
-
-
-def _load_documents(documents: Iterable[object], source: str) -> list[KubeObject]:
-    objects: list[KubeObject] = []
-    for doc_index, document in enumerate(documents, start=1):
-        if document is None:
-            continue
-        where = _Where(source, doc_index)
-        if isinstance(document, Mapping) and _is_list(document):
-            items = document["items"] or []
-            if not isinstance(items, list):
-                raise where.error(
-                    f"expected a list, got {_got(items)}",
-                    kind=str(document["kind"]),
-                    path=("items",),
-                )
-            item_kind = document["kind"][: -len("List")]
-            defaults = {"apiVersion": document.get("apiVersion"), "kind": item_kind}
-            for item_index, item in enumerate(items, start=1):
-                typed = {**defaults, **item} if isinstance(item, Mapping) and item_kind else item
-                obj = _load_one(typed, _Where(source, doc_index, item_index))
-                if obj is not None:
-                    objects.append(obj)
-            continue
-        obj = _load_one(document, where)
-        if obj is not None:
-            objects.append(obj)
-    return objects
-
-
-def _yaml_problem(exc: Exception) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is not None:
-        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"invalid YAML: {problem}"
-
-
-# --- YAML reading -----------------------------------------------------------------------------
-# PyYAML's constructor is pure Python and dominates load time for big dumps (thousands of
-# ResourceSlices). The reader below builds the same Python values straight from libyaml's
-# event stream: plain scalars are resolved by SafeLoader's own resolver and constructor
-# (memoised, and skipped for text whose first character cannot start a non-string), and
-# anything unusual (explicit tags, merge keys, non-scalar keys, duplicate anchors) makes it
-# give up so that the standard SafeLoader reads the text instead.
-
-_CORE_TAG = "tag:yaml.org,2002:"
-_TRIGGERS = frozenset(c for c in yaml.SafeLoader.yaml_implicit_resolvers if c)
-_RESOLVER = yaml.resolver.Resolver()
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_NO_KEY = object()
-
-
-class _Unsupported(Exception):
-    """Raised by the event reader for constructs it leaves to the standard loader."""
-
-
-@lru_cache(maxsize=8192)
-def _plain_scalar(text: str) -> object:
-    """A plain scalar resolved and constructed exactly as SafeLoader does."""
-    # PyYAML's resolver is untyped; it returns the tag string.
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    if tag in (_CORE_TAG + "merge", _CORE_TAG + "value"):
-        raise _Unsupported(tag)
-    return _CONSTRUCTOR.construct_document(yaml.ScalarNode(tag, text))
-
-
-def _event_documents(text: str) -> Iterator[object]:
-    """Parse ``text`` into documents from libyaml events (see the comment above)."""
-    anchors: dict[str, object] = {}
-    stack: list[dict[object, object] | list[object]] = []
-    keys: list[object] = []
-    root: object = None
-    for event in yaml.parse(text, Loader=_Loader):
-        obj: object
-        if isinstance(event, yaml.ScalarEvent):
-            value, tag = event.value, event.tag
-            if tag is None or tag == "!":
-                plain = event.implicit[0] and (not value or value[0] in _TRIGGERS)
-                obj = _plain_scalar(value) if plain else value
-            elif tag == _CORE_TAG + "str":
-                obj = value
-            else:
-                raise _Unsupported(tag)
-            if event.anchor is not None:
-                if event.anchor in anchors:
-                    raise _Unsupported(event.anchor)
-                anchors[event.anchor] = obj
-        elif isinstance(event, yaml.CollectionStartEvent):
-            mapping = isinstance(event, yaml.MappingStartEvent)
-            if event.tag not in (None, "!", _CORE_TAG + ("map" if mapping else "seq")):
-                raise _Unsupported(event.tag)
-            container: dict[object, object] | list[object] = {} if mapping else []
-            if event.anchor is not None:
-                if event.anchor in anchors:
-                    raise _Unsupported(event.anchor)
-                anchors[event.anchor] = container
-            stack.append(container)
-            keys.append(_NO_KEY)
-            continue
-        elif isinstance(event, yaml.CollectionEndEvent):
-            obj = stack.pop()
-            keys.pop()
-        elif isinstance(event, yaml.AliasEvent):
-            if event.anchor not in anchors:
-                raise _Unsupported(event.anchor)
-            obj = anchors[event.anchor]
-        elif isinstance(event, yaml.DocumentEndEvent):
-            yield root
-            root, anchors = None, {}
-            continue
-        else:
-            continue
-        if not stack:
-            root = obj
-            continue
-        top = stack[-1]
-        if isinstance(top, list):
-            top.append(obj)
-        elif keys[-1] is _NO_KEY:
-            if isinstance(obj, dict | list):
-                raise _Unsupported("non-scalar key")
-            keys[-1] = obj
-        else:
-            top[keys[-1]] = obj
-            keys[-1] = _NO_KEY
-
-
-def _yaml_documents(text: str, source: str) -> Iterator[object]:
-    """Yield parsed documents one at a time, turning syntax errors into LoadErrors."""
-    done = 0
-    try:
-        for document in _event_documents(text):
-            yield document
-            done += 1
-        return
-    except _Unsupported:
-        _log.debug("%s: using the standard YAML constructor", source)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise LoadError(_yaml_problem(exc), source=source, document=done + 1) from exc
-    documents = yaml.load_all(text, Loader=_Loader)
-    index = 0
-    while True:
-        try:
-            document = next(documents)
-        except StopIteration:
-            return
-        except (yaml.YAMLError, ValueError) as exc:
-            raise LoadError(_yaml_problem(exc), source=source, document=index + 1) from exc
-        index += 1
-        if index > done:
-            yield document
-
-
-def load_yaml(text: str, *, source: str = "<input>") -> list[KubeObject]:
-    """Load every object of a (multi-document) YAML text."""
-    return load_documents(_yaml_documents(text, source), source=source)
-
-
-def _load_json(text: str, source: str) -> list[KubeObject]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LoadError(
-            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            source=source,
-            document=1,
-        ) from exc
-    return load_documents([document], source=source)
-
-
-def _files(path: Path) -> list[Path]:
+def input_files(path: Path) -> list[Path]:
+    """The files an input path names: itself, or a directory's ``*.yaml``, ``*.yml`` and
+    ``*.json`` files, recursively, in sorted relative-path order."""
     if path.is_dir():
         found = [p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES]
         return sorted(found, key=lambda p: p.relative_to(path).as_posix())
@@ -446,29 +329,183 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_objects(path: str | Path) -> list[KubeObject]:
-    """Load every modelled object from a file, or from a directory tree.
+class ObjectReader:
+    """Reads inputs into models the way the API server would store them.
 
-    A directory is read recursively, files ending in ``.yaml``, ``.yml`` or ``.json`` in
-    sorted path order. ``.json`` files are parsed as JSON, everything else as YAML.
+    One reader serves one input (a file, a directory, or several files read as one
+    whole): duplicates are detected and generated names drawn across everything it reads.
+    Per object, in order: parse (:mod:`scheduler.api.documents`), dispatch by kind
+    (``models``), validate, API defaulting (``defaults``), ``generateName``, duplicate
+    check. ``skipped`` counts the objects of kinds not in ``models`` by ``apiVersion kind``;
+    the first of each is reported with a warning.
     """
-    objects: list[KubeObject] = []
-    files = _files(Path(path))
-    with _gc_paused():
-        for file in files:
-            objects.extend(_load_file(file))
-    return objects
+
+    def __init__(
+        self,
+        *,
+        models: ModelTable = API_MODELS,
+        defaults: bool = True,
+        namespace: str = DEFAULT_NAMESPACE,
+        seed: str = "",
+    ) -> None:
+        self.models = models
+        self.defaults = defaults
+        self.namespace = namespace
+        self.names = NameGenerator(seed)
+        self.skipped: dict[str, int] = {}
+        self._seen: dict[tuple[str, str, str, str], Origin] = {}
+
+    def read(self, path: str | Path) -> Iterator[Loaded]:
+        """Every object of a file, or of a directory tree (``*.yaml``, ``*.yml``,
+        ``*.json``, recursively, in sorted path order); ``.json`` files are JSON streams,
+        everything else YAML."""
+        for file in input_files(Path(path)):
+            yield from self.read_entries(file_entries(file), str(file))
+
+    def read_entries(self, entries: Iterable[RawEntry], source: str) -> Iterator[Loaded]:
+        """The objects of parsed entries (see the class docstring)."""
+        iterator = iter(entries)
+        while True:
+            try:
+                entry = next(iterator)
+            except StopIteration:
+                return
+            except _NotAList as exc:
+                raise Origin(source, exc.document).error(
+                    f"expected a list, got {_got(exc.items)}", kind=exc.kind, path=("items",)
+                ) from None
+            where = Origin(source, entry.document, entry.item)
+            obj = validate_object(entry.data, where, self.models)  # type: ignore[arg-type]
+            if obj is None:
+                self._skip(entry.data, where)  # type: ignore[arg-type]
+                continue
+            yield Loaded(self._admit(obj, where), where)
+
+    def _skip(self, data: Mapping[str, Any], where: Origin) -> None:
+        label = f"{data.get('apiVersion')} {data.get('kind')}"
+        count = self.skipped.get(label, 0)
+        self.skipped[label] = count + 1
+        if count == 0:
+            _log.warning(
+                "%s: skipping %s (tessera does not read this kind; further %s objects are "
+                "skipped silently)",
+                where,
+                label,
+                data.get("kind"),
+            )
+
+    def _admit(self, obj: KubeObject, where: Origin) -> KubeObject:
+        problem = check_object(obj)
+        if problem is not None:
+            raise where.error(problem[1], kind=obj.kind, name=obj.key or None, path=problem[0])
+        if self.defaults:
+            obj = apply_defaults(obj, self.namespace)
+        group = obj.api_version.rpartition("/")[0]
+        namespace = obj.metadata.namespace or ""
+        if not obj.metadata.name and obj.metadata.generate_name:
+            base = obj.metadata.generate_name
+
+            def taken(name: str) -> bool:
+                return (group, obj.kind, namespace, name) in self._seen
+
+            try:
+                name = self.names.generate(base, taken)
+            except NameTakenError as exc:
+                raise where.error(str(exc), kind=obj.kind) from None
+            meta = obj.metadata.model_copy(update={"name": name})
+            obj = obj.model_copy(update={"metadata": meta})
+        if obj.metadata.name:
+            key = (group, obj.kind, namespace, obj.metadata.name)
+            first = self._seen.get(key)
+            if first is not None:
+                raise where.error(
+                    f"duplicate object: {obj.kind} {obj.key} is also defined at {first}",
+                    kind=obj.kind,
+                    name=obj.key,
+                )
+            self._seen[key] = where
+        return obj
+
+    def claim_name(self, group: str, kind: str, namespace: str, name: str, where: Origin) -> bool:
+        """Record a name made by a controller (not read from the input); False when it is
+        already taken, in which case nothing is recorded."""
+        key = (group, kind, namespace, name)
+        if key in self._seen:
+            return False
+        self._seen[key] = where
+        return True
+
+    def is_taken(self, group: str, kind: str, namespace: str, name: str) -> bool:
+        """Whether an object of this kind, namespace and name was read or recorded."""
+        return (group, kind, namespace, name) in self._seen
 
 
-def _load_file(file: Path) -> list[KubeObject]:
-    source = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LoadError(f"cannot read file: {exc}", source=source) from exc
-    if file.suffix == ".json":
-        return _load_json(text, source)
-    return load_yaml(text, source=source)
+def load_documents(
+    documents: Iterable[object], *, source: str = "<input>", defaults: bool = False
+) -> list[KubeObject]:
+    """Load parsed documents (dicts, ``List`` dicts, ``None`` for empty documents).
+
+    Items of a typed list (``PodList``) that lack ``apiVersion``/``kind`` take them from the
+    list. Unmodelled kinds are skipped with a warning. No API-server defaulting and no
+    duplicate check unless ``defaults`` (then exactly as :func:`load_objects`).
+    """
+    reader = ObjectReader(defaults=defaults)
+    with gc_paused():
+        entries = entries_of_documents(list(documents))
+        if defaults:
+            return [o for o, _ in reader.read_entries(entries, source)]
+        return _plain(entries, source)
+
+
+def _plain(entries: Iterable[RawEntry], source: str) -> list[KubeObject]:
+    """Validated models of entries, without defaulting or duplicate checks."""
+    reader = ObjectReader(defaults=False)
+    out: list[KubeObject] = []
+    iterator = iter(entries)
+    while True:
+        try:
+            entry = next(iterator)
+        except StopIteration:
+            return out
+        except _NotAList as exc:
+            raise Origin(source, exc.document).error(
+                f"expected a list, got {_got(exc.items)}", kind=exc.kind, path=("items",)
+            ) from None
+        where = Origin(source, entry.document, entry.item)
+        obj = validate_object(entry.data, where, API_MODELS)  # type: ignore[arg-type]
+        if obj is None:
+            reader._skip(entry.data, where)  # type: ignore[arg-type]
+            continue
+        out.append(obj)
+
+
+def _yaml_documents(text: str, source: str) -> Iterator[object]:
+    """The documents of a YAML text (see :func:`scheduler.api.documents.yaml_documents`)."""
+    return yaml_documents(lambda: text, source)
+
+
+def load_yaml(text: str, *, source: str = "<input>", defaults: bool = False) -> list[KubeObject]:
+    """Load every object of a (multi-document) YAML text (see :func:`load_documents`)."""
+    with gc_paused():
+        entries = entries_of_documents(_yaml_documents(text, source))
+        if defaults:
+            return [o for o, _ in ObjectReader().read_entries(entries, source)]
+        return _plain(entries, source)
+
+
+def load_objects(path: str | Path, *, defaults: bool = True) -> list[KubeObject]:
+    """Load every modelled object from a file or a directory tree, as the API server would
+    store it (:class:`ObjectReader`; ``defaults=False`` reads the objects exactly as
+    written, still refusing duplicates)."""
+    reader = ObjectReader(defaults=defaults, seed=str(path))
+    with gc_paused():
+        return [obj for obj, _ in reader.read(path)]
+
+
+def read_objects(path: str | Path, reader: ObjectReader) -> Iterator[Loaded]:
+    """``reader.read(path)`` with the garbage collector paused while it runs."""
+    with gc_paused():
+        yield from reader.read(path)
 
 
 def dump_objects(objects: Iterable[KubeObject]) -> str:

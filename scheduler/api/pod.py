@@ -46,6 +46,7 @@ __all__ = [
     "ResourceRequirements",
     "TopologySpreadConstraint",
     "WeightedPodAffinityTerm",
+    "aggregate_container_resources",
     "pod_extended_claim_key",
     "pod_key",
     "pod_requests",
@@ -284,6 +285,12 @@ def pod_extended_claim_key(pod: Pod) -> str | None:
     return f"{pod.metadata.namespace or 'default'}/{status.resource_claim_name}"
 
 
+def pod_level_supported(name: str) -> bool:
+    """Whether pod-level ``spec.resources`` may name ``name`` (``IsSupportedPodLevelResource``:
+    cpu, memory, ``hugepages-*``)."""
+    return _pod_level_supported(name)
+
+
 def _pod_level_supported(name: str) -> bool:
     return name in ("cpu", "memory") or name.startswith("hugepages-")
 
@@ -298,6 +305,34 @@ def _max_into(total: dict[str, Fraction], other: dict[str, Fraction]) -> None:
     for name, amount in other.items():
         if name not in total or amount > total[name]:
             total[name] = amount
+
+
+def aggregate_container_resources(spec: PodSpec, which: str) -> dict[str, Fraction]:
+    """Containers' ``requests`` or ``limits`` (``which``) combined as the pod needs them.
+
+    ``component-helpers/resource.AggregateContainerRequests`` / ``AggregateContainerLimits``
+    (1.35): regular containers summed, then the init phase (each init container with the
+    sidecars started before it; sidecars add to the sum), per-resource maximum of the two.
+    Pod-level resources and overhead are not included. Exact values.
+    """
+    total: dict[str, Fraction] = {}
+    for container in spec.containers:
+        _add(total, getattr(container.resources, which))
+    sidecars: dict[str, Fraction] = {}
+    init_peak: dict[str, Fraction] = {}
+    for container in spec.init_containers:
+        amounts = getattr(container.resources, which)
+        if container.is_sidecar:
+            _add(total, amounts)
+            _add(sidecars, amounts)
+            need = dict(sidecars)
+        else:
+            need = {}
+            _add(need, amounts)
+            _add(need, sidecars)
+        _max_into(init_peak, need)
+    _max_into(total, init_peak)
+    return total
 
 
 def pod_requests(pod: Pod) -> ResourceList:
@@ -322,22 +357,7 @@ def pod_requests(pod: Pod) -> ResourceList:
     no ``pods`` entry: the Fit plugin counts the pod itself separately).
     """
     spec = pod.spec
-    total: dict[str, Fraction] = {}
-    for container in spec.containers:
-        _add(total, container.resources.requests)
-    sidecars: dict[str, Fraction] = {}
-    init_peak: dict[str, Fraction] = {}
-    for container in spec.init_containers:
-        if container.is_sidecar:
-            _add(total, container.resources.requests)
-            _add(sidecars, container.resources.requests)
-            need = dict(sidecars)
-        else:
-            need = {}
-            _add(need, container.resources.requests)
-            _add(need, sidecars)
-        _max_into(init_peak, need)
-    _max_into(total, init_peak)
+    total = aggregate_container_resources(spec, "requests")
     if spec.resources is not None:
         for name, q in spec.resources.requests.items():
             if _pod_level_supported(name):

@@ -14,7 +14,9 @@ What it holds:
   which device is held by whom), DeviceClasses (and the extended resources they back,
   KEP-5004), ResourceClaims and their allocations (written ones and assumed, in-flight
   ones, including scheduler-made claims not created yet);
-* PriorityClasses, PodGroups and LeaderWorkerSets, for gang and priority lookups.
+* PriorityClasses, PodGroups and LeaderWorkerSets, for gang and priority lookups;
+* DeviceTaintRules, whose taints are merged into the devices they select, in every slice
+  already held or added later (:meth:`ClusterCache.add_device_taint_rule`).
 
 Generations: ``generation`` bumps on every mutation (a Snapshot is reused while it is
 unchanged); ``node_generation`` bumps when the node *set* changes (topology and the dense
@@ -35,6 +37,7 @@ from typing import TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.api.devicetaintrule import DeviceTaintRule
 from scheduler.api.dra import DeviceClass, ResourceClaim, ResourceSlice
 from scheduler.api.lws import LeaderWorkerSet
 from scheduler.api.meta import KubeObject, ResourceList
@@ -51,6 +54,7 @@ from scheduler.dra.convert import class_spec, device_results
 from scheduler.dra.extended import ExtendedResourceAllocation, extended_resource_classes
 from scheduler.dra.features import Features
 from scheduler.dra.inventory import CompiledSlice, compile_slice
+from scheduler.dra.taintrules import pool_selected, taint_slice
 from scheduler.topology.domains import TopologyDomains
 
 log = logging.getLogger(__name__)
@@ -121,6 +125,7 @@ class ClusterCache:
         self.priority_classes: dict[str, PriorityClass] = {}
         self.pod_groups: dict[str, PodGroup] = {}
         self.leader_worker_sets: dict[str, LeaderWorkerSet] = {}
+        self.device_taint_rules: dict[str, DeviceTaintRule] = {}
         self.generation = 0
         self.node_generation = 0
         self.node_spec_generation = 0
@@ -166,6 +171,8 @@ class ClusterCache:
         elif isinstance(obj, LeaderWorkerSet):
             self.leader_worker_sets[obj.key] = obj
             self._touch()
+        elif isinstance(obj, DeviceTaintRule):
+            self.add_device_taint_rule(obj)
         else:
             log.debug("cache ignores %s %s", obj.kind, obj.key)
 
@@ -288,9 +295,50 @@ class ClusterCache:
         self.add_compiled_slice(compile_slice(rs))
 
     def add_compiled_slice(self, s: CompiledSlice) -> None:
-        """Add or update an already compiled slice."""
+        """Add or update an already compiled slice (DeviceTaintRules applied)."""
+        if self.device_taint_rules:
+            s = taint_slice(s, list(self.device_taint_rules.values()))
         self.devices.add_slice(s)
         self._touch(s.node_name)
+
+    def add_device_taint_rule(self, rule: DeviceTaintRule) -> None:
+        """Add a DeviceTaintRule: its taint joins every device it selects, now and in slices
+        added later, as kube-scheduler's slice tracker merges it
+        (:mod:`scheduler.dra.taintrules`). Rules are only ever added (a rule of a name
+        already known is refused with ValueError: the simulator never updates rules)."""
+        if rule.name in self.device_taint_rules:
+            raise ValueError(f"DeviceTaintRule {rule.name}: already added")
+        self.device_taint_rules[rule.name] = rule
+        if not self.features.device_taints:
+            log.warning(
+                "DeviceTaintRule %s: DRADeviceTaints is off in this cluster's scheduler, so its "
+                "taint has no effect on allocation",
+                rule.name,
+            )
+        self._retaint([rule], list(self.devices.pools))
+
+    def _retaint(self, rules: list[DeviceTaintRule], pools: Sequence[tuple[str, str]]) -> None:
+        """Apply ``rules`` to the devices of ``pools`` (templated pools become slices)."""
+        touched: set[str | None] = set()
+        for pool_id in pools:
+            entry = self.devices.pools.get(pool_id)
+            if entry is None or not pool_selected(rules, *pool_id):
+                continue
+            if entry.factory is not None:
+                slices = self.devices.detach_pool(pool_id)
+                detached = True
+            else:
+                slices = [self.devices.slices[n] for n in entry.slices]
+                detached = False
+            for old in slices:
+                new = taint_slice(old, rules)
+                if detached or new is not old:
+                    self.devices.add_slice(new)
+                    touched.add(old.node_name)
+        self._touch()
+        for node in touched:
+            if node is not None and node in self.node_index:
+                self.node_version[self.node_index[node]] += 1
 
     def remove_slice(self, name: str) -> None:
         """Remove a ResourceSlice by name."""
@@ -307,6 +355,11 @@ class ClusterCache:
     ) -> None:
         """One pool per node with the shape of ``template_slices`` (simulated drivers)."""
         self.devices.add_templated_pools(template_slices, placeholder, nodes, factory)
+        if self.device_taint_rules:
+            driver = template_slices[0].driver if template_slices else ""
+            self._retaint(
+                list(self.device_taint_rules.values()), [(driver, node) for node in nodes]
+            )
         self._touch()
 
     def add_device_class(self, cls: DeviceClass) -> None:

@@ -244,6 +244,28 @@ class DeviceInventory:
         self.generation += 1
         self._node_pools.clear()
 
+    def detach_pool(self, pool_id: PoolID) -> list[CompiledSlice]:
+        """Turn a templated pool back into its slices: the pool's row leaves its template
+        and the materialised slices are returned for the caller to add (with
+        :meth:`add_slice`, which attaches the pool to a template again and re-applies the
+        allocations held on it). Used when one pool stops looking like its template (a
+        DeviceTaintRule selects some of its devices). Raises KeyError for a pool that is not
+        templated."""
+        entry = self.pools[pool_id]
+        if entry.factory is None or entry.node is None:
+            raise KeyError(f"pool {pool_id[0]}/{pool_id[1]} is not a templated pool")
+        node = entry.node
+        slices = self.templates[entry.template].materialize(node, pool_id[1], entry.factory(node))
+        self.states[entry.template].remove_row(entry.row)
+        self._unindex_row(pool_id, entry)
+        templated = self._templated_by_node.get(node, [])
+        if pool_id in templated:
+            templated.remove(pool_id)
+        del self.pools[pool_id]
+        self.generation += 1
+        self._node_pools.clear()
+        return slices
+
     # -- nodes ------------------------------------------------------------------------------------
     def set_node_index(self, node_index: Mapping[str, int]) -> None:
         """Adopt the cache's dense node numbering (after nodes were added or removed)."""

@@ -41,7 +41,7 @@ import numpy as np
 
 from scheduler.api.dra import ResourceClaimConsumerReference
 from scheduler.api.meta import OwnerReference
-from scheduler.api.pod import Pod, pod_claim_keys
+from scheduler.api.pod import Pod, pod_claim_keys, pod_extended_claim_key
 from scheduler.cluster.cache import ClaimRecord, PodRecord
 from scheduler.cluster.devices import DeviceRelease
 from scheduler.cluster.gpuview import GpuView, node_gpu_free
@@ -241,13 +241,16 @@ def without(snapshot: Snapshot, pod_keys: Iterable[str]) -> WhatIfSnapshot:
 def _released_claims(
     base: Snapshot, records: list[PodRecord]
 ) -> tuple[dict[str, ClaimRecord], dict[str, list[DeviceResult]]]:
-    """The removed pods' claims as they would be without the pods: the changed records, and
-    the claims released (owned by a removed pod, or every consumer removed) with the device
-    results they held."""
+    """The removed pods' claims (their own and the one made for their DRA-served extended
+    resources) as they would be without the pods: the changed records, and the claims
+    released (owned by a removed pod, or every consumer removed) with the device results they
+    held."""
     changed: dict[str, ClaimRecord] = {}
     released: dict[str, list[DeviceResult]] = {}
     for record in records:
-        for _, key in pod_claim_keys(record.pod):
+        keys = [key for _, key in pod_claim_keys(record.pod)]
+        keys.append(pod_extended_claim_key(record.pod))
+        for key in keys:
             held = base.claims.get(key) if key is not None else None
             if key is None or held is None or key in changed:
                 continue

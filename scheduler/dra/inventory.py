@@ -142,6 +142,26 @@ class CompiledDevice:
         return shape
 
 
+def with_taints(device: CompiledDevice, taints: tuple[Taint, ...]) -> CompiledDevice:
+    """A copy of ``device`` whose taints are ``taints`` (everything else shared)."""
+    return CompiledDevice(
+        name=device.name,
+        attributes=device.attributes,
+        capacity=device.capacity,
+        consumes=device.consumes,
+        node_name=device.node_name,
+        node_selector=device.node_selector,
+        all_nodes=device.all_nodes,
+        taints=taints,
+        binds_to_node=device.binds_to_node,
+        binding_conditions=device.binding_conditions,
+        binding_failure_conditions=device.binding_failure_conditions,
+        allow_multiple=device.allow_multiple,
+        shape_of=device.shape_of,
+        instance_names=device.instance_names,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledSlice:
     """A ResourceSlice reduced to what allocation reads.

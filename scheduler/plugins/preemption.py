@@ -9,12 +9,14 @@ gang is evicted whole or not at all (never half a gang). By tessera's convention
 serving work preempts (``batchMayPreempt`` turns that off); pods with ``preemptionPolicy:
 Never`` do not preempt.
 
-Candidate nodes are those where removing pods might help, decided as kube-scheduler's
-DefaultPreemption decides them (``nodesWherePreemptionMightHelp``): the profile's own
-PreFilter and Filter plugins run for each preemptor pod (through the framework's Handle), and
-a node rejected as UNSCHEDULABLE is a candidate, one rejected as
-UNSCHEDULABLE_AND_UNRESOLVABLE (a taint, node affinity, a cordon, a device class that does
-not exist, ...) is not. Among the candidates, the planner's resource model (cpu, memory,
+Candidate nodes are decided as kube-scheduler's DefaultPreemption decides them: the profile's
+own PreFilter and Filter plugins run for each preemptor pod (through the framework's Handle);
+a node rejected as UNSCHEDULABLE_AND_UNRESOLVABLE (a taint, node affinity, a cordon, a device
+class that does not exist, ...) is not a candidate (``nodesWherePreemptionMightHelp``), and a
+node rejected as UNSCHEDULABLE is one only if the filters accept the pod there once every
+lower-priority pod is removed (a what-if snapshot, :func:`scheduler.cluster.whatif.without`:
+the first step of ``SelectVictimsOnNode``). For a gang, nodes that already take a member
+are candidates too. Among the candidates, the planner's resource model (cpu, memory,
 pods, devices and counters, extended resources such as ``nvidia.com/gpu`` freed by each
 victim) chooses the victims; the property tests check that once they are gone the profile's
 filters accept the preemptor on the nominated node. The victims are evicted through the
@@ -34,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scheduler.api.pod import pod_claim_keys, pod_extended_claim_key
 from scheduler.cluster.snapshot import Snapshot
+from scheduler.cluster.whatif import without
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import Diagnosis, Handle, NodeIds, PostFilterResult
 from scheduler.framework.podinfo import PodInfo, feasibility_key, gang_of, pod_priority
@@ -94,13 +97,18 @@ class Preemption:
     def post_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, diagnosis: Diagnosis
     ) -> tuple[PostFilterResult | None, Status]:
-        """Preempt for one pod (its candidates come from this cycle's diagnosis)."""
-        return self._preempt([pod], snapshot, lambda: [diagnosis.might_help(snapshot.size)])
+        """Preempt for one pod (the nodes of this cycle's diagnosis where it might help)."""
+        return self._preempt(
+            [pod],
+            snapshot,
+            lambda: [self._relieved(pod, snapshot, diagnosis.might_help(snapshot.size))],
+        )
 
     def preempt_gang(
         self, state: CycleState, members: Sequence[PodInfo], snapshot: Snapshot
     ) -> tuple[PostFilterResult | None, Status]:
-        """Preempt for a whole gang (each member's candidates from the profile's filters)."""
+        """Preempt for a whole gang: each member's candidates are the nodes the profile's
+        filters accept for it now, and those where removing lower-priority pods lets them."""
 
         def candidates() -> list[NodeIds]:
             seen: dict[tuple[object, ...], NodeIds] = {}
@@ -108,12 +116,29 @@ class Preemption:
             for member in members:
                 key = feasibility_key(member)
                 if key not in seen:
-                    _, diagnosis = self.handle.find_feasible(CycleState(), member, snapshot)
-                    seen[key] = diagnosis.might_help(snapshot.size)
+                    # a gang fits nowhere as a whole although some nodes take a member: those
+                    # nodes are candidates too, beside the ones preemption could open
+                    fits, diagnosis = self.handle.find_feasible(CycleState(), member, snapshot)
+                    helped = self._relieved(member, snapshot, diagnosis.might_help(snapshot.size))
+                    seen[key] = np.union1d(fits, helped)
                 allowed.append(seen[key])
             return allowed
 
         return self._preempt(members, snapshot, candidates)
+
+    def _relieved(self, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds) -> NodeIds:
+        """The ``nodes`` where the profile's filters accept ``pod`` once every pod of lower
+        priority is gone (kube-scheduler's SelectVictimsOnNode first step, for all candidate
+        nodes at once on a what-if snapshot): a reason no victim can remove — a taint, the
+        anti-affinity of a pod as important as the preemptor — drops the node."""
+        if len(nodes) == 0:
+            return nodes
+        running = self._running(snapshot)
+        lower = [e[0] for e in running.entries if e[2] < pod.priority]
+        if not lower:
+            return np.empty(0, dtype=np.intp)
+        fits, _ = self.handle.find_feasible(CycleState(), pod, without(snapshot, lower), nodes)
+        return fits
 
     # -- planning ------------------------------------------------------------------------------
     def _priority_floor(self, snapshot: Snapshot) -> npt.NDArray[np.int64]:

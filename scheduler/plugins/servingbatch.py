@@ -110,9 +110,12 @@ class ServingBatch:
             per_pod = self._gpus_per_pod(lws, snapshot)
             size = lws.group_size
             need_pods = replicas * size
-            key = lws.metadata.annotations.get(
-                LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION
-            ) or lws.metadata.annotations.get(TESSERA_REQUIRED)
+            template = lws.spec.leader_worker_template.worker_template.metadata.annotations
+            key = (
+                lws.metadata.annotations.get(LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION)
+                or template.get(TESSERA_REQUIRED)
+                or lws.metadata.annotations.get(TESSERA_REQUIRED)
+            )
             candidates = self._domain_nodes(snapshot, key, free_gpus, held, per_pod * need_pods)
             if per_pod == 0:
                 continue

@@ -1,17 +1,17 @@
 """``tessera cluster``: build a simulated cluster from a spec, import a dump, show either.
 
-Output files are what ``kubectl apply -f DIR`` accepts: one multi-document YAML file per kind
-(:data:`KIND_FILES`), written all-or-nothing (:func:`simulator.atomic.write_files_atomic`).
+Output files are what ``kubectl apply -f DIR`` accepts: one file per kind, multi-document YAML
+(:data:`KIND_FILES`) or JSON streams, written all-or-nothing (``build`` streams node by node
+through :func:`simulator.drivers.write.write_cluster`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import yaml
 
 from scheduler.api.loaders import dump_objects
 from scheduler.api.meta import KubeObject
@@ -21,17 +21,13 @@ from simulator.cli.common import parse_topology
 from simulator.cli.errors import out_console
 from simulator.cli.summary import render, summary_from_objects, summary_from_spec
 from simulator.clusters import is_cluster_spec, load_cluster
-from simulator.drivers.build import build_cluster
 from simulator.drivers.spec import load_cluster_spec
+from simulator.drivers.write import KIND_FILES as WRITTEN_FILES
+from simulator.drivers.write import write_cluster
 
-KIND_FILES = {
-    "DeviceClass": "deviceclasses.yaml",
-    "Node": "nodes.yaml",
-    "ResourceSlice": "resourceslices.yaml",
-}
-"""Kind -> output file name; files are applied in name order, DeviceClasses first."""
+KIND_FILES = WRITTEN_FILES["yaml"]
+"""Kind -> output file name of ``import -o`` (YAML, as ``build`` writes by default)."""
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 cluster_app = typer.Typer(
     name="cluster",
@@ -52,18 +48,11 @@ TopologyOption = Annotated[
 ]
 
 
-def _yaml_documents(objects: Iterable[dict[str, Any]]) -> str:
-    return yaml.dump_all(
-        list(objects),
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-    )
+class FormatOption(StrEnum):
+    """Output formats of ``tessera cluster build``."""
 
-
-def _device_count(slices: Sequence[dict[str, Any]]) -> int:
-    return sum(len(s.get("spec", {}).get("devices") or []) for s in slices)
+    YAML = "yaml"
+    JSON = "json"
 
 
 @cluster_app.command("build")
@@ -75,36 +64,37 @@ def build(
         Path,
         typer.Option("--output", "-o", metavar="DIR", help="Directory to write the objects into."),
     ],
+    fmt: Annotated[
+        FormatOption,
+        typer.Option(
+            "--format",
+            help="yaml: multi-document YAML files; json: JSON streams, one object per line "
+            "(much faster to write and to read back for big clusters).",
+        ),
+    ] = FormatOption.YAML,
 ) -> None:
     """Build a cluster spec into the Kubernetes objects its simulated DRA drivers publish.
 
     Input: a tessera.io/v1alpha1 ClusterSpec. Output: DIR/deviceclasses.yaml, DIR/nodes.yaml
-    and DIR/resourceslices.yaml (multi-document YAML, resource.k8s.io/v1), ready for
-    `kubectl apply -f DIR`, and a one-line summary. The files are written together or not at
-    all; a kind with no objects gets no file (and loses the file of an earlier build in DIR).
+    and DIR/resourceslices.yaml (multi-document YAML, resource.k8s.io/v1; with --format json
+    the same names ending in .json, one object per line), ready for `kubectl apply -f DIR`,
+    and a one-line summary. The files are written together or not at all; a kind with no
+    objects gets no file (and loses the file of an earlier build in DIR). Nodes are built and
+    written one at a time, so clusters of any size fit in memory.
 
     Example: tessera cluster build traces/clusters/two-rack-h100-dynamic-mig.yaml -o out/h100
     """
     spec = load_cluster_spec(spec_path)
-    built = build_cluster(spec)
-    by_kind = {
-        "DeviceClass": built.device_classes,
-        "Node": built.nodes,
-        "ResourceSlice": built.resource_slices,
-    }
-    files = {
-        KIND_FILES[kind]: _yaml_documents(objects) for kind, objects in by_kind.items() if objects
-    }
-    write_files_atomic(output, files, replaces=KIND_FILES.values())
+    written = write_cluster(spec, output, "json" if fmt is FormatOption.JSON else "yaml")
     typer.echo(
-        f"cluster {built.name}: wrote {len(built.device_classes):,} DeviceClasses, "
-        f"{len(built.nodes):,} Nodes, {len(built.resource_slices):,} ResourceSlices "
-        f"({_device_count(built.resource_slices):,} devices) to {output}"
+        f"cluster {written.name}: wrote {written.device_classes:,} DeviceClasses, "
+        f"{written.nodes:,} Nodes, {written.resource_slices:,} ResourceSlices "
+        f"({written.devices:,} devices) to {output}"
     )
 
 
 def _show_dump(path: Path, levels: tuple[str, ...] | None) -> list[KubeObject]:
-    loaded = load_cluster(path, levels=levels)
+    loaded = load_cluster(path, levels=levels, keep_objects=True)
     summary = summary_from_objects(loaded.name, str(path), loaded.objects, levels or DEFAULT_LEVELS)
     render(summary, out_console())
     return loaded.objects

@@ -89,6 +89,11 @@ def check_label_value(key: str, value: str) -> None:
         )
 
 
+MAX_MIG_INSTANCES = 7
+"""MIG instances one GPU can hold (7 compute slices on every MIG-capable model); a longer
+static layout is refused before the placement search runs."""
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
@@ -131,8 +136,10 @@ class MigSpec(_Spec):
     )
     layout: list[str] = Field(
         default_factory=list,
+        max_length=MAX_MIG_INSTANCES,
         description="Static mode only: MIG profile names of one GPU, e.g. [3g.40gb, 2g.20gb, "
-        "1g.10gb, 1g.10gb]; every GPU gets the same layout, placed first-fit.",
+        "1g.10gb, 1g.10gb]; every GPU gets the same layout, placed first-fit. At most 7 "
+        "instances (a GPU has 7 compute slices), checked before the layout is placed.",
     )
 
     @model_validator(mode="after")

@@ -15,7 +15,8 @@ and building them through the same models and validation keeps them ordinary con
   by one.
 * every other replay policy (:data:`REPLAY_POLICIES`) — tessera's profile: the filters
   (NodeUnschedulable, NodeName, NodeResourcesFit as a filter only, NodeAffinity,
-  TaintToleration, NodePorts, DynamicResources with ``devicePreemption``), GangTopology
+  TaintToleration, NodePorts, PodTopologySpread, InterPodAffinity, DynamicResources with
+  ``devicePreemption``), GangTopology
   placement, tessera's Preemption planner (which frees devices too), the policy's GPU scorer
   (:data:`GPU_SCORERS`) and ServingBatch, each scoring with weight 1;
 * the inflate policies (:data:`POLICIES`, the FGD paper's six plus ``tessera``) — the FGD
@@ -95,6 +96,8 @@ _TESSERA_FILTERS = (
     "NodeAffinity",
     "TaintToleration",
     "NodePorts",
+    "PodTopologySpread",
+    "InterPodAffinity",
     "DynamicResources",
 )
 _FILTER_ONLY = {

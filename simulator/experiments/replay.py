@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,11 @@ class ReplayConfig:
     faults: tuple[Fault, ...] = ()
     initial_backoff: float = INITIAL_BACKOFF
     max_backoff: float = MAX_BACKOFF
+    scheduler_names: tuple[str, ...] = (DEFAULT_SCHEDULER_NAME, "tessera")
+    """The ``spec.schedulerName`` values a replay's single profile answers to (besides its
+    own name); with several profiles each answers to its own name only. Pods naming no
+    profile are created but never scheduled (as in a cluster where that scheduler is not
+    running) and counted as ``pods_other_scheduler``."""
 
 
 @dataclass(slots=True)
@@ -188,7 +194,6 @@ class Replay:
             for p in chosen
         }
         self.framework: Framework = next(iter(self.frameworks.values()))
-        self._unmatched: set[str] = set()
         self.pods: dict[str, _PodState] = {}
         self.waiting_on: dict[str, list[int]] = {}
         self.placements: list[dict[str, Any]] = []
@@ -205,6 +210,8 @@ class Replay:
         self._sampled: tuple[int, int, int] | None = None
         self._epoch = 0  # bumped by every bind, eviction, completion and fault
         self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
+        self.slot_waiting: dict[str, deque[int]] = {}  # Job slot -> pods created on completions
+        self.other_scheduler: dict[str, int] = {}  # schedulerName -> pods nobody schedules
         self._stuck = False
 
     # -- setup -------------------------------------------------------------------------------
@@ -262,6 +269,8 @@ class Replay:
         for index, item in enumerate(items):
             if item.after_bound_of is not None:
                 self.waiting_on.setdefault(item.after_bound_of, []).append(index)
+            elif item.waits_slot is not None:
+                self.slot_waiting.setdefault(item.waits_slot, deque()).append(index)
             else:
                 self.engine.push(item.arrival + item.delay, PodArrival(index))
         for fault in self.config.faults:
@@ -350,8 +359,15 @@ class Replay:
         if state is None:
             state = _PodState(item, index)
             self.pods[key] = state
-        pod = self.backend.create_pod(item.pod)
+        pod = item.pod
+        if item.follow_topology is not None and item.after_bound_of is not None:
+            pod = self._follow(pod, item.after_bound_of, item.follow_topology)
+        pod = self.backend.create_pod(pod)
         framework = self._framework_for(pod)
+        if framework is None:
+            scheduler = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
+            self.other_scheduler[scheduler] = self.other_scheduler.get(scheduler, 0) + 1
+            return
         info = self._info(pod, framework)
         state.info = info
         state.pending_since = now
@@ -376,22 +392,15 @@ class Replay:
         self.queue.add(info, now)
         self._want_pass(now)
 
-    def _framework_for(self, pod: Pod) -> Framework:
+    def _framework_for(self, pod: Pod) -> Framework | None:
         """The framework of the profile named by the pod's ``spec.schedulerName`` (unset:
-        ``default-scheduler``); a pod naming no profile goes to the first one (logged once
-        per name when there are several)."""
+        ``default-scheduler``); a single profile also answers to ``config.scheduler_names``.
+        None: no profile answers (the pod is never scheduled, as in a real cluster)."""
         name = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
         found = self.frameworks.get(name)
-        if found is not None:
-            return found
-        if len(self.frameworks) > 1 and name not in self._unmatched:
-            self._unmatched.add(name)
-            log.info(
-                "pods with schedulerName %s match no profile: scheduled by profile %s",
-                name,
-                self.framework.profile.name,
-            )
-        return self.framework
+        if found is None and len(self.frameworks) == 1 and name in self.config.scheduler_names:
+            found = self.framework
+        return found
 
     def _info(self, pod: Pod, framework: Framework) -> PodInfo:
         """The pod's scheduling facts, batch by its profile's threshold."""
@@ -401,6 +410,19 @@ class Replay:
             pod_groups=self.cache.pod_groups,
             batch_threshold=framework.profile.batch_threshold,
         )
+
+    def _follow(self, pod: Pod, leader_key: str, label: str) -> Pod:
+        """``pod`` with ``nodeSelector {label: <value on the leader's node>}`` (an LWS worker
+        of an exclusive group, created once its leader is bound); unchanged when the leader
+        is not running or its node lacks the label."""
+        leader = self.pods.get(leader_key)
+        node = self.cache.nodes.get(leader.node) if leader is not None and leader.node else None
+        value = node.metadata.labels.get(label) if node is not None else None
+        if value is None:
+            return pod
+        selector = {**pod.spec.node_selector, label: value}
+        spec = pod.spec.model_copy(update={"node_selector": selector})
+        return pod.model_copy(update={"spec": spec})
 
     def _record(self, now: float, event: str, key: str, node: str | None, reason: str = "") -> None:
         devices = [f"{d}/{p}/{v}" for d, p, v in self._devices_of(key)] if event == "bind" else []
@@ -451,6 +473,7 @@ class Replay:
     def _cycle(self, queued: QueuedPod, now: float) -> None:
         info = queued.info
         framework = self._framework_for(info.pod)
+        assert framework is not None  # pods no profile answers to are never queued
         if info.gang is not None and info.gang.size > 1 and framework.points.gang:
             self._gang_cycle(queued, framework, now)
             return
@@ -537,6 +560,10 @@ class Replay:
         state.node = None
         self._running -= 1
         self.backend.delete_pod(event.key)
+        slot = state.item.completes_slot
+        waiting = self.slot_waiting.get(slot) if slot is not None else None
+        if waiting:
+            self.engine.push(now, PodArrival(waiting.popleft()))
         self.queue.move_all(now)
         self._want_pass(now)
 
@@ -647,7 +674,7 @@ class Replay:
             ):
                 self.gang_partial.add(key)
         alloc = [row["alloc_pct"] for row in self.timeline]
-        return {
+        summary: dict[str, Any] = {
             "trace": self.trace.name,
             "cluster": self.cluster.name,
             "device_choice": self.config.device_choice,
@@ -666,6 +693,17 @@ class Replay:
             "events": self.engine.processed,
             "wall_seconds": round(wall, 3),
         }
+        if self.other_scheduler:
+            summary["pods_other_scheduler"] = dict(sorted(self.other_scheduler.items()))
+            for name, count in sorted(self.other_scheduler.items()):
+                log.warning(
+                    "%d pod(s) name schedulerName %r, which no profile of this replay answers "
+                    "to (%s): they stay pending",
+                    count,
+                    name,
+                    ", ".join(self.config.scheduler_names),
+                )
+        return summary
 
 
 def run_replay(

@@ -25,6 +25,11 @@ class TraceItem:
     of an exclusive-topology group are created only after their leader is placed);
     ``delay`` is added to the arrival (LWS workers appear a reconcile after their leader).
     ``finish_at`` (absolute seconds) ends the pod at that time instead of after ``duration``.
+    ``waits_slot``: the pod is created only when a pod whose ``completes_slot`` is the same
+    name completes, one pod per completion, in trace order (a Job's later pods).
+    ``follow_topology``: on creation the pod gets ``nodeSelector {key: value}`` with the
+    value of that node label on the node of ``after_bound_of`` (LWS workers of an
+    exclusive-topology group follow their leader).
     """
 
     pod: Pod
@@ -33,6 +38,9 @@ class TraceItem:
     finish_at: float | None = None
     after_bound_of: str | None = None
     delay: float = 0.0
+    waits_slot: str | None = None
+    completes_slot: str | None = None
+    follow_topology: str | None = None
 
     @property
     def key(self) -> str:

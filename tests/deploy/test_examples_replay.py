@@ -4,9 +4,7 @@ of its own, DRA pods on the devices they claim.
 
 The examples are plain manifests (no creationTimestamp), so the dump reader starts every
 object at t=0; they name no namespace, so it reads them into "default", as `kubectl apply`
-does. Parts that need a reader or cluster spec this tree does not have yet are marked
-``xfail(strict=True)`` with the missing piece as the reason: once it lands the case passes,
-strict xfail turns that into a failure, and the mark must go.
+does; Deployments and Jobs are expanded by the controllers' rules.
 """
 
 from __future__ import annotations
@@ -37,27 +35,14 @@ CLUSTERS = ROOT / "traces" / "clusters"
 DRA_CLUSTER = CLUSTERS / "two-rack-h100-dynamic-mig.yaml"
 DEVICE_PLUGIN_CLUSTER = CLUSTERS / "two-rack-h100-device-plugin.yaml"
 
-NEEDS_DEPLOYMENT_READER = pytest.mark.xfail(
-    strict=True,
-    reason="needs the dump reader to expand apps/v1 Deployments into their pods "
-    "(simulator/traces/dump.py reads Pods and LeaderWorkerSets only)",
-)
-NEEDS_JOB_READER = pytest.mark.xfail(
-    strict=True,
-    reason="needs the dump reader to expand batch/v1 Jobs (Indexed, parallelism pods) into "
-    "their pods (simulator/traces/dump.py reads Pods and LeaderWorkerSets only)",
-)
 CASES = [
     pytest.param("vllm-lws-dra.yaml", DRA_CLUSTER, id="vllm-lws-dra"),
     pytest.param(
         "mig-inference-deployment.yaml",
         DRA_CLUSTER,
-        marks=NEEDS_DEPLOYMENT_READER,
         id="mig-inference-deployment",
     ),
-    pytest.param(
-        "batch-finetune-gang.yaml", DRA_CLUSTER, marks=NEEDS_JOB_READER, id="batch-finetune-gang"
-    ),
+    pytest.param("batch-finetune-gang.yaml", DRA_CLUSTER, id="batch-finetune-gang"),
     pytest.param("vllm-lws-device-plugin.yaml", DEVICE_PLUGIN_CLUSTER, id="vllm-lws-device-plugin"),
 ]
 

@@ -120,9 +120,11 @@ def test_replay_matches_the_committed_golden(
 
 
 def test_small_scenario_places_everything_without_waiting() -> None:
-    """serving-batch-small under tessera: all 5 gangs whole, every pod bound, nothing waits."""
+    """serving-batch-small under tessera: all 4 gangs whole, every pod bound, no serving pod
+    waits (the surge preempts batch in its rack)."""
     summary = run("serving-batch-small", "tessera").summary
-    assert summary["gangs_placed"] == summary["gangs_total"] == 5
+    assert summary["gangs_placed"] == summary["gangs_total"] == 4
+    assert summary["pending_seconds"]["serving"]["p99"] == 0.0
     assert summary["gangs_partial"] == summary["pods_unschedulable"] == 0
     assert summary["pods_scheduled"] == summary["pods_total"]
 

@@ -45,8 +45,10 @@ def error_line(output: str) -> str:
 
 
 def test_replay_runs_every_profile_and_routes_pods_by_scheduler_name(tmp_path: Path) -> None:
-    """Two profiles: pods go to the profile their schedulerName names, the others to the
-    first; the summary names both profiles and device_choice 'config'."""
+    """Two profiles: pods go to the profile their schedulerName names; pods naming no profile
+    (here the defaulted default-scheduler) are never scheduled and counted, as in a cluster
+    running only those two schedulers; the summary names both profiles and device_choice
+    'config'."""
     spot_only = (
         "addedAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: "
         "[{matchExpressions: [{key: example.com/spot, operator: Exists}]}]}}"
@@ -66,7 +68,8 @@ def test_replay_runs_every_profile_and_routes_pods_by_scheduler_name(tmp_path: P
     )
     spec, trace = spot_scenario(tmp_path)
     dump = yaml.safe_load(trace.read_text())
-    dump["items"][0]["spec"]["schedulerName"] = "spot"  # p0; p1..p3 name no profile
+    dump["items"][0]["spec"]["schedulerName"] = "spot"  # p0
+    dump["items"][1]["spec"]["schedulerName"] = "on-demand"  # p1; p2, p3 name no profile
     trace.write_text(yaml.safe_dump(dump))
     out = tmp_path / "out"
     result = CliRunner().invoke(
@@ -83,8 +86,10 @@ def test_replay_runs_every_profile_and_routes_pods_by_scheduler_name(tmp_path: P
         for e in map(json.loads, (out / "placements.jsonl").read_text().splitlines())
     }
     assert binds["default/p0"].startswith("spot-")
-    assert all(binds[f"default/p{i}"].startswith("on-demand-") for i in (1, 2, 3))
+    assert binds["default/p1"].startswith("on-demand-")
+    assert "default/p2" not in binds and "default/p3" not in binds
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["pods_other_scheduler"] == {"default-scheduler": 2}
     assert (summary["policy"], summary["device_choice"]) == ("on-demand+spot", "config")
 
 

@@ -29,10 +29,11 @@ def replay(out: Path, faults: list[str], horizon: str = "1200") -> Result:
 def test_node_and_device_faults_evict_at_their_times(tmp_path: Path) -> None:
     """T:node:NAME removes the node at T (its pods evicted, "node NAME lost"); T:device:D/P/DEV
     evicts the device's holder at T ("... tainted ...:NoExecute"); order on the line is free."""
-    # At t=0 the llama-405b group 0 binds on h100-0000..0003 (leader on h100-0000, worker 1
-    # holding gpu-0 of h100-0001).
+    # At t=0 the llama-405b group binds on h100-0000..0003 (leader on h100-0000, worker 1
+    # holding gpu-0 of h100-0001); the taint at 650 restarts the whole group, which lands on
+    # h100-0016, 0017, 0019, 0020 (rack r001); the node lost at 700 is its leader's.
     out = tmp_path / "out"
-    result = replay(out, ["700:node:h100-0000", "650:device:gpu.nvidia.com/h100-0001/gpu-0"])
+    result = replay(out, ["700:node:h100-0016", "650:device:gpu.nvidia.com/h100-0001/gpu-0"])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in (out / "placements.jsonl").read_text().splitlines()]
     evictions = [(e["t"], e["node"], e["reason"]) for e in events if e["event"] == "evict"]
@@ -45,11 +46,11 @@ def test_node_and_device_faults_evict_at_their_times(tmp_path: Path) -> None:
             "device gpu.nvidia.com/h100-0001/gpu-0 tainted tessera.io/fault:NoExecute",
         )
     ]
-    assert [(t, node) for t, node, _ in lost] == [(700.0, "h100-0000")]
-    assert lost[0][2] == "node h100-0000 lost"
+    assert [(t, node) for t, node, _ in lost] == [(700.0, "h100-0016")]
+    assert lost[0][2] == "node h100-0016 lost"
     # No bind lands on the lost node after 700, nor on the tainted GPU after 650.
     binds = [e for e in events if e["event"] == "bind"]
-    assert all(e["node"] != "h100-0000" for e in binds if e["t"] >= 700)
+    assert all(e["node"] != "h100-0016" for e in binds if e["t"] >= 700)
     assert all("gpu.nvidia.com/h100-0001/gpu-0" not in e["devices"] for e in binds if e["t"] >= 650)
 
 

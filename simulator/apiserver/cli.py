@@ -16,6 +16,7 @@ Output is ``typer.echo`` on stdout: the URL and kubeconfig path, nothing else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -174,7 +175,7 @@ def check_replay_api_options(
 def replay_with_api(
     cluster: LoadedCluster,
     trace: Trace,
-    profile: Profile,
+    profiles: Profile | Sequence[Profile],
     config: ReplayConfig,
     *,
     api_port: int | None,
@@ -192,7 +193,7 @@ def replay_with_api(
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
     if api_port is None:
-        return run_replay(cluster, trace, profile, config)
+        return run_replay(cluster, trace, profiles, config)
 
     def announce(live: LiveReplay) -> None:
         pace = f" at {realtime:g}x wall time" if realtime else ""
@@ -208,7 +209,7 @@ def replay_with_api(
         return run_replay_served(
             cluster,
             trace,
-            profile,
+            profiles,
             config,
             port=api_port,
             realtime=realtime,

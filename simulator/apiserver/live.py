@@ -14,7 +14,7 @@ as possible). Nothing else in the replay changes: the same inputs give byte-iden
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +131,7 @@ def serve_replay(
 def run_replay_served(
     cluster: LoadedCluster,
     trace: Trace,
-    profile: Profile,
+    profiles: Profile | Sequence[Profile],
     config: ReplayConfig,
     *,
     host: str = LOOPBACK,
@@ -147,9 +147,9 @@ def run_replay_served(
     Builds the replay, serves it (:func:`serve_replay`), calls ``on_serving`` (e.g. print the
     URL), runs the replay, calls ``linger`` (e.g. keep serving the final state until Ctrl-C),
     and stops the server whatever happens. Returns what ``run_replay`` would (the same
-    placements, the policy's name in the summary). ValueError when the port cannot be bound.
+    placements, the profiles' names in the summary). ValueError when the port cannot be bound.
     """
-    replay = Replay(cluster, trace, profile, config)
+    replay = Replay(cluster, trace, profiles, config)
     live = serve_replay(
         replay, host=host, port=port, realtime=realtime, kubeconfig_out=kubeconfig_out
     )
@@ -157,7 +157,7 @@ def run_replay_served(
         if on_serving is not None:
             on_serving(live)
         result = replay.run()
-        result.summary["policy"] = profile.name
+        result.summary["policy"] = "+".join(replay.frameworks)
         if linger is not None:
             linger(live)
         return result

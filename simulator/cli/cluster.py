@@ -16,6 +16,7 @@ import typer
 from scheduler.api.loaders import dump_objects
 from scheduler.api.meta import KubeObject
 from scheduler.topology.domains import DEFAULT_LEVELS
+from simulator.apiserver.cli import serve
 from simulator.atomic import write_files_atomic
 from simulator.cli.common import parse_topology
 from simulator.cli.errors import out_console
@@ -178,3 +179,6 @@ def show(
         render(summary_from_spec(spec, str(source), levels), out_console())
         return
     _show_dump(source, levels)
+
+
+cluster_app.command("serve")(serve)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,14 @@ from rich.table import Table
 from scheduler.api.kubeschedulerconfig import load_scheduler_config
 from scheduler.framework.profiles import Profile
 from scheduler.plugins.configuration import profiles_from_config
+from simulator.apiserver.cli import (
+    ApiPortOption,
+    KubeconfigOutOption,
+    LingerOption,
+    RealtimeOption,
+    check_replay_api_options,
+    replay_with_api,
+)
 from simulator.cli.common import ConfigOption, parse_topology, policy_or_config
 from simulator.cli.errors import out_console
 from simulator.cli.inflate import DeviceChoiceOption
@@ -24,7 +33,7 @@ from simulator.experiments.policies import (
     replay_profile,
     with_cluster_levels,
 )
-from simulator.experiments.replay import Fault, ReplayConfig, run_replay
+from simulator.experiments.replay import Fault, ReplayConfig
 from simulator.traces import read_trace
 
 
@@ -169,6 +178,21 @@ def replay(
             "Repeatable.",
         ),
     ] = None,
+    scheduler_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scheduler-name",
+            metavar="NAME",
+            help="With a single profile: the spec.schedulerName values it answers to "
+            "(default: default-scheduler and tessera). Pods naming another scheduler are "
+            "never scheduled and are counted. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    api_port: ApiPortOption = None,
+    realtime: RealtimeOption = None,
+    kubeconfig_out: KubeconfigOutOption = None,
+    linger: LingerOption = False,
 ) -> None:
     """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
@@ -187,6 +211,7 @@ def replay(
 
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
     """
+    check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
     chosen = policy_or_config(policy, config_file, "tessera")
     if config_file is not None and device_choice is not None:
         raise ValueError(
@@ -223,7 +248,18 @@ def replay(
             initial_backoff=float(scheduler_config.pod_initial_backoff_seconds),
             max_backoff=float(scheduler_config.pod_max_backoff_seconds),
         )
-    result = run_replay(loaded, data, profiles, config)
+    if scheduler_name:
+        config = dataclasses.replace(config, scheduler_names=tuple(scheduler_name))
+    result = replay_with_api(
+        loaded,
+        data,
+        profiles,
+        config,
+        api_port=api_port,
+        realtime=realtime,
+        kubeconfig_out=kubeconfig_out,
+        linger=linger,
+    )
     result.write(out)
     console: Console = out_console()
     console.print(_summary_table(result.summary))

@@ -143,13 +143,13 @@ def test_missing_config_file_is_a_one_line_error(tmp_path: Path) -> None:
 def test_config_backoffs_reach_the_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """podInitialBackoffSeconds / podMaxBackoffSeconds become the replay queue's backoffs."""
     seen: list[ReplayConfig] = []
-    real = cli_replay.run_replay
+    real = cli_replay.replay_with_api
 
-    def spy(*args: Any) -> Any:
+    def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(args[3])
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli_replay, "run_replay", spy)
+    monkeypatch.setattr(cli_replay, "replay_with_api", spy)
     config = write(tmp_path, "podInitialBackoffSeconds: 3\npodMaxBackoffSeconds: 7\n")
     code, output, _ = replay(tmp_path, "--config", str(config))
     assert code == 0, output

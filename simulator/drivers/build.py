@@ -52,7 +52,6 @@ from simulator.drivers.spec import (
     NodePoolSpec,
     NodeShape,
     NvidiaAccelerator,
-    OpenbNode,
     PlacementSpec,
     SharedGpuAccelerator,
     TaintSpec,
@@ -60,6 +59,7 @@ from simulator.drivers.spec import (
     read_openb_nodes,
     resolve_csv_path,
 )
+from simulator.traces.openb import OpenbNode
 
 PLACEHOLDER_NODE = "__NODE__"
 
@@ -336,7 +336,7 @@ def _openb_token(node: OpenbNode) -> str:
     cpu = f"{node.cpu_milli // 1000}c" if node.cpu_milli % 1000 == 0 else f"{node.cpu_milli}m"
     mem = binary_quantity(node.memory_mib * MIB).lower()
     model = (node.model or "cpu").lower()
-    token = f"{model}-{node.gpus}g-{cpu}-{mem}"
+    token = f"{model}-{node.gpu}g-{cpu}-{mem}"
     return "".join(c if c.isalnum() or c == "-" else "-" for c in token)
 
 
@@ -345,7 +345,7 @@ def _expand_openb(pool: NodePoolSpec, csv_path: str) -> list[ConcretePool]:
     rows = read_openb_nodes(resolve_csv_path(Path(csv_path), where))
     groups: dict[tuple[str | None, int, int, int], list[OpenbNode]] = {}
     for row in rows:
-        groups.setdefault((row.model, row.gpus, row.cpu_milli, row.memory_mib), []).append(row)
+        groups.setdefault((row.model, row.gpu, row.cpu_milli, row.memory_mib), []).append(row)
     expanded = []
     for (model, gpus, cpu_milli, memory_mib), members in groups.items():
         cpu = str(cpu_milli // 1000) if cpu_milli % 1000 == 0 else f"{cpu_milli}m"

@@ -24,12 +24,8 @@ expands, at build time, into one pool per distinct node shape with shared GPUs.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,6 +36,7 @@ from pydantic.alias_generators import to_camel
 from simulator.drivers.catalog import GPU_MODELS, gpu_model
 from simulator.drivers.mig import place_layout
 from simulator.drivers.tpu import tpu_slice_shape
+from simulator.traces.openb import OpenbNode, read_nodes
 
 DEFAULT_TOPOLOGY_LEVELS = (
     "topology.kubernetes.io/zone",
@@ -552,17 +549,6 @@ def load_cluster_spec(path: str | Path) -> ClusterSpec:
 # openb node CSV.
 
 
-@dataclass(frozen=True)
-class OpenbNode:
-    """One row of an openb node CSV (``sn,cpu_milli,memory_mib,gpu,model``)."""
-
-    name: str
-    cpu_milli: int
-    memory_mib: int
-    gpus: int
-    model: str | None
-
-
 def resolve_csv_path(path: Path, where: str = "fromOpenbCSV") -> Path:
     """``path`` if it exists, else ``path`` + ``.gz``; ValueError naming ``where`` otherwise."""
     if path.is_file():
@@ -574,54 +560,20 @@ def resolve_csv_path(path: Path, where: str = "fromOpenbCSV") -> Path:
 
 
 def read_openb_nodes(path: Path) -> list[OpenbNode]:
-    """Parse an openb node CSV (plain or gzip). ValueError naming the file, row and column."""
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
-    except (OSError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read openb node CSV: {exc}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    expected = ["sn", "cpu_milli", "memory_mib", "gpu", "model"]
-    if reader.fieldnames is None or any(c not in reader.fieldnames for c in expected):
-        raise ValueError(f"{path}: header {reader.fieldnames} lacks columns {expected}")
-    nodes: list[OpenbNode] = []
-    seen: set[str] = set()
-    for line, row in enumerate(reader, start=2):
-        values: dict[str, int] = {}
-        for column in ("cpu_milli", "memory_mib", "gpu"):
-            try:
-                values[column] = int(row[column])
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"{path}: line {line}: column {column}: {row[column]!r} is not an integer"
-                ) from None
-            if values[column] < 0:
-                raise ValueError(f"{path}: line {line}: column {column}: negative value")
-        name = (row["sn"] or "").strip()
-        if not _DNS_SUBDOMAIN.match(name):
-            raise ValueError(f"{path}: line {line}: column sn: {name!r} is not a valid node name")
-        if name in seen:
-            raise ValueError(f"{path}: line {line}: column sn: node {name!r} repeated")
-        seen.add(name)
-        model = (row["model"] or "").strip()
-        if model in ("", "NaN", "nan"):
-            if values["gpu"] != 0:
-                raise ValueError(f"{path}: line {line}: column model: empty for a GPU node")
-            model_name: str | None = None
-        else:
-            if model not in GPU_MODELS:
-                raise ValueError(
-                    f"{path}: line {line}: column model: unknown GPU model {model!r}; "
-                    f"known: {', '.join(GPU_MODELS)}"
-                )
-            if values["gpu"] == 0:
-                raise ValueError(f"{path}: line {line}: column gpu: 0 GPUs with model {model!r}")
-            model_name = model
-        nodes.append(
-            OpenbNode(name, values["cpu_milli"], values["memory_mib"], values["gpu"], model_name)
-        )
+    """An openb node CSV (:func:`simulator.traces.openb.read_nodes`, the one reader) checked
+    for a cluster: node names are DNS subdomains, GPU models are in the catalog, at least
+    one row. ValueError naming the file, line and column."""
+    nodes = read_nodes(path)
     if not nodes:
         raise ValueError(f"{path}: openb node CSV has no rows")
+    for line, node in enumerate(nodes, start=2):
+        if not _DNS_SUBDOMAIN.match(node.name):
+            raise ValueError(
+                f"{path}: line {line}: column sn: {node.name!r} is not a valid node name"
+            )
+        if node.model is not None and node.model not in GPU_MODELS:
+            raise ValueError(
+                f"{path}: line {line}: column model: unknown GPU model {node.model!r}; "
+                f"known: {', '.join(GPU_MODELS)}"
+            )
     return nodes

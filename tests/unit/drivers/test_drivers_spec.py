@@ -263,7 +263,7 @@ def test_openb_csv_errors_name_file_line_and_column(tmp_path: Path) -> None:
     ):
         load_cluster_spec(_openb_spec(tmp_path, "bad.csv"))
     bad.write_text("sn,cpu_milli,memory_mib,gpu,model\nn1,lots,1024,2,T4\n")
-    with pytest.raises(ValueError, match="line 2: column cpu_milli: 'lots' is not an integer"):
+    with pytest.raises(ValueError, match="bad.csv: line 2: column 'cpu_milli': 'lots': not an integer"):
         read_openb_nodes(bad)
 
 
@@ -272,7 +272,7 @@ def test_fixture_csv_rows() -> None:
     nodes = read_openb_nodes(FIXTURE_CSV)
     assert len(nodes) == 7
     assert [n.model for n in nodes].count(None) == 1
-    assert nodes[2].gpus == 8 and nodes[2].model == "G2"
+    assert nodes[2].gpu == 8 and nodes[2].model == "G2"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ whose schema is not built into Kubernetes against their CRDs when the CRD files 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +22,6 @@ CONTROL_PLANE_CONFIG = TLS / "control-plane" / "kube-scheduler-config.yaml"
 EXAMPLES = ROOT / "manifests" / "examples"
 KUBERNETES_VERSION = "1.35.0"
 """The Kubernetes version whose (strict) schemas the objects are validated against."""
-
-CRDS_ENV = "TESSERA_CRDS"
-"""Environment variable: CRD files (os.pathsep-separated) to validate custom resources with,
-e.g. the LeaderWorkerSet CRD of kubernetes-sigs/lws (config/crd/bases) and the PodGroup CRD
-of kubernetes-sigs/scheduler-plugins (manifests/crds)."""
 
 
 @dataclass(frozen=True)
@@ -150,43 +144,3 @@ def pod_templates(manifest: Manifest) -> Iterator[tuple[str, dict[str, Any]]]:
         if "leaderTemplate" in template:
             yield "spec.leaderWorkerTemplate.leaderTemplate", template["leaderTemplate"]
         yield "spec.leaderWorkerTemplate.workerTemplate", template["workerTemplate"]
-
-
-# -- CRD schemas ---------------------------------------------------------------------------------
-def crd_files() -> list[Path]:
-    """The CRD files named by :data:`CRDS_ENV` (none when it is unset)."""
-    value = os.environ.get(CRDS_ENV, "")
-    return [Path(p) for p in value.split(os.pathsep) if p]
-
-
-def _strict(schema: Any) -> Any:
-    """A CRD structural schema as the API server's strict field validation reads it: an
-    object with ``properties`` takes no other field unless it preserves unknown fields."""
-    if isinstance(schema, list):
-        return [_strict(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: _strict(value) for key, value in schema.items()}
-    if (
-        "properties" in out
-        and "additionalProperties" not in out
-        and not out.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
-def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """``(apiVersion, kind)`` -> strict JSON schema of every served version of the CRDs."""
-    schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in crd_files():
-        for manifest in api_objects(path):
-            if manifest.kind != "CustomResourceDefinition":
-                continue
-            spec = manifest.obj["spec"]
-            for version in spec["versions"]:
-                schema = version.get("schema", {}).get("openAPIV3Schema")
-                if schema is not None:
-                    api_version = f"{spec['group']}/{version['name']}"
-                    schemas[api_version, spec["names"]["kind"]] = _strict(schema)
-    return schemas

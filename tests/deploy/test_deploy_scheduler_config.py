@@ -195,10 +195,8 @@ def test_a_misspelt_extender_field_is_rejected() -> None:
 
 @pytest.mark.parametrize("layout", CONFIGS)
 def test_whole_document_loads_with_tessera_reader(layout: str, tmp_path: Path) -> None:
-    """When this tree has tessera's KubeSchedulerConfiguration reader, it accepts the whole
-    file (profiles, leader election, client connection, extenders) as kube-scheduler would."""
-    if importlib.util.find_spec(FULL_READER) is None:
-        pytest.skip(f"{FULL_READER} is not in this tree; the extender fields are validated above")
+    """tessera's KubeSchedulerConfiguration reader accepts the whole file (profiles, leader
+    election, client connection, extenders) as kube-scheduler would."""
     reader = importlib.import_module(FULL_READER)
     if layout == "sidecar":
         path = tmp_path / "config.yaml"

@@ -285,7 +285,6 @@ def test_build_is_deterministic() -> None:
 OPENB_GPU_NODES = REPO / "traces" / "openb" / "openb_node_list_gpu_node.csv.gz"
 
 
-@pytest.mark.skipif(not OPENB_GPU_NODES.exists(), reason="openb node CSV not in the tree")
 def test_openb_example_builds_the_paper_cluster() -> None:
     """openb.yaml builds 1,213 nodes with 6,212 shared GPUs (the FGD paper's cluster)."""
     cluster = build_cluster(load_cluster_spec(CLUSTERS / "openb.yaml"))

@@ -263,7 +263,9 @@ def test_openb_csv_errors_name_file_line_and_column(tmp_path: Path) -> None:
     ):
         load_cluster_spec(_openb_spec(tmp_path, "bad.csv"))
     bad.write_text("sn,cpu_milli,memory_mib,gpu,model\nn1,lots,1024,2,T4\n")
-    with pytest.raises(ValueError, match="bad.csv: line 2: column 'cpu_milli': 'lots': not an integer"):
+    with pytest.raises(
+        ValueError, match=r"bad\.csv: line 2: column 'cpu_milli': 'lots': not an integer"
+    ):
         read_openb_nodes(bad)
 
 

@@ -48,12 +48,21 @@ class PodArrival(Event):
 
 @dataclass(frozen=True, slots=True)
 class PodCompletion(Event):
-    """A running pod finishes; ``incarnation`` guards against a stale completion of a pod
-    that was evicted and rescheduled since."""
+    """A running pod (by trace index) finishes its work; ``incarnation`` guards against a
+    stale completion of a pod that was evicted and rescheduled since."""
 
     rank: ClassVar[Rank] = Rank.COMPLETION
-    key: str
+    index: int
     incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodDeletion(Event):
+    """A pod (by trace index) is deleted at its ``finish_at``: its controller scaled it
+    down. Running, it ends; pending, it leaves the queue; not created yet, it never is."""
+
+    rank: ClassVar[Rank] = Rank.COMPLETION
+    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,25 @@ class DeviceTaintEvent(Event):
     key: str
     value: str
     effect: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRepair(Event):
+    """A lost node returns (with its devices), empty."""
+
+    rank: ClassVar[Rank] = Rank.FAULT
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRepair(Event):
+    """A device's fault taint is removed: the device is in service again."""
+
+    rank: ClassVar[Rank] = Rank.FAULT
+    driver: str
+    pool: str
+    device: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ class SchedulingQueue:
         self._seq = itertools.count()
         self._active: list[tuple[int, float, int, str]] = []
         self._backoff: list[tuple[float, int, str]] = []
+        self._parked: list[tuple[float, int, str]] = []
+        """(failed_at, seq, key) of unschedulable pods; entries go stale when the pod leaves
+        ``unschedulable`` (checked against its ``failed_at``)."""
         self._pods: dict[str, QueuedPod] = {}
         self._where: dict[str, str] = {}
         self.unschedulable: dict[str, QueuedPod] = {}
@@ -141,6 +144,7 @@ class SchedulingQueue:
         self._pods[pod.key] = pod
         self._where[pod.key] = "unschedulable"
         self.unschedulable[pod.key] = pod
+        heapq.heappush(self._parked, (now, next(self._seq), pod.key))
 
     def requeue_active(self, pod: QueuedPod, now: float) -> None:
         """After a failed attempt that preempted victims: retry right away.
@@ -165,6 +169,7 @@ class SchedulingQueue:
         """A cluster event that may help: unschedulable pods go to active or backoff."""
         moved = list(self.unschedulable.values())
         self.unschedulable.clear()
+        self._parked.clear()
         for pod in moved:
             if pod.backoff_until(self.initial_backoff, self.max_backoff) <= now:
                 self._to_active(pod, now)
@@ -179,12 +184,12 @@ class SchedulingQueue:
             pod = self._pods.get(key)
             if pod is not None and self._where.get(key) == "backoff":
                 self._to_active(pod, now)
-        stale = [
-            p for p in self.unschedulable.values() if now - p.failed_at >= self.max_unschedulable
-        ]
-        for pod in stale:
-            del self.unschedulable[pod.key]
-            self._to_active(pod, now)
+        while self._parked and now - self._parked[0][0] >= self.max_unschedulable:
+            failed_at, _, key = heapq.heappop(self._parked)
+            pod = self.unschedulable.get(key)
+            if pod is not None and pod.failed_at == failed_at:
+                del self.unschedulable[key]
+                self._to_active(pod, now)
 
     def remove(self, key: str) -> QueuedPod | None:
         """Drop a pod from whichever sub-queue holds it (it was deleted)."""
@@ -195,9 +200,26 @@ class SchedulingQueue:
         return pod
 
     def next_timer(self) -> float | None:
-        """When the queue next needs :meth:`flush` (a backoff ends or a pod goes stale)."""
-        times = [t for t, _, key in self._backoff if self._where.get(key) == "backoff"]
-        times.extend(p.failed_at + self.max_unschedulable for p in self.unschedulable.values())
+        """When the queue next needs :meth:`flush` (a backoff ends or a pod goes stale).
+
+        Stale heap entries at the top are dropped here, so the answer costs O(log n)
+        amortised rather than a scan of every waiting pod.
+        """
+        backoff = self._backoff
+        while backoff and self._where.get(backoff[0][2]) != "backoff":
+            heapq.heappop(backoff)
+        parked = self._parked
+        while parked:
+            failed_at, _, key = parked[0]
+            pod = self.unschedulable.get(key)
+            if pod is not None and pod.failed_at == failed_at:
+                break
+            heapq.heappop(parked)
+        times = []
+        if backoff:
+            times.append(backoff[0][0])
+        if parked:
+            times.append(parked[0][0] + self.max_unschedulable)
         return min(times) if times else None
 
     @property

@@ -177,6 +177,7 @@ def replay_with_api(
     trace: Trace,
     profiles: Profile | Sequence[Profile],
     config: ReplayConfig,
+    out: Path | None = None,
     *,
     api_port: int | None,
     realtime: float | None = None,
@@ -186,14 +187,15 @@ def replay_with_api(
     """The replay command's run: ``run_replay`` without ``--api-port``; with it, the same
     replay served over the API while it runs (:func:`run_replay_served`), announcing the URL
     (and kubeconfig) on stdout, then, with ``--linger``, serving the final state until
-    Ctrl-C. The result is the same either way (tested byte for byte).
+    Ctrl-C. The result is the same either way (tested byte for byte); its files are
+    streamed into ``out`` (a private temporary directory when None).
 
     ValueError as :func:`check_replay_api_options` (call that first, before loading
     anything), or when the port cannot be bound.
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
     if api_port is None:
-        return run_replay(cluster, trace, profiles, config)
+        return run_replay(cluster, trace, profiles, config, out)
 
     def announce(live: LiveReplay) -> None:
         pace = f" at {realtime:g}x wall time" if realtime else ""
@@ -211,6 +213,7 @@ def replay_with_api(
             trace,
             profiles,
             config,
+            out,
             port=api_port,
             realtime=realtime,
             kubeconfig_out=kubeconfig_out,

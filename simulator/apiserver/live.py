@@ -133,6 +133,7 @@ def run_replay_served(
     trace: Trace,
     profiles: Profile | Sequence[Profile],
     config: ReplayConfig,
+    out: Path | None = None,
     *,
     host: str = LOOPBACK,
     port: int = 0,
@@ -147,7 +148,8 @@ def run_replay_served(
     Builds the replay, serves it (:func:`serve_replay`), calls ``on_serving`` (e.g. print the
     URL), runs the replay, calls ``linger`` (e.g. keep serving the final state until Ctrl-C),
     and stops the server whatever happens. Returns what ``run_replay`` would (the same
-    placements, the profiles' names in the summary). ValueError when the port cannot be bound.
+    placements, the profiles' names in the summary, the files streamed into ``out``).
+    ValueError when the port cannot be bound.
     """
     replay = Replay(cluster, trace, profiles, config)
     live = serve_replay(
@@ -156,8 +158,7 @@ def run_replay_served(
     try:
         if on_serving is not None:
             on_serving(live)
-        result = replay.run()
-        result.summary["policy"] = "+".join(replay.frameworks)
+        result = replay.run(out)
         if linger is not None:
             linger(live)
         return result

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -34,7 +35,15 @@ from simulator.experiments.policies import (
     with_cluster_levels,
 )
 from simulator.experiments.replay import Fault, ReplayConfig
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
+from simulator.scenarios.model import cluster_path, is_scenario, load_scenario
+
+
+class OnlyOption(StrEnum):
+    """``--only``: the class of pods to keep."""
+
+    SERVING = "serving"
+    BATCH = "batch"
 
 
 def parse_fault(text: str) -> Fault:
@@ -93,11 +102,19 @@ def _summary_table(summary: dict[str, object]) -> Table:
         "gangs_partial",
         "preemptions",
         "gpu_alloc_mean_pct",
+        "batch_fill_pct",
+        "batch_lost_gpu_hours",
         "device_choice",
         "events",
         "wall_seconds",
     ):
         table.add_row(key, str(summary[key]))
+    hours = summary["gpu_hours"]
+    assert isinstance(hours, dict)
+    table.add_row(
+        "gpu_hours capacity/serving/batch/idle",
+        " / ".join(f"{hours[k]:g}" for k in ("capacity", "serving", "batch", "idle")),
+    )
     pending = summary["pending_seconds"]
     assert isinstance(pending, dict)
     for cls, values in pending.items():
@@ -111,23 +128,25 @@ def _summary_table(summary: dict[str, object]) -> Table:
 
 
 def replay(
-    cluster: Annotated[
-        Path,
-        typer.Option(
-            "--cluster",
-            metavar="SPEC|DIR",
-            help="A cluster spec (traces/clusters/*.yaml) or a directory/file of Node, "
-            "DeviceClass and ResourceSlice objects.",
-        ),
-    ],
     trace: Annotated[
         Path,
         typer.Option(
             "--trace",
             metavar="TRACE",
-            help="An openb pod CSV (.csv/.csv.gz) or a Kubernetes object dump (YAML/JSON).",
+            help="An openb pod CSV (.csv/.csv.gz), a scenario (kind: Scenario, generated for "
+            "--seed) or a Kubernetes object dump (YAML/JSON).",
         ),
     ],
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            "--cluster",
+            metavar="SPEC|DIR",
+            help="A cluster spec (traces/clusters/*.yaml) or a directory/file of Node, "
+            "DeviceClass and ResourceSlice objects (default for a scenario: its own).",
+            show_default=False,
+        ),
+    ] = None,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -155,7 +174,10 @@ def replay(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of ties and random policies.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", help="Seed of ties, random policies and a scenario's trace."),
+    ] = 0,
     topology: Annotated[
         str | None,
         typer.Option(
@@ -193,6 +215,15 @@ def replay(
     realtime: RealtimeOption = None,
     kubeconfig_out: KubeconfigOutOption = None,
     linger: LingerOption = False,
+    only: Annotated[
+        OnlyOption | None,
+        typer.Option(
+            "--only",
+            help="Replay only the serving (or batch) pods: serving alone is the baseline "
+            "batch must not slow down.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
@@ -208,6 +239,8 @@ def replay(
 
         tessera replay --cluster traces/clusters/two-rack-h100-dynamic-mig.yaml
         --trace traces/scenarios/serving-batch-small.yaml --policy tessera --out out/small
+
+    Example: tessera replay --trace traces/scenarios/llm-serving-diurnal.yaml --seed 1
 
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
     """
@@ -226,9 +259,17 @@ def replay(
     levels = parse_topology(topology) if topology else None
     specs = fault or []
     faults = [parse_fault(text) for text in specs]
+    scenario = is_scenario(trace)
+    if cluster is None:
+        if not scenario:
+            raise ValueError("--cluster: required unless --trace is a scenario (kind: Scenario)")
+        cluster = cluster_path(load_scenario(trace), trace)
     loaded = load_cluster(cluster, levels=levels)
     check_fault_targets(specs, faults, loaded)
-    data = read_trace(trace)
+    data = read_trace(trace, seed=seed, cluster=loaded)
+    keep: Literal["serving", "batch"] | None = None
+    if only is not None:
+        keep = "serving" if only is OnlyOption.SERVING else "batch"
     ordered = tuple(sorted(faults, key=lambda f: f.time))
     if scheduler_config is None:
         choice: DeviceChoice = (
@@ -237,7 +278,9 @@ def replay(
         profiles: tuple[Profile, ...] = (
             replay_profile(chosen, seed=seed, device_choice=choice, levels=loaded.levels),
         )
-        config = ReplayConfig(device_choice=choice, seed=seed, horizon=horizon, faults=ordered)
+        config = ReplayConfig(
+            device_choice=choice, seed=seed, horizon=horizon, faults=ordered, only=keep
+        )
     else:
         profiles = tuple(with_cluster_levels(p, loaded.levels) for p in resolved)
         config = ReplayConfig(
@@ -247,6 +290,7 @@ def replay(
             faults=ordered,
             initial_backoff=float(scheduler_config.pod_initial_backoff_seconds),
             max_backoff=float(scheduler_config.pod_max_backoff_seconds),
+            only=keep,
         )
     if scheduler_name:
         config = dataclasses.replace(config, scheduler_names=tuple(scheduler_name))
@@ -255,12 +299,12 @@ def replay(
         data,
         profiles,
         config,
+        out,
         api_port=api_port,
         realtime=realtime,
         kubeconfig_out=kubeconfig_out,
         linger=linger,
     )
-    result.write(out)
     console: Console = out_console()
     console.print(_summary_table(result.summary))
     console.print(f"wrote {out}/summary.json, placements.jsonl, timeline.csv")

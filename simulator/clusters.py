@@ -125,22 +125,27 @@ def load_cluster(
     features: Features | None = None,
     levels: Sequence[str] | None = None,
     keep_objects: bool = False,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> LoadedCluster:
     """A cluster from a spec file, or from a dump file/directory of Kubernetes objects.
 
     A dump is read by :func:`load_dump` (``keep_objects``: also return every object read,
-    slices included, as ``LoadedCluster.objects``; replays do not need them). Raises
-    ValueError (naming the file and field) for bad input.
+    slices included, as ``LoadedCluster.objects``; replays do not need them). ``feature_gates``
+    (``--feature-gates``) override a spec's ``featureGates`` and its version's defaults, or a
+    dump's 1.35 defaults (or ``features``). Raises ValueError (naming the file and field) for
+    bad input.
     """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such file or directory")
     if is_cluster_spec(path):
-        spec = load_cluster_spec(path)
+        spec = load_cluster_spec(path).with_feature_gates(feature_gates or {})
         loaded = cluster_from_spec(spec, templated=templated, source=str(path))
         if levels:
             loaded.levels = tuple(levels)
         return loaded
+    if feature_gates:
+        features = (features or Features.for_version("1.35")).with_gates(feature_gates)
     return load_dump(path, features=features, levels=levels, keep_objects=keep_objects)
 
 

@@ -35,7 +35,13 @@ from rich.progress import (
 from rich.table import Table
 
 from simulator.atomic import write_atomic
-from simulator.cli.common import ConfigOption, policy_or_config, shipped_file
+from simulator.cli.common import (
+    ConfigOption,
+    FeatureGatesOption,
+    feature_gates,
+    policy_or_config,
+    shipped_file,
+)
 from simulator.cli.errors import out_console
 from simulator.drivers.spec import read_openb_nodes, resolve_csv_path
 from simulator.experiments.inflate import (
@@ -370,6 +376,7 @@ def inflate(
             show_default=False,
         ),
     ] = None,
+    gates: FeatureGatesOption = None,
 ) -> None:
     """Fill an openb cluster with the trace's pods under a policy (the FGD inflation experiment).
 
@@ -427,6 +434,7 @@ def inflate(
         order=order,
         node_order=node_order,
         scheduler_config=config_file,
+        feature_gates=tuple(feature_gates(gates).items()),
     )
     configs = [replace(base, policy=p, seed=s) for p in policies for s in seed_list]
     if not matrix:

@@ -24,7 +24,13 @@ from simulator.apiserver.cli import (
     check_replay_api_options,
     replay_with_api,
 )
-from simulator.cli.common import ConfigOption, parse_topology, policy_or_config
+from simulator.cli.common import (
+    ConfigOption,
+    FeatureGatesOption,
+    feature_gates,
+    parse_topology,
+    policy_or_config,
+)
 from simulator.cli.errors import out_console
 from simulator.cli.inflate import DeviceChoiceOption
 from simulator.clusters import LoadedCluster, load_cluster
@@ -157,6 +163,7 @@ def replay(
         ),
     ] = None,
     config_file: ConfigOption = None,
+    gates: FeatureGatesOption = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -264,7 +271,7 @@ def replay(
         if not scenario:
             raise ValueError("--cluster: required unless --trace is a scenario (kind: Scenario)")
         cluster = cluster_path(load_scenario(trace), trace)
-    loaded = load_cluster(cluster, levels=levels)
+    loaded = load_cluster(cluster, levels=levels, feature_gates=feature_gates(gates))
     check_fault_targets(specs, faults, loaded)
     data = read_trace(trace, seed=seed, cluster=loaded)
     keep: Literal["serving", "batch"] | None = None

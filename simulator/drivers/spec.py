@@ -448,6 +448,19 @@ class ClusterSpec(_Spec):
         gates.update(self.feature_gates)
         return dict(sorted(gates.items()))
 
+    def with_feature_gates(self, gates: Mapping[str, bool]) -> ClusterSpec:
+        """This spec with ``gates`` over its ``featureGates`` (as ``--feature-gates`` sets them
+        over a kube-scheduler's configuration), validated again: turning off a gate a pool
+        needs is a ValueError naming the pool."""
+        if not gates:
+            return self
+        data = self.model_dump(by_alias=True, exclude_unset=True)
+        data["featureGates"] = {**self.feature_gates, **gates}
+        try:
+            return ClusterSpec.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"--feature-gates: {validation_message(exc)}") from None
+
     @model_validator(mode="after")
     def _cluster_rules(self) -> ClusterSpec:
         names = [pool.name for pool in self.node_pools]

@@ -72,6 +72,8 @@ class InflateConfig:
     order: Path | None = None
     node_order: Path | None = None
     scheduler_config: Path | None = None
+    feature_gates: tuple[tuple[str, bool], ...] = ()
+    """``--feature-gates`` over the openb cluster's (1.35 defaults + DRAConsumableCapacity)."""
 
 
 @dataclass(slots=True)
@@ -234,7 +236,7 @@ def _run_inflate(
             "nodePools": [{"name": "openb", "fromOpenbCSV": str(Path(nodes_csv).resolve())}],
         },
         source=str(nodes_csv),
-    )
+    ).with_feature_gates(dict(config.feature_gates))
     loaded = cluster_from_spec(spec, templated=True, source=str(nodes_csv))
     cache = loaded.cache
     pods = read_pods(pods_csv)

@@ -51,11 +51,6 @@ DEFAULT_CAPACITY = 10_000
 """Events kept per resource (upstream's watch cache keeps up to 100k per type, by time)."""
 
 
-def key_text(key: Key) -> str:
-    """The key as upstream's storage key suffix: ``namespace/name`` or ``name``."""
-    return f"{key[0]}/{key[1]}" if key[0] else key[1]
-
-
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stored object: its serialized JSON and what selectors read."""

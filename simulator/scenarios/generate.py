@@ -5,7 +5,8 @@ Who calls: :func:`simulator.inputs.read_trace` (a scenario file given as ``--tra
 workload draws from its own generator, seeded by ``(seed, CRC-32 of namespace/name)``, so
 adding a workload does not change the others' draws.
 
-What each workload becomes (pods carry what their controllers write; docs/scenarios.md):
+What each workload becomes (pods carry what their controllers write; traces/README.md,
+"Scenarios"):
 
 * **LeaderWorkerSet** — a LeaderWorkerSet object (with the exclusive-topology, headroom and
   topology annotations) and, per replica group, the pods of

@@ -520,7 +520,9 @@ class _Reflector:
         if not self.spec.group:
             self.version = self.spec.versions[0]
             return self.version
-        groups = self.owner._discovery.groups(max_age=1.0 if refresh else None)
+        # a refresh re-fetches unless another kind just did (one fetch serves them all)
+        max_age = self.owner.recheck_interval / 2 if refresh else None
+        groups = self.owner._discovery.groups(max_age=max_age)
         version = choose_version(self.spec, groups)
         if version is not None and self.served is not True:
             if self.served is False:
@@ -535,7 +537,7 @@ class _Reflector:
             return
         self.served = False
         log.info("%s: %s/%s is not served (CRD not installed?); counted as synced with no "
-                 "objects, checking again every %.0f s", self.kind, self.spec.group,
+                 "objects, checking again every %g s", self.kind, self.spec.group,
                  "|".join(self.spec.versions), self.owner.recheck_interval)  # fmt: skip
         with _gc_paused():
             self._deliver([], "", first=True, last=True)

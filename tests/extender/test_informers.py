@@ -26,6 +26,8 @@ from scheduler.extender.informers import (
     Backoff,
     Informers,
     choose_version,
+    item_batches,
+    list_metadata,
     parse_group_list,
 )
 from simulator.apiserver.cluster import ServedCluster
@@ -345,10 +347,11 @@ def test_lists_are_paginated_and_delivered_page_by_page(
     make_api: Callable[..., Api], informers: Any
 ) -> None:
     """page_size bounds every list request; pages follow the continue tokens and reach a
-    paged sink as they arrive (first/last flags, one version), never as one big replace."""
+    paged sink as they arrive, a page split into batches of about batch_bytes of JSON
+    (first/last flags, one version), never as one big replace."""
     api = make_api()
     sink = PagedRecorder()
-    inf = informers(api, sink, ("Node", "ResourceSlice"), page_size=10)
+    inf = informers(api, sink, ("Node", "ResourceSlice"), page_size=10, batch_bytes=64 * 1024)
     inf.start()
     assert inf.wait_synced(10)
     node_lists = api.gate.lists("nodes")
@@ -363,8 +366,14 @@ def test_lists_are_paginated_and_delivered_page_by_page(
         ("Node", 10, rv, False, False),
         ("Node", 6, rv, False, True),
     ]
-    slice_pages = [p for p in sink.pages if p[0] == "ResourceSlice"]
-    assert len(slice_pages) == 29 and sum(p[1] for p in slice_pages) == 288
+    assert len(api.gate.lists("resourceslices")) == 29
+    slice_batches = [p for p in sink.pages if p[0] == "ResourceSlice"]
+    assert sum(p[1] for p in slice_batches) == 288
+    assert len(slice_batches) > 29  # 10 slices of ~25 KB make several 64 KiB batches
+    assert max(p[1] for p in slice_batches) <= 4
+    assert [p[3] for p in slice_batches] == [True] + [False] * (len(slice_batches) - 1)
+    assert [p[4] for p in slice_batches] == [False] * (len(slice_batches) - 1) + [True]
+    assert {p[2] for p in slice_batches} == {rv}
     assert sink.state["ResourceSlice"] == api.stored("ResourceSlice")
 
 
@@ -610,3 +619,34 @@ def test_unknown_kind_is_refused() -> None:
     """A kind the informers do not know is a ValueError naming it."""
     with pytest.raises(ValueError, match="unknown informer kind 'Deployment'"):
         Informers(object(), Recorder(), ("Node", "Deployment"))
+
+
+def _list_body(items: list[dict[str, Any]], **meta: Any) -> bytes:
+    return orjson.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": items})
+
+
+def test_item_batches_split_items_and_survive_false_separators() -> None:
+    """Items are parsed one by one into byte-bounded batches; nested lists of objects that
+    begin like the items (a false separator), items that do not come last, and an empty
+    list all give exactly the list's items."""
+    plain = [{"metadata": {"name": f"p{i}"}, "spec": {"n": i, "s": "x" * 100}} for i in range(50)]
+    body = _list_body(plain, resourceVersion="7", continue_="")
+    batches = list(item_batches(body, 1024))
+    assert [o for b in batches for o in b] == plain
+    assert 1 < len(batches) < 50 and all(len(b) <= 8 for b in batches)
+    assert list_metadata(body) == {"resourceVersion": "7", "continue_": ""}
+
+    nested = [
+        {
+            "metadata": {"name": "a"},
+            "x": [{"metadata": {"name": "b"}}, {"metadata": {"name": "c"}}],
+        },
+        *plain[:5],
+    ]
+    tricky = _list_body([plain[0], *nested, {"metadata": {"name": "q", "note": '},{"metadata"'}}])
+    assert [o for b in item_batches(tricky, 1) for o in b] == orjson.loads(tricky)["items"]
+
+    items_first = orjson.dumps({"items": plain[:3], "metadata": {"resourceVersion": "9"}})
+    assert [o for b in item_batches(items_first, 1) for o in b] == plain[:3]
+    assert list_metadata(items_first) == {"resourceVersion": "9"}
+    assert list(item_batches(_list_body([]), 1024)) == []

@@ -45,18 +45,23 @@ only, in order, but **different kinds call the sink concurrently — the sink mu
 Objects are the server's JSON parsed by orjson into plain dicts (camelCase, as served;
 never client model objects), each carrying ``apiVersion`` and ``kind`` (filled in when a
 list omits them, as kube-apiserver does for built-in types); the sink owns them. A sink
-that also implements :class:`PagedInformerSink` receives each list page as it arrives
-(``replace_page``) instead of one ``replace`` with everything: a sink that converts
-objects into its own models and drops the dicts never holds the whole list (45,000 DRA
-ResourceSlices of the benchmark cluster are ~25 KB of JSON and ~200 KB of Python dicts
-each: ~9 GB if held at once). The informers keep no copy of any object.
+that also implements :class:`PagedInformerSink` receives a list in parts as it arrives
+(``replace_page``: batches of about ``batch_bytes`` of JSON) instead of one ``replace``
+with everything: a sink that converts objects into its own models and drops the dicts
+never holds the whole list (45,000 DRA ResourceSlices of the benchmark cluster are ~25 KB
+of JSON and ~200 KB of Python objects each: ~9 GB if held at once). The informers keep no
+copy of any object.
 
-**Performance.** List pages are read whole with the official client
-(``_preload_content=False``), parsed with orjson, and dropped once delivered; the cyclic
-garbage collector is paused while any list is being parsed and delivered (a page creates
-hundreds of thousands of containers, none of them garbage, and gen-0/1 passes over them
-cost more than the parse), and — unless ``freeze_gc=False`` — ``gc.freeze()`` moves what
-exists when every kind has first synced (the sink's state) out of the collector's sight.
+**Performance.** A helper thread reads each list page whole with the official client
+(``_preload_content=False``) one page ahead, while the kind's thread parses the previous
+one. Items are parsed one by one with orjson (:func:`item_batches`), delivered in small
+batches and dropped: parsing a 12 MB page at once and dropping it makes CPython hand its
+~100 MB of objects back to the system and fault them in again for the next page, which
+doubles the CPU cost; small batches reuse the same memory. The cyclic garbage collector
+is paused while any list is being parsed and delivered (a list creates millions of
+containers, none of them garbage), and — unless ``freeze_gc=False`` — ``gc.freeze()``
+moves what exists when every kind has first synced (the sink's state) out of the
+collector's sight.
 """
 
 from __future__ import annotations
@@ -142,16 +147,18 @@ class InformerSink(Protocol):
 
 @runtime_checkable
 class PagedInformerSink(InformerSink, Protocol):
-    """A sink that takes a list page by page (used instead of ``replace`` when present)."""
+    """A sink that takes a list in parts (used instead of ``replace`` when present)."""
 
     def replace_page(
         self, kind: str, objects: list[Obj], resource_version: str, *, first: bool, last: bool
     ) -> None:
-        """One page of a (re)list of ``kind``. ``first``: a new list starts — drop any
+        """The next part of a (re)list of ``kind``, in the server's order (a server page
+        is delivered as one or more parts). ``first``: a new list starts — drop any
         unfinished one (a list restarts from its first page when its continue token
-        expires). ``last``: the pages since the last ``first`` are the full set at
-        ``resource_version`` — replace the kind's state with them. Every page of one list
-        carries the same ``resource_version``; a one-page list is ``first`` and ``last``."""
+        expires). ``last``: the parts since the last ``first`` are the full set at
+        ``resource_version`` — replace the kind's state with them. Every part of one list
+        carries the same ``resource_version``; a list in one part is ``first`` and
+        ``last``; an empty list is one empty part."""
 
 
 # -- backoff ------------------------------------------------------------------------------------

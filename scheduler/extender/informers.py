@@ -334,7 +334,7 @@ class Informers:
         kinds: Sequence[str] = ALL_KINDS,
         *,
         page_size: int = 500,
-        batch_bytes: int = 256 * 1024,
+        batch_bytes: int = 64 * 1024,
         min_watch_timeout: float = 300.0,
         request_timeout: float = 60.0,
         recheck_interval: float = 60.0,

@@ -28,7 +28,9 @@ retained RSS above the process's baseline (imports and client), objects per kind
 
 Run: ``python bench/bench_informers.py [--nodes 5000] [--pods 3000] [--small-nodes 1000]
 [--rate 1000] [--seconds 5] [--burst 8000]``; exit status 1 when a check fails or the
-5,000-node ``paged`` sync takes more than ``--budget`` seconds (default 10).
+5,000-node ``paged`` sync takes more than ``--budget`` seconds (default 10) of wall time
+or of the client's CPU time (wall time depends on what else the machine runs: the server
+shares it).
 """
 
 from __future__ import annotations
@@ -465,6 +467,7 @@ def main() -> int:
     )
     report["checks"] = {
         "paged_sync_within_budget": big["sync"]["paged"]["seconds"] <= args.budget,
+        "paged_sync_cpu_within_budget": big["sync"]["paged"]["cpu_seconds"] <= args.budget,
         "budget_seconds": args.budget,
         "every_sync_complete_with_one_list_per_kind": synced_ok,
         "events_complete_in_order_without_relist": events_ok,

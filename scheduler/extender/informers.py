@@ -334,7 +334,7 @@ class Informers:
         kinds: Sequence[str] = ALL_KINDS,
         *,
         page_size: int = 500,
-        batch_bytes: int = 256 * 1024,
+        batch_bytes: int = 64 * 1024,
         min_watch_timeout: float = 300.0,
         request_timeout: float = 60.0,
         recheck_interval: float = 60.0,
@@ -737,6 +737,12 @@ class _PageFetcher:
 
     def __exit__(self, *exc: object) -> None:
         self._quit.set()
+        owner = self._reflector.owner
+        if self._thread.is_alive():  # the consumer gave up: cut a page still being read
+            with owner._lock:
+                resp = owner._active.get(self._reflector.kind)
+            if resp is not None:
+                _shutdown(resp)
         self._thread.join()
 
     def _running(self) -> bool:

@@ -403,6 +403,30 @@ def test_expired_continue_token_restarts_the_list(
     assert sink.state["Pod"]["default/p00"]["metadata"]["labels"]["v"] == "7"
 
 
+def test_a_failing_sink_call_relists_after_backoff(
+    make_api: Callable[..., Api], informers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sink that raises while taking a list (the page fetcher still reading ahead) gets
+    the error logged with its traceback, and the kind is listed again from the start."""
+    api = make_api()
+    failures = iter([True])
+
+    def on_page(kind: str, first: bool) -> None:
+        if kind == "ResourceSlice" and next(failures, False):
+            raise RuntimeError("sink broke")
+
+    sink = PagedRecorder(on_page)
+    inf = informers(api, sink, ("ResourceSlice",), page_size=20)
+    inf.start()
+    assert inf.wait_synced(10)
+    assert sink.state["ResourceSlice"] == api.stored("ResourceSlice")
+    assert [p[3] for p in sink.pages].count(True) == 1  # the failed call recorded nothing
+    assert api.gate.lists("resourceslices")[0].get("resourceVersion") == ""
+    restarts = [q for q in api.gate.lists("resourceslices") if "continue" not in q]
+    assert len(restarts) == 2
+    assert any("sink broke" in (r.exc_text or "") for r in caplog.records)
+
+
 def test_events_are_delivered_in_order(make_api: Callable[..., Api], informers: Any) -> None:
     """ADDED, MODIFIED and DELETED reach apply() in the order written, each with its own
     version; the sink's state then equals the server's."""

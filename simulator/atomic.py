@@ -170,7 +170,13 @@ def staged_tree(directory: Path) -> Iterator[Path]:
         if directory.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
             directory.replace(old / directory.name)
-        staging.rename(directory)
+            try:
+                staging.rename(directory)
+            except OSError:
+                (old / directory.name).replace(directory)  # put the old tree back
+                raise
+        else:
+            staging.rename(directory)
     except OSError as err:
         raise _as_user_error(err, directory) from None
     finally:

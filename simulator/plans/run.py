@@ -293,7 +293,8 @@ def run_plan(
         "answer_policy": policy,
         "search": {
             "points_evaluated": sum(p.variant == "search" for p in run.points),
-            "replays": sum(len(p.policies) * len(resolved.seeds) for p in run.points),
+            "replays": sum(len(p.policies) * len(resolved.seeds) for p in run.points)
+            + (snapshot is not None),
             "truncated": result.truncated,
             "path": [
                 {

@@ -105,7 +105,9 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render(html: Path, screenshot: Path | None, *, width: int = 1200, height: int | None = None) -> PageCheck:
+def render(
+    html: Path, screenshot: Path | None, *, width: int = 1200, height: int | None = None
+) -> PageCheck:
     """Open ``html`` in headless Chromium and check it (see the module docstring);
     ``height`` None captures the whole page, else its top ``height`` pixels."""
     profile = tempfile.mkdtemp(prefix="tessera-chromium-")

@@ -27,8 +27,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from simulator.drivers.spec import (
     ClusterSpec,
-    NodePoolSpec,
     NoAccelerator,
+    NodePoolSpec,
     TpuAccelerator,
     load_cluster_spec,
     parse_cluster_spec,

@@ -208,6 +208,12 @@ def target_value(metrics: Mapping[str, Any], target: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _holds(value: float | None, bound: float, upper: bool) -> bool:
+    if value is None:
+        return upper
+    return value <= bound + 1e-9 if upper else value >= bound - 1e-9
+
+
 def target_checks(
     metrics: Mapping[str, Any], targets: Mapping[str, float]
 ) -> dict[str, dict[str, Any]]:
@@ -217,10 +223,7 @@ def target_checks(
     for name, bound in targets.items():
         value = target_value(metrics, name)
         upper = TARGET_METRICS[name][1] == "<="
-        if value is None:
-            ok = upper
-        else:
-            ok = value <= bound + 1e-9 if upper else value >= bound - 1e-9
+        ok = _holds(value, bound, upper)
         shown = None if value is None or math.isinf(value) else round(value, 3)
         out[name] = {"value": shown, "bound": bound, "ok": ok}
     return out

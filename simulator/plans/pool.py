@@ -107,7 +107,7 @@ def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a TaskFailed carrying its type and message."""
     try:
         pickle.loads(pickle.dumps(exc))
-    except Exception:  # noqa: BLE001 - any pickling problem
+    except Exception:
         return TaskFailed(f"{type(exc).__name__}: {exc}")
     return exc
 
@@ -126,7 +126,7 @@ def _worker_main(tasks: Any, results: Any) -> None:
 
         try:
             value = fn(task, report)
-        except BaseException as exc:  # noqa: BLE001 - sent to the parent, which re-raises
+        except BaseException as exc:
             results.put(("done", batch, index, False, _portable(exc)))
         else:
             results.put(("done", batch, index, True, value))
@@ -144,9 +144,7 @@ class LocalPool:
         self._tasks: Any = context.Queue()
         self._results: Any = context.Queue()
         self._procs = [
-            context.Process(
-                target=_worker_main, args=(self._tasks, self._results), daemon=True
-            )
+            context.Process(target=_worker_main, args=(self._tasks, self._results), daemon=True)
             for _ in range(count)
         ]
         self._batch = 0

@@ -57,8 +57,7 @@ class RayRunner:
             import ray  # noqa: PLC0415 - optional dependency
         except ImportError:
             raise ValueError(
-                f"--ray {address}: the ray package is not installed "
-                "(pip install 'tessera[ray]')"
+                f"--ray {address}: the ray package is not installed (pip install 'tessera[ray]')"
             ) from None
         self._ray: Any = ray
         self._owned = False
@@ -67,7 +66,9 @@ class RayRunner:
             try:
                 ray.init(address=target, include_dashboard=False, log_to_driver=False)
             except ConnectionError as exc:
-                raise ValueError(f"--ray {address}: cannot connect to a Ray cluster: {exc}") from None
+                raise ValueError(
+                    f"--ray {address}: cannot connect to a Ray cluster: {exc}"
+                ) from None
             self._owned = True
         self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(_call)
         self.address = address

@@ -23,7 +23,7 @@ the plots need (timelines, the snapshot's per-node state).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,7 +230,8 @@ def _message(run: _Run, result: SearchResult, answer: Point, policy: str) -> dic
     failing = [(n, w) for n, w in worst.items() if not w["ok"]]
     meets = "; ".join(_describe(n, w["bound"]) for n, w in failing)
     reaches = "; ".join(
-        f"{TARGET_METRICS[n][0]} {'never measured' if w['value'] is None else format(w['value'], 'g')}"
+        f"{TARGET_METRICS[n][0]} "
+        + ("never measured" if w["value"] is None else format(w["value"], "g"))
         for n, w in failing
     )
     return {
@@ -380,5 +381,3 @@ def _inputs(resolved: ResolvedPlan) -> dict[str, Any]:
             if getattr(plan.targets, name) is not None
         },
     }
-
-

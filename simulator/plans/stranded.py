@@ -41,6 +41,7 @@ PROBE_NAMESPACE = "tessera-probe"
 PROBE_PRIORITY = -2_000_000_000
 SLICE_LABEL = "cloud.google.com/gke-nodepool"
 HOSTNAME = "kubernetes.io/hostname"
+GPU_PROFILE = "device.attributes['gpu.nvidia.com'].profile"
 
 
 def default_probes(cluster: Mapping[str, Any]) -> tuple[str, ...]:
@@ -193,13 +194,7 @@ def _probe(prober: _Prober, probe: str, replay: Replay) -> dict[str, Any]:
                 "deviceClassName": "mig.nvidia.com",
                 "allocationMode": "ExactCount",
                 "count": 1,
-                "selectors": [
-                    {
-                        "cel": {
-                            "expression": f"device.attributes['gpu.nvidia.com'].profile == '{profile}'"
-                        }
-                    }
-                ],
+                "selectors": [{"cel": {"expression": f"{GPU_PROFILE} == '{profile}'"}}],
             },
         )
         fits, capped = prober.count(template, {})

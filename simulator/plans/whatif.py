@@ -53,9 +53,13 @@ def _mig_pools(resolved: ResolvedPlan) -> tuple[dict[str, Any], ...]:
     out = []
     for spec in resolved.pool_specs:
         if spec["name"] == layout.pool:
-            accel = {**spec["accelerator"], "mig": {"mode": "static", "layout": list(layout.layout)}}
-            spec = {**spec, "accelerator": accel}
-        out.append(spec)
+            accel = {
+                **spec["accelerator"],
+                "mig": {"mode": "static", "layout": list(layout.layout)},
+            }
+            out.append({**spec, "accelerator": accel})
+        else:
+            out.append(spec)
     return tuple(out)
 
 
@@ -109,8 +113,9 @@ def _device_plugin(resolved: ResolvedPlan, mix: Mix) -> WhatIfCase:
         if accel.get("kind") == "nvidia":
             nvidia = True
             accel = {k: v for k, v in accel.items() if k != "mig"}
-            spec = {**spec, "accelerator": {**accel, "exposure": "device-plugin"}}
-        pools.append(spec)
+            pools.append({**spec, "accelerator": {**accel, "exposure": "device-plugin"}})
+        else:
+            pools.append(spec)
     scenario = copy.deepcopy(resolved.scenario_data)
     kept, dropped = [], []
     for workload in scenario.get("workloads", []):

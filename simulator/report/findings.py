@@ -181,7 +181,9 @@ def _policies_text(summary: Mapping[str, Any], point: Mapping[str, Any]) -> str:
 def _search_text(summary: Mapping[str, Any]) -> str:
     search = summary["search"]
     path = search["path"]
-    phases = {phase: sum(1 for s in path if s["phase"] == phase) for phase in ("top", "bisect", "local")}
+    phases = {
+        phase: sum(1 for s in path if s["phase"] == phase) for phase in ("top", "bisect", "local")
+    }
     text = (
         f"The search asked {len(path)} questions about {search['points_evaluated']} distinct "
         f"pool mixes ({search['replays']} replays in all, counting the what-ifs and the "
@@ -264,8 +266,10 @@ def _what_if_rows(summary: Mapping[str, Any], by_id: Mapping[str, Any]) -> list[
             batch_day=fmt(metrics["batch_day"], 0),
             error=case.get("error", ""),
         )
-        verdict = "every target still holds" if point["passed"] else (
-            "targets fail: " + "; ".join(failed[:4]) if failed else "the replays failed"
+        verdict = (
+            "every target still holds"
+            if point["passed"]
+            else ("targets fail: " + "; ".join(failed[:4]) if failed else "the replays failed")
         )
         row["text"] = (
             f"{case['detail'][:1].upper()}{case['detail'][1:]}: {verdict}. Serving p99 "
@@ -279,7 +283,9 @@ def _what_if_rows(summary: Mapping[str, Any], by_id: Mapping[str, Any]) -> list[
     return rows
 
 
-def _topology_text(snapshot: Mapping[str, Any] | None, graph_domains: Sequence[tuple[str, float, int]]) -> str:
+def _topology_text(
+    snapshot: Mapping[str, Any] | None, graph_domains: Sequence[tuple[str, float, int]]
+) -> str:
     if snapshot is None or "error" in snapshot or not graph_domains:
         return ""
     busiest = max(graph_domains, key=lambda d: (d[1] / d[2] if d[2] else 0.0, d[0]))

@@ -110,12 +110,16 @@ def render_html(outcome: PlanOutcome, images: Mapping[str, bytes]) -> str:
         for name, data in images.items()
     }
     plan = summary["inputs"]["plan"]
-    return _environment().get_template("report.html.j2").render(
-        summary=summary,
-        plan=plan,
-        images=uris,
-        stranded=summary.get("stranded"),
-        **context,
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            summary=summary,
+            plan=plan,
+            images=uris,
+            stranded=summary.get("stranded"),
+            **context,
+        )
     )
 
 

@@ -230,8 +230,12 @@ def stranded(shapes: Sequence[Mapping[str, Any]], free: float) -> bytes:
     fits = [s["fits"] for s in shapes]
     bars = axes.barh(labels, fits, color="#1f6feb")
     for bar, shape in zip(bars, shapes, strict=True):
-        text = f" {shape['fits']}{'+' if shape['capped'] else ''} fit; {shape['stranded']:g} stranded"
-        axes.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=8)
+        text = (
+            f" {shape['fits']}{'+' if shape['capped'] else ''} fit; {shape['stranded']:g} stranded"
+        )
+        axes.text(
+            bar.get_width(), bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=8
+        )
     axes.set_xlabel(f"more pods that fit now ({free:g} accelerators free)")
     axes.invert_yaxis()
     axes.set_xlim(0, max([*fits, 1]) * 1.6)

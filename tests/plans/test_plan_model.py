@@ -48,7 +48,11 @@ def _set(path: str, value: Any) -> Any:
         (_set("pools.0.from", "a100"), "pools[0].from", "'a100'"),
         (_set("targets", {}), "targets", "servingPendingP99"),
         (_set("seeds", [1, 1]), "seeds", "[1, 1]"),
-        (_set("pools.0.accelerator", {"kind": "nvidia", "model": "H900", "count": 8}), "pools", "H900"),
+        (
+            _set("pools.0.accelerator", {"kind": "nvidia", "model": "H900", "count": 8}),
+            "pools",
+            "H900",
+        ),
     ],
     ids=[
         "unknown-scenario",
@@ -61,9 +65,7 @@ def _set(path: str, value: Any) -> Any:
         "unknown-gpu-model",
     ],
 )
-def test_bad_plans_exit_2_with_one_line(
-    tmp_path: Path, edit: Any, field: str, value: str
-) -> None:
+def test_bad_plans_exit_2_with_one_line(tmp_path: Path, edit: Any, field: str, value: str) -> None:
     """Each bad plan: exit code 2, one line on stderr naming the file, the field, the value;
     no report directory."""
     path = _plan(tmp_path, edit)

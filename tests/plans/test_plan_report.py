@@ -68,7 +68,11 @@ def test_summary_echoes_inputs_and_answers(report: Path) -> None:
     )
     steps = summary["search"]["path"]
     assert steps[0]["phase"] == "top" and steps[0]["pools"] == {"h100": 40}
-    assert all("metrics" in s for p in summary["points"] for s in p["policies"]["tessera"]["seeds"].values())
+    assert all(
+        "metrics" in s
+        for p in summary["points"]
+        for s in p["policies"]["tessera"]["seeds"].values()
+    )
     assert {w["name"] for w in summary["what_if"]} == {"lose-rack", "device-plugin"}
 
 
@@ -101,7 +105,9 @@ def test_conclusion_on_fresh_replays(report: Path) -> None:
     targets = summary["inputs"]["targets"]
     for delta, expect in ((0, True), (-1, False)):
         pools = {"h100": rec["pools"]["h100"] + delta}
-        point = next(p for p in summary["points"] if p["variant"] == "search" and p["pools"] == pools)
+        point = next(
+            p for p in summary["points"] if p["variant"] == "search" and p["pools"] == pools
+        )
         for seed in resolved.seeds:
             task = ReplayTask(
                 resolved.scenario_data,
@@ -121,7 +127,12 @@ def test_report_is_self_contained(report: Path) -> None:
     html = (report / "report.html").read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html
     pngs = sorted((report / "plots").glob("*.png"))
-    assert {p.name for p in pngs} >= {"pareto.png", "batch-hours.png", "search-path.png", "topology.png"}
+    assert {p.name for p in pngs} >= {
+        "pareto.png",
+        "batch-hours.png",
+        "search-path.png",
+        "topology.png",
+    }
     for png in pngs:
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG")
@@ -156,6 +167,7 @@ def test_chromium_check_sees_broken_images_and_errors(tmp_path: Path) -> None:
 def test_ray_gives_the_local_pool_points(report: Path, tmp_path: Path) -> None:
     """The same plan as Ray tasks on a local Ray instance: byte-identical points."""
     import ray
+
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -171,7 +183,9 @@ def test_ray_gives_the_local_pool_points(report: Path, tmp_path: Path) -> None:
     local, remote = _summary(report), _summary(out)
     assert "Ray" in remote["run"]["runner"] and "local process pool" in local["run"]["runner"]
     option = orjson.OPT_SORT_KEYS
-    assert orjson.dumps(remote["points"], option=option) == orjson.dumps(local["points"], option=option)
+    assert orjson.dumps(remote["points"], option=option) == orjson.dumps(
+        local["points"], option=option
+    )
     assert remote["recommendation"] == local["recommendation"]
 
 
@@ -216,7 +230,17 @@ def test_ctrl_c_stops_every_worker(tmp_path: Path) -> None:
     command exits, no worker process is left, and no report is written."""
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", "plan", str(SMALL), "--out", str(out), "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "simulator.cli",
+            "plan",
+            str(SMALL),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         start_new_session=True,

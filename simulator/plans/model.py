@@ -146,7 +146,7 @@ TARGET_FIELDS = (
 
 
 class LoseRack(Model):
-    """What-if: the last rack of the largest pool fails at ``at`` (default: mid-scenario)."""
+    """What-if: the last full rack of the largest pool fails at ``at`` (default: mid-scenario)."""
 
     at: Seconds | None = Field(default=None, description="When the rack fails.")
 

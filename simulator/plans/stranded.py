@@ -70,15 +70,15 @@ def default_probes(cluster: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def probe_label(probe: str) -> str:
-    """A probe shape in words."""
+    """A probe shape in words (plural)."""
     kind, _, arg = probe.partition(":")
     if kind == "gpus":
-        return f"{arg}-GPU pod (DRA)"
+        return f"{arg}-GPU pods (DRA)"
     if kind == "mig":
-        return f"MIG {arg} slice"
+        return f"MIG {arg} slices"
     if kind == "nvidia-gpu":
-        return f"nvidia.com/gpu: {arg} pod"
-    return "whole TPU slice"
+        return f"nvidia.com/gpu: {arg} pods"
+    return "whole TPU slices"
 
 
 def _template(name: str, request: dict[str, Any]) -> ResourceClaimTemplate:

@@ -4,7 +4,8 @@ Who calls: :mod:`simulator.plans.run`, after the search, for the answer's mix an
 Each case is a cluster spec and a scenario (as data) plus faults; the run replays it on every
 seed like a point. Cases (``whatIf`` in the plan, :class:`simulator.plans.model.WhatIf`):
 
-* ``lose-rack`` — the last rack of the largest candidate pool fails at ``whatIf.loseRack.at``
+* ``lose-rack`` — the last full rack of the largest candidate pool (its only rack when it has
+  fewer nodes than a rack holds) fails at ``whatIf.loseRack.at``
   (default: half-way through the scenario): every node of it is lost then (the node
   lifecycle controller's NoExecute taint; its pods are evicted and recreated), for good;
 * ``mig-layout`` — the named pool's GPUs carry the static MIG layout ``whatIf.migLayout``
@@ -88,11 +89,11 @@ def _lose_rack(resolved: ResolvedPlan, mix: Mix) -> WhatIfCase:
     count = mix[i]
     per_rack = int(spec.get("placement", {}).get("nodesPerRack", 32))
     prefix = spec.get("nodeNamePrefix", spec["name"])
-    first = ((count - 1) // per_rack) * per_rack
-    nodes = [f"{prefix}-{k:04d}" for k in range(first, count)]
+    rack = count // per_rack - 1 if count >= per_rack else 0  # the last full rack
+    nodes = [f"{prefix}-{k:04d}" for k in range(rack * per_rack, min((rack + 1) * per_rack, count))]
     data = resolved.cluster_data(mix)
     detail = (
-        f"the last rack of pool {spec['name']} ({len(nodes)} node{'s' if len(nodes) > 1 else ''},"
+        f"rack {rack + 1} of pool {spec['name']} ({len(nodes)} node{'s' if len(nodes) > 1 else ''},"
         f" {nodes[0]}..{nodes[-1]}) fails at {when / 3600:g} h and stays down"
     )
     return WhatIfCase(

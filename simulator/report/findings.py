@@ -201,6 +201,18 @@ def _pareto_text(summary: Mapping[str, Any]) -> str:
     if not front:
         return "No evaluated point measured a serving pending time."
     cheapest = front[0]
+    values = {
+        worst(p, policy, "serving_p99")
+        for p in summary["points"]
+        if p["variant"] == "search"
+        for policy in p["policies"]
+    }
+    if len(values) == 1:
+        return (
+            f"Every evaluated (mix, policy) pair has the same serving p99 ({cheapest[1]:g} s): "
+            "serving never waited longer at any size the search tried (it preempts batch), so "
+            "the front is the cheapest pair and the batch targets decide the size."
+        )
     text = (
         f"{len(front)} of the {pairs} evaluated (mix, policy) pairs are on the cost / serving "
         f"latency front: none of the others is both cheaper and faster. The cheapest is "
@@ -222,7 +234,7 @@ def _stranded_text(stranded: Mapping[str, Any] | None) -> str:
         return f"The snapshot replay failed: {stranded['error']}"
     hours = (stranded["time"] or 0) / 3600
     parts = [
-        f"{s['fits']}{' or more' if s['capped'] else ''} more {s['label']}s fit "
+        f"{s['label']}: {s['fits']}{' or more' if s['capped'] else ''} more fit "
         f"({s['stranded']:g} free accelerators stranded for that shape)"
         for s in stranded["shapes"]
     ]
@@ -290,6 +302,8 @@ def _topology_text(
         return ""
     busiest = max(graph_domains, key=lambda d: (d[1] / d[2] if d[2] else 0.0, d[0]))
     idlest = min(graph_domains, key=lambda d: (d[1] / d[2] if d[2] else 1.0, d[0]))
+    if all(d[1] >= d[2] for d in graph_domains):
+        return f"At the snapshot every one of the {len(graph_domains)} racks is fully in use."
     return (
         f"At the snapshot the busiest rack is {busiest[0]} ({busiest[1]:g} of {busiest[2]} "
         f"accelerators in use) and the least used is {idlest[0]} ({idlest[1]:g} of "

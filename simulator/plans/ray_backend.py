@@ -17,6 +17,7 @@ Python environment.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.plans.pool import Report
@@ -34,6 +35,13 @@ def ray_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _source_root() -> str:
+    """The directory holding the ``simulator`` package this process imported."""
+    import simulator  # noqa: PLC0415 - only to locate it
+
+    return str(Path(simulator.__file__).resolve().parents[1])
 
 
 def _no_report(step: int, total: int) -> None:
@@ -63,8 +71,15 @@ class RayRunner:
         self._owned = False
         if not ray.is_initialized():
             target = None if address == "local" else address
+            # a private instance's workers import this very checkout of tessera
+            env = {"env_vars": {"PYTHONPATH": _source_root()}} if target is None else None
             try:
-                ray.init(address=target, include_dashboard=False, log_to_driver=False)
+                ray.init(
+                    address=target,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    runtime_env=env,
+                )
             except ConnectionError as exc:
                 raise ValueError(
                     f"--ray {address}: cannot connect to a Ray cluster: {exc}"

@@ -9,7 +9,9 @@ is reported as ``cpu_s / baseline_replay_cpu_s`` replay-equivalents. The load av
 start is recorded: on a shared machine the wall time is only meaningful next to it;
 ``cpu_s / workers`` is what the run takes on that many otherwise idle cores.
 
-Run: ``python bench/bench_plan.py [--plan traces/plans/llm-serving.yaml] [--workers 2]``.
+Run: ``python bench/bench_plan.py [--plan traces/plans/llm-serving.yaml] [--workers 2]
+[--keep DIR]`` (``--keep``: the report stays there, e.g. for ``scripts/report_screenshot.py
+--report DIR``).
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ def main() -> int:
     parser.add_argument("--plan", type=Path, default=ROOT / "traces" / "plans" / "llm-serving.yaml")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--keep", type=Path, help="Write the plan's report here (kept).")
     args = parser.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]
-    out = Path(tempfile.mkdtemp(prefix="bench-plan-")) / "report"
+    out = args.keep or Path(tempfile.mkdtemp(prefix="bench-plan-")) / "report"
     cpu_before = _children_cpu()
     start = time.perf_counter()
     subprocess.run(

@@ -319,6 +319,8 @@ def run_plan(
 
 def _what_if(run: _Run, case: WhatIfCase, mix: Mix, policy: str) -> dict[str, Any]:
     row: dict[str, Any] = {"name": case.name, "title": case.title, "detail": case.detail}
+    if case.left_out:
+        row["left_out"] = list(case.left_out)
     if case.skipped:
         row["skipped"] = case.skipped
         return row

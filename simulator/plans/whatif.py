@@ -46,6 +46,8 @@ class WhatIfCase:
     cluster: dict[str, Any]
     faults: tuple[tuple[float, str], ...] = ()
     skipped: str = ""
+    left_out: tuple[str, ...] = ()
+    """Workloads of the scenario this case cannot run (the row is then not like for like)."""
 
 
 def _mig_pools(resolved: ResolvedPlan) -> tuple[dict[str, Any], ...]:
@@ -145,7 +147,12 @@ def _device_plugin(resolved: ResolvedPlan, mix: Mix) -> WhatIfCase:
     if dropped:
         detail += f"; left out (need DRA: MIG partitions or shares): {', '.join(dropped)}"
     return WhatIfCase(
-        "device-plugin", title, detail, scenario, resolved.cluster_data(mix, tuple(pools))
+        "device-plugin",
+        title,
+        detail,
+        scenario,
+        resolved.cluster_data(mix, tuple(pools)),
+        left_out=tuple(dropped),
     )
 
 

@@ -277,6 +277,7 @@ def _what_if_rows(summary: Mapping[str, Any], by_id: Mapping[str, Any]) -> list[
             gang_p99=fmt(metrics["gang_p99"]),
             batch_day=fmt(metrics["batch_day"], 0),
             error=case.get("error", ""),
+            partial=bool(case.get("left_out")),
         )
         verdict = (
             "every target still holds"

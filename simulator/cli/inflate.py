@@ -1,22 +1,20 @@
 """``tessera inflate``: the FGD workload-inflation experiment, one run or a policy x seed matrix.
 
 One run executes in the calling process (so its per-step decisions can be written). A matrix
-(``--policy all`` or a list, and/or ``--seeds``) runs each (policy, seed) in a process pool;
-workers report step progress through a queue the parent drains while it waits, and results
-come back as JSON dicts that the parent orders by policy (the order of ``POLICIES``) then
-seed, so the output does not depend on which worker finished first.
+(``--policy all`` or a list, and/or ``--seeds``) runs each (policy, seed) on the process pool
+that ``tessera plan`` uses (:class:`simulator.plans.pool.LocalPool`): workers report step
+progress to the parent, results come back as JSON dicts in the order of the configs (policy
+in the order of ``POLICIES``, then seed), so the output does not depend on which worker
+finished first, and Ctrl-C leaves no worker behind.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import queue
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -52,6 +50,7 @@ from simulator.experiments.inflate import (
     write_decisions,
 )
 from simulator.experiments.policies import POLICIES
+from simulator.plans.pool import LocalPool, Report
 from simulator.traces.openb import read_pods
 
 DEFAULT_NODES = "traces/openb/openb_node_list_gpu_node.csv.gz"
@@ -130,89 +129,52 @@ def _progress(console: Console) -> Progress:
     )
 
 
-# -- worker side ----------------------------------------------------------------------------------
-
-_WORKER: dict[str, Any] = {}
+# -- the matrix on the process pool (simulator.plans.pool) -----------------------------------------
 
 
-def _init_worker(progress_queue: Any) -> None:
-    """Pool initializer: keep the parent's progress queue for this worker process."""
-    _WORKER["queue"] = progress_queue
+def _throttled(report: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """``report`` at most ``_PROGRESS_MESSAGES`` times per run (and at the last step)."""
 
-
-def _throttled(
-    index: int, sink: Callable[[tuple[int, int, int]], None]
-) -> Callable[[int, int], None]:
-    def report(step: int, total: int) -> None:
+    def throttled(step: int, total: int) -> None:
         every = max(1, total // _PROGRESS_MESSAGES)
         if step % every == 0 or step == total:
-            sink((index, step, total))
+            report(step, total)
 
-    return report
+    return throttled
 
 
-def _matrix_run(index: int, nodes: Path, pods: Path, config: InflateConfig) -> dict[str, Any]:
+def _matrix_run(job: tuple[Path, Path, InflateConfig], report: Report) -> dict[str, Any]:
     """One run of the matrix in a worker process; returns the result JSON."""
-    sink = _WORKER.get("queue")
-    report = _throttled(index, sink.put) if sink is not None else None
-    return run_inflate(nodes, pods, config, progress=report).to_json()
-
-
-# -- parent side ----------------------------------------------------------------------------------
-
-
-def _drain(
-    progress_queue: Any, progress: Progress, tasks: dict[int, TaskID], labels: Sequence[str]
-) -> None:
-    while True:
-        try:
-            index, step, total = progress_queue.get_nowait()
-        except queue.Empty:
-            return
-        if index not in tasks:
-            tasks[index] = progress.add_task(labels[index], total=total)
-        progress.update(tasks[index], completed=step)
+    nodes, pods, config = job
+    return run_inflate(nodes, pods, config, progress=_throttled(report)).to_json()
 
 
 def run_matrix(
     nodes: Path, pods: Path, configs: Sequence[InflateConfig], workers: int
 ) -> list[dict[str, Any]]:
-    """Run every config in a process pool; results in the order of ``configs``.
-
-    A failing run cancels the runs not yet started and re-raises its exception.
-    """
-    context = multiprocessing.get_context()
-    progress_queue = context.Queue()
+    """Run every config on a :class:`~simulator.plans.pool.LocalPool`; results in the order
+    of ``configs``. A failing run stops the others and re-raises its exception; Ctrl-C
+    stops every worker before it propagates."""
     labels = [f"{c.policy} seed {c.seed}" for c in configs]
-    results: list[dict[str, Any] | None] = [None] * len(configs)
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(configs))),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(progress_queue,),
-    )
-    try:
-        futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(_matrix_run, i, nodes, pods, c): i for i, c in enumerate(configs)
-        }
-        with _progress(_stderr_console()) as progress:
-            overall = progress.add_task("runs", total=len(configs))
-            tasks: dict[int, TaskID] = {}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(progress_queue, progress, tasks, labels)
-                for future in done:
-                    index = futures[future]
-                    results[index] = future.result()
-                    progress.advance(overall)
-                    if index in tasks:
-                        progress.remove_task(tasks.pop(index))
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return [r for r in results if r is not None]
+    jobs = [(nodes, pods, c) for c in configs]
+    with (
+        LocalPool(max(1, min(workers, len(configs)))) as pool,
+        _progress(_stderr_console()) as progress,
+    ):
+        overall = progress.add_task("runs", total=len(configs))
+        tasks: dict[int, TaskID] = {}
+
+        def on_step(index: int, step: int, total: int) -> None:
+            if index not in tasks:
+                tasks[index] = progress.add_task(labels[index], total=total)
+            progress.update(tasks[index], completed=step)
+
+        def on_done(index: int) -> None:
+            progress.advance(overall)
+            if index in tasks:
+                progress.remove_task(tasks.pop(index))
+
+        return pool.map(_matrix_run, jobs, on_step=on_step, on_done=on_done)
 
 
 def _single_table(data: dict[str, Any]) -> Table:

@@ -9,7 +9,9 @@ sub-app that may run on its own): a command body raises, the group decides what 
 * anything else — ``error: unexpected <Type>: <message>`` plus a hint to rerun with
   ``--debug``, exit code 1;
 * with ``tessera --debug`` (or ``TESSERA_DEBUG=1``) the traceback is printed as well;
-* typer/click signals (``typer.Exit``, usage errors, ``Abort``) pass through untouched.
+* usage errors (an unknown option, ``--seed abc``, a missing argument) print one line
+  ``error: <message> (see <command> --help)``, exit code 2 — no usage box;
+* typer/click signals (``typer.Exit``, ``Abort``, help for a bare group) pass through untouched.
 
 Commands never write partial output files: they write to a temporary name and rename, so the
 policy only has to report.
@@ -77,6 +79,9 @@ def error_line(exc: BaseException) -> str:
     """The exception as one line: multi-line messages are joined with ``; ``."""
     if isinstance(exc, ValidationError):
         return _validation_line(exc)
+    format_message = getattr(exc, "format_message", None)
+    if callable(format_message):  # a click exception
+        return " ".join(str(format_message()).split())
     if isinstance(exc, OSError) and exc.strerror:
         where = exc.filename if exc.filename is not None else ""
         return f"{where}: {exc.strerror}" if where else exc.strerror
@@ -101,14 +106,42 @@ def _is_cli_signal(exc: BaseException) -> bool:
     return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click usage error (bad option value, unknown option, missing argument), but not the
+    help a bare group prints. By class name: typer may vendor its own copy of click."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
+
+
+def _usage_line(exc: Exception) -> typer.Exit:
+    """Print a usage error as one line; the exit to raise (code 2)."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "tessera"
+    typer.echo(f"error: {error_line(exc)} (see `{where} --help`)", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
 class GuardedGroup(TyperGroup):
     """A command group that applies the module's error policy to every command below it."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        """Parse the group's own options; a usage error there is one line, exit code 2."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            if _is_usage_error(exc):
+                raise _usage_line(exc) from None
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         """Run the selected command; map its exceptions to exit codes (see the module doc)."""
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            if _is_usage_error(exc):
+                raise _usage_line(exc) from None
             if _is_cli_signal(exc):
                 raise
             bad_input = isinstance(exc, BAD_INPUT)

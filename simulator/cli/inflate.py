@@ -52,6 +52,8 @@ from simulator.experiments.inflate import (
     write_decisions,
 )
 from simulator.experiments.policies import POLICIES
+from simulator.options import RATIO, SEED, WORKERS
+from simulator.options import parse_seeds as bounded_seeds
 from simulator.traces.openb import read_pods
 
 DEFAULT_NODES = "traces/openb/openb_node_list_gpu_node.csv.gz"
@@ -86,23 +88,12 @@ def parse_policies(text: str) -> tuple[str, ...]:
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats.
+    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats;
+    at most 1,000 seeds in 0..2^31-1 (:func:`simulator.options.parse_seeds`).
 
     ValueError naming the bad part.
     """
-    seeds: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        low, dash, high = part.partition("-")
-        try:
-            first, last = (int(low), int(high)) if dash else (int(part), int(part))
-        except ValueError:
-            raise ValueError(
-                f"--seeds {text!r}: {part!r} is not an integer or a range such as 42-51"
-            ) from None
-        if first > last or first < 0:
-            raise ValueError(f"--seeds {text!r}: {part!r} is not a range of seeds >= 0")
-        seeds.update(range(first, last + 1))
-    return tuple(sorted(seeds))
+    return bounded_seeds(text)
 
 
 def result_json_text(data: Any) -> str:
@@ -306,7 +297,10 @@ def inflate(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help=f"Seed of one run (default {DEFAULT_SEED}).", show_default=False
+            "--seed",
+            help=f"Seed of one run (default {DEFAULT_SEED}; 0..2^31-1).",
+            show_default=False,
+            callback=SEED.option,
         ),
     ] = None,
     seeds: Annotated[
@@ -314,13 +308,18 @@ def inflate(
         typer.Option(
             "--seeds",
             metavar="SEEDS",
-            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both.",
+            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both "
+            "(at most 1,000).",
             show_default=False,
         ),
     ] = None,
     ratio: Annotated[
         float,
-        typer.Option("--ratio", help="Inflate the GPU request to this multiple of capacity."),
+        typer.Option(
+            "--ratio",
+            help="Inflate the GPU request to this multiple of capacity (0 < R <= 10).",
+            callback=RATIO.option,
+        ),
     ] = 1.3,
     device_choice: Annotated[
         DeviceChoiceOption | None,
@@ -372,8 +371,9 @@ def inflate(
         int | None,
         typer.Option(
             "--workers",
-            help="Parallel processes for a matrix (default: the number of CPUs).",
+            help="Parallel processes for a matrix (default: the number of CPUs; 1..1024).",
             show_default=False,
+            callback=WORKERS.option,
         ),
     ] = None,
     gates: FeatureGatesOption = None,
@@ -399,10 +399,9 @@ def inflate(
     """
     nodes_path = nodes if nodes is not None else shipped_file(DEFAULT_NODES, "--nodes")
     pods_path = pods if pods is not None else shipped_file(DEFAULT_PODS, "--pods")
-    if ratio <= 0:
-        raise ValueError(f"--ratio {ratio:g}: must be > 0")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers {workers}: must be >= 1")
+    RATIO.check(ratio)
+    if workers is not None:
+        WORKERS.check(workers)
     if seed is not None and seeds is not None:
         raise ValueError("--seed and --seeds: give one of them")
     chosen = policy_or_config(policy, config_file, "fgd")

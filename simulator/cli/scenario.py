@@ -16,6 +16,7 @@ import typer
 
 from simulator.cli.errors import out_console
 from simulator.clusters import load_cluster
+from simulator.options import SEED
 from simulator.scenarios.generate import generate
 from simulator.scenarios.model import cluster_path, load_scenario
 from simulator.scenarios.render import render
@@ -40,7 +41,12 @@ def render_command(
             "--out", "-o", metavar="DIR", help="Output directory (objects, pods, faults)."
         ),
     ],
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated trace.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of the generated trace (0..2^31-1).", callback=SEED.option
+        ),
+    ] = 0,
     cluster: Annotated[
         Path | None,
         typer.Option(

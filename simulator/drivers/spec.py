@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from scheduler.api.limits import MAX_NODES
 from simulator.drivers.catalog import GPU_MODELS, gpu_model
 from simulator.drivers.mig import place_layout
 from simulator.drivers.tpu import tpu_slice_shape
@@ -467,6 +468,9 @@ class ClusterSpec(_Spec):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"nodePools: repeated pool name(s) {duplicates}")
+        total = sum(pool.count or 0 for pool in self.node_pools)
+        if total > MAX_NODES:
+            raise ValueError(f"nodePools: {total:,} nodes in all, at most {MAX_NODES:,}")
         gates = self.effective_feature_gates()
         for index, pool in enumerate(self.node_pools):
             where = f"nodePools[{index}] (pool {pool.name!r})"

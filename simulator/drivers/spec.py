@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from scheduler.api.documents import read_yaml_file
 from scheduler.api.limits import MAX_NODES
 from simulator.drivers.catalog import GPU_MODELS, gpu_model
 from simulator.drivers.mig import place_layout
@@ -541,14 +541,7 @@ def load_cluster_spec(path: str | Path) -> ClusterSpec:
     at load time. Raises ValueError naming the file and the field for any problem.
     """
     spec_path = Path(path)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{spec_path}: cannot read cluster spec: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{spec_path}: not valid YAML: {exc}") from None
+    data = read_yaml_file(spec_path, "cluster spec")
     spec = parse_cluster_spec(data, str(spec_path))
     pools = []
     for index, pool in enumerate(spec.node_pools):

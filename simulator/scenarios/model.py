@@ -19,7 +19,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -31,6 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from scheduler.api.documents import read_yaml_file
 from scheduler.api.duration import NANOSECONDS_PER_SECOND, parse_go_duration
 from scheduler.api.limits import (
     MAX_DURATION_SECONDS,
@@ -527,15 +527,7 @@ def is_scenario(path: str | Path) -> bool:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; ValueError naming the file, field and value."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{file}: cannot read scenario: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{file}: not valid YAML: {exc}") from None
-    return parse_scenario(data, str(file))
+    return parse_scenario(read_yaml_file(file, "scenario"), str(file))
 
 
 def cluster_path(scenario: Scenario, path: str | Path) -> Path:

@@ -61,7 +61,7 @@ from scheduler.framework.status import Code
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.gpu.shape import shape_of_claims
 from scheduler.plugins.registry import build_framework
-from simulator.backend import SimulatedCluster
+from simulator.backend import MissingTemplateError, SimulatedCluster
 from simulator.clusters import LoadedCluster
 from simulator.engine import (
     DeviceRepair,
@@ -517,7 +517,15 @@ class Replay:
         pod = item.pod
         if item.follow_topology is not None and item.after_bound_of is not None:
             pod = self._follow(pod, item.after_bound_of, item.follow_topology)
-        pod = self.backend.create_pod(pod)
+        try:
+            pod = self.backend.create_pod(pod)
+        except MissingTemplateError as exc:
+            # the replay's templates all come from the input: this claim is never made
+            if state is None:
+                self.pods_total += 1
+            self._record(now, "fail", key, None, str(exc))
+            self.unplaceable[exc.reason] = self.unplaceable.get(exc.reason, 0) + 1
+            return
         framework = self._framework_for(pod)
         if framework is None:
             scheduler = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
@@ -708,6 +716,10 @@ class Replay:
                 members.append(other.info)
                 created.add(key)
             else:
+                missing = self.backend.missing_template(item.pod)
+                if missing is not None:
+                    problem = f"gang {gang.key}: member {key}: {missing}"
+                    break
                 members.append(self._info(item.pod, framework))
         if not problem:
             result = GangCycle(framework).run(members, created)

@@ -80,3 +80,40 @@ def test_with_the_gate_on_the_shares_run(
     summary = json.loads((out / "summary.json").read_text())
     assert "pods_unplaceable" not in summary
     assert summary["pods_scheduled"] == 4
+
+
+MISSING_TEMPLATE = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: needs-gpu, namespace: default}
+spec:
+  containers: [{name: c, image: x, resources: {requests: {cpu: "1"}}}]
+  resourceClaims: [{name: gpu, resourceClaimTemplateName: nope}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cpu-only, namespace: default}
+spec:
+  containers: [{name: c, image: x, resources: {requests: {cpu: "1"}}}]
+"""
+
+
+def test_missing_claim_template_fails_once(shared_dump: Path, tmp_path: Path) -> None:
+    """A pod naming a ResourceClaimTemplate the input lacks fails once with that reason
+    (its claim can never be made); the run goes on and exits 0."""
+    trace = tmp_path / "pods.yaml"
+    trace.write_text(MISSING_TEMPLATE, encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["replay", "--cluster", str(shared_dump), "--trace", str(trace), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    reason = "ResourceClaimTemplate default/nope not found in the input"
+    assert summary["pods_unplaceable"] == {reason: 1}
+    assert summary["pods_scheduled"] == 1
+    fails = [
+        json.loads(line)
+        for line in (out / "placements.jsonl").read_text().splitlines()
+        if '"fail"' in line
+    ]
+    assert [f["pod"] for f in fails] == ["default/needs-gpu"]

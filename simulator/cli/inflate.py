@@ -9,7 +9,6 @@ seed, so the output does not depend on which worker finished first.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import queue
@@ -52,6 +51,7 @@ from simulator.experiments.inflate import (
     write_decisions,
 )
 from simulator.experiments.policies import POLICIES
+from simulator.jsonout import json_text
 from simulator.options import RATIO, SEED, WORKERS
 from simulator.options import parse_seeds as bounded_seeds
 from simulator.traces.openb import read_pods
@@ -98,7 +98,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def result_json_text(data: Any) -> str:
     """The JSON text written by ``--json``: sorted keys, indent 2, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+    return json_text(data, "--json")
 
 
 def _fmt(value: float | None) -> str:

@@ -4,8 +4,10 @@ Error policy (:class:`GuardedGroup`, used as the ``cls`` of the root app and of 
 sub-app that may run on its own): a command body raises, the group decides what the user sees.
 
 * bad input — :data:`BAD_INPUT`: ``ValueError`` and its subclasses (``LoadError``,
-  ``CaseFileError``, pydantic ``ValidationError``) and ``OSError`` (``FileNotFoundError``,
-  permissions) — one line ``error: <message>`` on stderr, exit code 2;
+  ``CaseFileError``, pydantic ``ValidationError``, without URLs), ``OSError``
+  (``FileNotFoundError``, permissions, a full disk: the user's path is named) and
+  ``RecursionError`` (input nested past what the readers' depth guards catch) — one line
+  ``error: <message>`` on stderr, exit code 2;
 * anything else — ``error: unexpected <Type>: <message>`` plus a hint to rerun with
   ``--debug``, exit code 1;
 * with ``tessera --debug`` (or ``TESSERA_DEBUG=1``) the traceback is printed as well;
@@ -47,6 +49,7 @@ BAD_INPUT: tuple[type[Exception], ...] = (
     ValidationError,
     ValueError,
     OSError,
+    RecursionError,
 )
 """Exceptions that mean "the user's input is wrong": exit code 2, one line, no traceback."""
 
@@ -79,6 +82,8 @@ def error_line(exc: BaseException) -> str:
     """The exception as one line: multi-line messages are joined with ``; ``."""
     if isinstance(exc, ValidationError):
         return _validation_line(exc)
+    if isinstance(exc, RecursionError):
+        return "the input nests too deeply to read (Python's recursion limit); at most 100 levels"
     format_message = getattr(exc, "format_message", None)
     if callable(format_message):  # a click exception
         return " ".join(str(format_message()).split())

@@ -47,6 +47,8 @@ from simulator.experiments.inflate import (
     DeviceChoice,
     InflateConfig,
     config_profile,
+    logged_order,
+    node_rank_from_file,
     run_inflate,
     write_decisions,
 )
@@ -258,11 +260,16 @@ def matrix_table(runs: Sequence[dict[str, Any]]) -> Table:
 
 def _preflight(nodes: Path, pods: Path, extra: Sequence[tuple[str, Path | None]]) -> None:
     """Read the input files once in this process so bad input fails before any run."""
-    read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
-    read_pods(pods)
+    node_list = read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
+    pod_list = read_pods(pods)
     for option, path in extra:
         if path is not None and not path.is_file():
             raise ValueError(f"{option} {path}: no such file")
+    order, node_order = (path for _, path in extra)
+    if order is not None:
+        logged_order(order, pod_list)
+    if node_order is not None:
+        node_rank_from_file(node_order, [n.name for n in node_list])
 
 
 def inflate(

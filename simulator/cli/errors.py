@@ -13,7 +13,12 @@ sub-app that may run on its own): a command body raises, the group decides what 
 * with ``tessera --debug`` (or ``TESSERA_DEBUG=1``) the traceback is printed as well;
 * usage errors (an unknown option, ``--seed abc``, a missing argument) print one line
   ``error: <message> (see <command> --help)``, exit code 2 — no usage box;
-* typer/click signals (``typer.Exit``, ``Abort``, help for a bare group) pass through untouched.
+* typer/click signals (``typer.Exit``, ``Abort``, help for a bare group) pass through untouched;
+* signals: SIGINT (Ctrl-C, ``KeyboardInterrupt``) that reaches the group exits with 130 and
+  SIGTERM (raised as :class:`Terminated` while a command runs) with 143, after the stack has
+  unwound — every output in progress is removed on the way (:mod:`simulator.atomic`) and
+  worker pools are stopped by their owners. Commands for which Ctrl-C is the normal way out
+  (``cluster serve``, ``replay --linger``) catch it themselves and exit 0.
 
 Commands never write partial output files: they write to a temporary name and rename, so the
 policy only has to report.
@@ -22,8 +27,12 @@ policy only has to report.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -39,6 +48,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "GuardedGroup",
+    "Terminated",
     "error_line",
     "out_console",
 ]
@@ -55,6 +65,32 @@ BAD_INPUT: tuple[type[Exception], ...] = (
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives while a command runs, so that the
+    stack unwinds (removing partial outputs) instead of the process dying on the spot."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While the block runs (main thread only), SIGTERM raises :class:`Terminated`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 _DEBUG_ENV = "TESSERA_DEBUG"
 
 
@@ -143,7 +179,14 @@ class GuardedGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         """Run the selected command; map its exceptions to exit codes (see the module doc)."""
         try:
-            return super().invoke(ctx)
+            with sigterm_raises():
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            typer.echo("error: interrupted (SIGINT); no output was left half-written", err=True)
+            raise typer.Exit(EXIT_SIGINT) from None
+        except Terminated:
+            typer.echo("error: terminated (SIGTERM); no output was left half-written", err=True)
+            raise typer.Exit(EXIT_SIGTERM) from None
         except Exception as exc:
             if _is_usage_error(exc):
                 raise _usage_line(exc) from None

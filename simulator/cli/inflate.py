@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from simulator.atomic import write_atomic
+from simulator.atomic import check_output_file, write_atomic
 from simulator.cli.common import (
     ConfigOption,
     FeatureGatesOption,
@@ -129,7 +130,11 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(progress_queue: Any) -> None:
-    """Pool initializer: keep the parent's progress queue for this worker process."""
+    """Pool initializer: keep the parent's progress queue for this worker process. Ctrl-C
+    is the parent's to handle (it stops the workers); a worker ignores SIGINT so that a
+    terminal's Ctrl-C, sent to the whole process group, prints nothing from each worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER["queue"] = progress_queue
 
 
@@ -202,10 +207,26 @@ def run_matrix(
                     if index in tasks:
                         progress.remove_task(tasks.pop(index))
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        _stop_workers(pool)
         raise
     pool.shutdown(wait=True)
     return [r for r in results if r is not None]
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool at once (a failed run, Ctrl-C, SIGTERM): pending runs are cancelled,
+    running ones killed, and the processes reaped, so none outlives the command."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    pool.shutdown(wait=True)
 
 
 def _single_table(data: dict[str, Any]) -> Table:
@@ -407,6 +428,10 @@ def inflate(
     nodes_path = nodes if nodes is not None else shipped_file(DEFAULT_NODES, "--nodes")
     pods_path = pods if pods is not None else shipped_file(DEFAULT_PODS, "--pods")
     RATIO.check(ratio)
+    if json_out is not None:
+        check_output_file(json_out, "--json")
+    if decisions is not None:
+        check_output_file(decisions, "--decisions")
     if workers is not None:
         WORKERS.check(workers)
     if seed is not None and seeds is not None:

@@ -23,6 +23,7 @@ from simulator.apiserver.cli import (
     check_replay_api_options,
     replay_with_api,
 )
+from simulator.atomic import check_output_directory, check_output_file
 from simulator.cli.common import (
     ConfigOption,
     FeatureGatesOption,
@@ -262,6 +263,9 @@ def replay(
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
+    check_output_directory(out, "--out")
+    if kubeconfig_out is not None:
+        check_output_file(kubeconfig_out, "--kubeconfig-out")
     chosen = policy_or_config(policy, config_file, "tessera")
     if config_file is not None and device_choice is not None:
         raise ValueError(

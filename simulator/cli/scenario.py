@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from simulator.atomic import check_output_directory
 from simulator.cli.errors import out_console
 from simulator.clusters import load_cluster
 from simulator.options import SEED
@@ -67,6 +68,7 @@ def render_command(
 
     Example: tessera scenario render traces/scenarios/llm-serving-diurnal.yaml --seed 1 -o out/llm
     """
+    check_output_directory(out, "--out")
     spec = load_scenario(scenario)
     loaded = load_cluster(cluster if cluster is not None else cluster_path(spec, scenario))
     trace = generate(spec, seed, loaded, name=scenario.name)

@@ -28,6 +28,8 @@ from typing import IO, Literal, overload
 
 __all__ = [
     "atomic_open",
+    "check_output_directory",
+    "check_output_file",
     "staged_directory",
     "staged_tree",
     "write_atomic",
@@ -44,6 +46,40 @@ def _umask() -> int:
 def _as_user_error(err: OSError, path: Path) -> OSError:
     """The same error, naming the user's destination instead of a temporary name."""
     return type(err)(err.errno, err.strerror or str(err), str(path))
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """The nearest existing ancestor of ``path`` is a directory we may create entries in."""
+    parent = path.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {parent} is not writable")
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Before any work: ``path`` can be written as a file (it is not a directory and its
+    directory can be created or written). ValueError naming the option otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory (expected a file name)")
+    _writable_parent(path, option)
+
+
+def check_output_directory(path: Path, option: str) -> None:
+    """Before any work: ``path`` can hold output files (a directory, or a name that can be
+    created as one). ValueError naming the option otherwise."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{option} {path}: exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{option} {path}: is not writable")
+    _writable_parent(path, option)
 
 
 @overload

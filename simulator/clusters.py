@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scheduler.api.conversion import DRA_GROUP
-from scheduler.api.documents import file_entries
+from scheduler.api.documents import file_entries, read_yaml_file
+from scheduler.api.errors import LoadError
 from scheduler.api.loaders import (
     API_MODELS,
     ObjectReader,
@@ -43,8 +42,6 @@ from scheduler.topology.domains import DEFAULT_LEVELS
 from simulator.drivers.build import PLACEHOLDER_NODE, build_cluster, pool_builders
 from simulator.drivers.spec import ClusterSpec, load_cluster_spec
 from simulator.traces.gangs import check_gangs, check_pod_groups
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(slots=True)
@@ -70,10 +67,9 @@ def is_cluster_spec(path: Path) -> bool:
     if not path.is_file() or path.suffix not in (".yaml", ".yml", ".json"):
         return False
     try:
-        with path.open(encoding="utf-8") as f:
-            head = yaml.load(f, Loader=_Loader)
-    except (OSError, yaml.YAMLError):
-        return False
+        head = read_yaml_file(path, "cluster spec", first_only=True)
+    except LoadError:
+        return False  # not a spec: the dump reader reports what is wrong with it
     return isinstance(head, dict) and head.get("kind") == "ClusterSpec"
 
 

@@ -15,8 +15,18 @@ Four sub-queues, as in ``pkg/scheduler/backend/queue``:
   their backoff has passed, else to backoffQ. A pod left there longer than
   ``podMaxInUnschedulablePodsDuration`` (5 min) is moved back by the periodic flush.
 
-(kube-scheduler's queueing hints, which move only the pods an event may help, are not
-modelled: every such event moves every unschedulable pod, as with hints disabled.)
+What waits for what (kube-scheduler's queueing hints, which move only the pods an event
+may help, are not modelled per plugin: every event that frees room moves every unschedulable
+pod, as with hints disabled). The replay (:mod:`simulator.experiments.replay`) adds two
+things on top, so that a pod is never retried when nothing could have changed:
+
+* a pod whose failure is *final* (a status no cluster event can change: a claim needing a
+  DRA feature gate the cluster has off, :mod:`scheduler.dra.feature_check`) is not
+  requeued at all — it fails once and is counted per reason (``pods_unplaceable``);
+* once no world event is queued and every pending pod has failed since the last change
+  (the scheduler is deterministic), the queue's timers stop: the rest stays pending.
+
+Errors (``Status.ERROR``) go to backoffQ and are retried after the backoff, as upstream.
 """
 
 from __future__ import annotations

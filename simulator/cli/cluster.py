@@ -17,7 +17,7 @@ from scheduler.api.loaders import dump_objects
 from scheduler.api.meta import KubeObject
 from scheduler.topology.domains import DEFAULT_LEVELS
 from simulator.apiserver.cli import serve
-from simulator.atomic import write_files_atomic
+from simulator.atomic import check_output_directory, write_files_atomic
 from simulator.cli.common import FeatureGatesOption, feature_gates, parse_topology
 from simulator.cli.errors import out_console
 from simulator.cli.summary import render, summary_from_objects, summary_from_spec
@@ -85,6 +85,7 @@ def build(
 
     Example: tessera cluster build traces/clusters/two-rack-h100-dynamic-mig.yaml -o out/h100
     """
+    check_output_directory(output, "--output")
     spec = load_cluster_spec(spec_path)
     written = write_cluster(spec, output, "json" if fmt is FormatOption.JSON else "yaml")
     typer.echo(
@@ -140,6 +141,8 @@ def import_dump(
     Example: tessera cluster import dump.yaml --topology
     topology.kubernetes.io/zone,kubernetes.io/hostname
     """
+    if output is not None:
+        check_output_directory(output, "--output")
     if is_cluster_spec(dump):
         raise ValueError(
             f"{dump}: is a tessera ClusterSpec, not a dump of Kubernetes objects; use "

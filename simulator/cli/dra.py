@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from rich.table import Table
 from scheduler.dra.cases import Case, CaseFileError, compare, load_case, outcome_json, run_case
 from simulator.cli.common import FeatureGatesOption, feature_gates
 from simulator.cli.errors import EXIT_FAILED, GuardedGroup, error_line, out_console
+from simulator.jsonout import json_text
 
 dra_app = typer.Typer(
     name="dra",
@@ -32,7 +32,7 @@ def _with_gates(case: Case, gates: dict[str, bool]) -> Case:
 def _allocate_one(path: Path, gates: dict[str, bool]) -> None:
     case = _with_gates(load_case(path), gates)
     printed = outcome_json(case, run_case(case))
-    typer.echo(json.dumps(printed, indent=2))
+    typer.echo(json_text(printed, f"{path}: answer", sort_keys=False).rstrip("\n"))
 
 
 def _check_directory(directory: Path, gates: dict[str, bool]) -> bool:

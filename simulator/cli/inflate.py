@@ -10,7 +10,6 @@ finished first, and Ctrl-C leaves no worker behind.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -32,7 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from simulator.atomic import write_atomic
+from simulator.atomic import check_output_file, write_atomic
 from simulator.cli.common import (
     ConfigOption,
     FeatureGatesOption,
@@ -46,10 +45,15 @@ from simulator.experiments.inflate import (
     DeviceChoice,
     InflateConfig,
     config_profile,
+    logged_order,
+    node_rank_from_file,
     run_inflate,
     write_decisions,
 )
 from simulator.experiments.policies import POLICIES
+from simulator.jsonout import json_text
+from simulator.options import RATIO, SEED, WORKERS
+from simulator.options import parse_seeds as bounded_seeds
 from simulator.plans.pool import LocalPool, Report
 from simulator.traces.openb import read_pods
 
@@ -85,28 +89,17 @@ def parse_policies(text: str) -> tuple[str, ...]:
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats.
+    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats;
+    at most 1,000 seeds in 0..2^31-1 (:func:`simulator.options.parse_seeds`).
 
     ValueError naming the bad part.
     """
-    seeds: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        low, dash, high = part.partition("-")
-        try:
-            first, last = (int(low), int(high)) if dash else (int(part), int(part))
-        except ValueError:
-            raise ValueError(
-                f"--seeds {text!r}: {part!r} is not an integer or a range such as 42-51"
-            ) from None
-        if first > last or first < 0:
-            raise ValueError(f"--seeds {text!r}: {part!r} is not a range of seeds >= 0")
-        seeds.update(range(first, last + 1))
-    return tuple(sorted(seeds))
+    return bounded_seeds(text)
 
 
 def result_json_text(data: Any) -> str:
     """The JSON text written by ``--json``: sorted keys, indent 2, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+    return json_text(data, "--json")
 
 
 def _fmt(value: float | None) -> str:
@@ -229,11 +222,16 @@ def matrix_table(runs: Sequence[dict[str, Any]]) -> Table:
 
 def _preflight(nodes: Path, pods: Path, extra: Sequence[tuple[str, Path | None]]) -> None:
     """Read the input files once in this process so bad input fails before any run."""
-    read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
-    read_pods(pods)
+    node_list = read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
+    pod_list = read_pods(pods)
     for option, path in extra:
         if path is not None and not path.is_file():
             raise ValueError(f"{option} {path}: no such file")
+    order, node_order = (path for _, path in extra)
+    if order is not None:
+        logged_order(order, pod_list)
+    if node_order is not None:
+        node_rank_from_file(node_order, [n.name for n in node_list])
 
 
 def inflate(
@@ -268,7 +266,10 @@ def inflate(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help=f"Seed of one run (default {DEFAULT_SEED}).", show_default=False
+            "--seed",
+            help=f"Seed of one run (default {DEFAULT_SEED}; 0..2^31-1).",
+            show_default=False,
+            callback=SEED.option,
         ),
     ] = None,
     seeds: Annotated[
@@ -276,13 +277,18 @@ def inflate(
         typer.Option(
             "--seeds",
             metavar="SEEDS",
-            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both.",
+            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both "
+            "(at most 1,000).",
             show_default=False,
         ),
     ] = None,
     ratio: Annotated[
         float,
-        typer.Option("--ratio", help="Inflate the GPU request to this multiple of capacity."),
+        typer.Option(
+            "--ratio",
+            help="Inflate the GPU request to this multiple of capacity (0 < R <= 10).",
+            callback=RATIO.option,
+        ),
     ] = 1.3,
     device_choice: Annotated[
         DeviceChoiceOption | None,
@@ -334,8 +340,9 @@ def inflate(
         int | None,
         typer.Option(
             "--workers",
-            help="Parallel processes for a matrix (default: the number of CPUs).",
+            help="Parallel processes for a matrix (default: the number of CPUs; 1..1024).",
             show_default=False,
+            callback=WORKERS.option,
         ),
     ] = None,
     gates: FeatureGatesOption = None,
@@ -361,10 +368,13 @@ def inflate(
     """
     nodes_path = nodes if nodes is not None else shipped_file(DEFAULT_NODES, "--nodes")
     pods_path = pods if pods is not None else shipped_file(DEFAULT_PODS, "--pods")
-    if ratio <= 0:
-        raise ValueError(f"--ratio {ratio:g}: must be > 0")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers {workers}: must be >= 1")
+    RATIO.check(ratio)
+    if json_out is not None:
+        check_output_file(json_out, "--json")
+    if decisions is not None:
+        check_output_file(decisions, "--decisions")
+    if workers is not None:
+        WORKERS.check(workers)
     if seed is not None and seeds is not None:
         raise ValueError("--seed and --seeds: give one of them")
     chosen = policy_or_config(policy, config_file, "fgd")

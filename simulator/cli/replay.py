@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +23,7 @@ from simulator.apiserver.cli import (
     check_replay_api_options,
     replay_with_api,
 )
+from simulator.atomic import check_output_directory, check_output_file
 from simulator.cli.common import (
     ConfigOption,
     FeatureGatesOption,
@@ -42,6 +42,7 @@ from simulator.experiments.policies import (
 )
 from simulator.experiments.replay import Fault, ReplayConfig
 from simulator.inputs import read_trace
+from simulator.options import FAULT_TIME, HORIZON, SEED
 from simulator.scenarios.model import cluster_path, is_scenario, load_scenario
 
 
@@ -53,8 +54,9 @@ class OnlyOption(StrEnum):
 
 
 def parse_fault(text: str) -> Fault:
-    """One ``--fault`` value: ``T:node:NAME`` or ``T:device:DRIVER/POOL/DEVICE`` with T a
-    finite number of seconds >= 0. ValueError naming the option, the value and the problem."""
+    """One ``--fault`` value: ``T:node:NAME`` or ``T:device:DRIVER/POOL/DEVICE`` with T in
+    :data:`~simulator.options.FAULT_TIME` (0 .. ten years). ValueError naming the option,
+    the value and the problem."""
     parts = text.split(":", 2)
     if len(parts) != 3:
         raise ValueError(f"--fault {text!r}: expected T:node:NAME or T:device:DRIVER/POOL/DEVICE")
@@ -63,8 +65,9 @@ def parse_fault(text: str) -> Fault:
         moment = float(when)
     except ValueError:
         raise ValueError(f"--fault {text!r}: time {when!r} is not a number of seconds") from None
-    if not math.isfinite(moment) or moment < 0:
-        raise ValueError(f"--fault {text!r}: time {when!r} must be a finite number of seconds >= 0")
+    found = FAULT_TIME.problem(moment)
+    if found is not None:
+        raise ValueError(f"--fault {text!r}: time {when!r} {found}")
     if kind == "node":
         if not target:
             raise ValueError(f"--fault {text!r}: node name is empty")
@@ -183,7 +186,11 @@ def replay(
     ] = None,
     seed: Annotated[
         int,
-        typer.Option("--seed", help="Seed of ties, random policies and a scenario's trace."),
+        typer.Option(
+            "--seed",
+            help="Seed of ties, random policies and a scenario's trace (0..2^31-1).",
+            callback=SEED.option,
+        ),
     ] = 0,
     topology: Annotated[
         str | None,
@@ -196,7 +203,11 @@ def replay(
     ] = None,
     horizon: Annotated[
         float | None,
-        typer.Option("--horizon", help="Stop at this many seconds of simulated time."),
+        typer.Option(
+            "--horizon",
+            help="Stop at this many seconds of simulated time (at most ten years).",
+            callback=HORIZON.option,
+        ),
     ] = None,
     fault: Annotated[
         list[str] | None,
@@ -252,6 +263,9 @@ def replay(
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
+    check_output_directory(out, "--out")
+    if kubeconfig_out is not None:
+        check_output_file(kubeconfig_out, "--kubeconfig-out")
     chosen = policy_or_config(policy, config_file, "tessera")
     if config_file is not None and device_choice is not None:
         raise ValueError(

@@ -14,8 +14,10 @@ from typing import Annotated
 
 import typer
 
+from simulator.atomic import check_output_directory
 from simulator.cli.errors import out_console
 from simulator.clusters import load_cluster
+from simulator.options import SEED
 from simulator.scenarios.generate import generate
 from simulator.scenarios.model import cluster_path, load_scenario
 from simulator.scenarios.render import render
@@ -40,7 +42,12 @@ def render_command(
             "--out", "-o", metavar="DIR", help="Output directory (objects, pods, faults)."
         ),
     ],
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated trace.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of the generated trace (0..2^31-1).", callback=SEED.option
+        ),
+    ] = 0,
     cluster: Annotated[
         Path | None,
         typer.Option(
@@ -61,6 +68,7 @@ def render_command(
 
     Example: tessera scenario render traces/scenarios/llm-serving-diurnal.yaml --seed 1 -o out/llm
     """
+    check_output_directory(out, "--out")
     spec = load_scenario(scenario)
     loaded = load_cluster(cluster if cluster is not None else cluster_path(spec, scenario))
     trace = generate(spec, seed, loaded, name=scenario.name)

@@ -29,10 +29,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from scheduler.api.documents import read_yaml_file
+from scheduler.api.limits import MAX_NODES
 from simulator.drivers.catalog import GPU_MODELS, gpu_model
 from simulator.drivers.mig import place_layout
 from simulator.drivers.tpu import tpu_slice_shape
@@ -467,6 +468,9 @@ class ClusterSpec(_Spec):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"nodePools: repeated pool name(s) {duplicates}")
+        total = sum(pool.count or 0 for pool in self.node_pools)
+        if total > MAX_NODES:
+            raise ValueError(f"nodePools: {total:,} nodes in all, at most {MAX_NODES:,}")
         gates = self.effective_feature_gates()
         for index, pool in enumerate(self.node_pools):
             where = f"nodePools[{index}] (pool {pool.name!r})"
@@ -537,14 +541,7 @@ def load_cluster_spec(path: str | Path) -> ClusterSpec:
     at load time. Raises ValueError naming the file and the field for any problem.
     """
     spec_path = Path(path)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{spec_path}: cannot read cluster spec: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{spec_path}: not valid YAML: {exc}") from None
+    data = read_yaml_file(spec_path, "cluster spec")
     spec = parse_cluster_spec(data, str(spec_path))
     pools = []
     for index, pool in enumerate(spec.node_pools):

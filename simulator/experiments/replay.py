@@ -30,7 +30,9 @@ Outputs stream to disk as the replay runs (:mod:`simulator.experiments.replay_ou
 finished pods leave memory (what the metrics need is kept as running sums and compact
 arrays). ``pending_seconds`` in the summary is measured at each bind (from the pod's
 creation, or its recreation after an eviction); pods never bound are counted by
-``pods_unschedulable`` instead. Same inputs and seed -> byte-identical outputs (except
+``pods_unschedulable`` instead; pods that failed for a reason no cluster event can change
+(a final status: a claim needing a feature gate the cluster has off) are tried once and
+counted per reason in ``pods_unplaceable``. Same inputs and seed -> byte-identical outputs (except
 ``wall_seconds``).
 """
 
@@ -59,7 +61,7 @@ from scheduler.framework.status import Code
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.gpu.shape import shape_of_claims
 from scheduler.plugins.registry import build_framework
-from simulator.backend import SimulatedCluster
+from simulator.backend import MissingTemplateError, SimulatedCluster
 from simulator.clusters import LoadedCluster
 from simulator.engine import (
     DeviceRepair,
@@ -262,6 +264,7 @@ class Replay:
         self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
         self.slot_waiting: dict[str, deque[int]] = {}  # Job slot -> pods created on completions
         self.other_scheduler: dict[str, int] = {}  # schedulerName -> pods nobody schedules
+        self.unplaceable: dict[str, int] = {}  # final reason -> pods failed once for it
         self._stuck = False
         self._stale = 0  # queued completions of pods evicted or deleted since
         self._pod_events = 0  # queued arrivals and deletions
@@ -514,7 +517,15 @@ class Replay:
         pod = item.pod
         if item.follow_topology is not None and item.after_bound_of is not None:
             pod = self._follow(pod, item.after_bound_of, item.follow_topology)
-        pod = self.backend.create_pod(pod)
+        try:
+            pod = self.backend.create_pod(pod)
+        except MissingTemplateError as exc:
+            # the replay's templates all come from the input: this claim is never made
+            if state is None:
+                self.pods_total += 1
+            self._record(now, "fail", key, None, str(exc))
+            self.unplaceable[exc.reason] = self.unplaceable.get(exc.reason, 0) + 1
+            return
         framework = self._framework_for(pod)
         if framework is None:
             scheduler = pod.spec.scheduler_name or DEFAULT_SCHEDULER_NAME
@@ -653,6 +664,12 @@ class Replay:
             return
         reason = result.status.message()
         self._record(now, "fail", info.key, None, reason)
+        final = result.diagnosis.prefilter if result.diagnosis is not None else None
+        if final is not None and final.final:
+            # no cluster event can change this answer: the pod is never tried again
+            summary = final.message()
+            self.unplaceable[summary] = self.unplaceable.get(summary, 0) + 1
+            return
         if result.victims:
             self.queue.requeue_active(queued, now)
         elif result.status.code == Code.ERROR:
@@ -699,6 +716,10 @@ class Replay:
                 members.append(other.info)
                 created.add(key)
             else:
+                missing = self.backend.missing_template(item.pod)
+                if missing is not None:
+                    problem = f"gang {gang.key}: member {key}: {missing}"
+                    break
                 members.append(self._info(item.pod, framework))
         if not problem:
             result = GangCycle(framework).run(members, created)
@@ -1011,6 +1032,10 @@ class Replay:
             "timeline_rows": rows,
             "wall_seconds": round(wall, 3),
         }
+        if self.unplaceable:
+            summary["pods_unplaceable"] = dict(sorted(self.unplaceable.items()))
+            for reason, count in sorted(self.unplaceable.items()):
+                log.warning("%s pod(s): %s (failed once, never retried)", f"{count:,}", reason)
         if self.other_scheduler:
             summary["pods_other_scheduler"] = dict(sorted(self.other_scheduler.items()))
             for name, count in sorted(self.other_scheduler.items()):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 import tempfile
 import weakref
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from simulator.atomic import staged_directory
+from simulator.jsonout import json_line, json_text
 
 OUTPUT_FILES = ("summary.json", "placements.jsonl", "timeline.csv")
 TIMELINE_COLUMNS = (
@@ -50,8 +52,13 @@ nobody — ``gpus_serving + gpus_batch + gpus_idle = gpus_capacity`` on every ro
 
 
 def cell(value: object) -> str:
-    """A timeline cell: floats with 4 decimals, the rest as ``str``."""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    """A timeline cell: floats with 4 decimals, the rest as ``str``; ValueError for NaN or
+    an infinity (never written as a plausible number)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"timeline.csv: {value} is not a finite number")
+        return f"{value:.4f}"
+    return str(value)
 
 
 def _number(text: str) -> int | float | str:
@@ -83,7 +90,7 @@ class OutputWriter:
     def placement(self, entry: dict[str, Any]) -> None:
         """Append one placement-log entry."""
         assert self._placements is not None
-        self._placements.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._placements.write(json_line(entry, "placements.jsonl"))
 
     def timeline(self, row: dict[str, Any]) -> None:
         """Append one timeline row (keys: :data:`TIMELINE_COLUMNS`)."""
@@ -93,7 +100,7 @@ class OutputWriter:
 
     def summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json``."""
-        text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        text = json_text(summary, "summary.json")
         (self.directory / "summary.json").write_text(text, encoding="utf-8")
 
     def close(self) -> None:
@@ -162,5 +169,5 @@ class ReplayResult:
         with staged_directory(out, OUTPUT_FILES) as staging:
             for name in ("placements.jsonl", "timeline.csv"):
                 shutil.copyfile(self.directory / name, staging / name)
-            text = json.dumps(self.summary, indent=2, sort_keys=True) + "\n"
+            text = json_text(self.summary, "summary.json")
             (staging / "summary.json").write_text(text, encoding="utf-8")

@@ -28,7 +28,7 @@ from collections import deque
 
 import numpy as np
 
-from simulator.scenarios.model import Autoscaling, Burst, Demand, Replicas
+from simulator.scenarios.model import MAX_STEPS, Autoscaling, Burst, Demand, Replicas
 
 
 def bursts_of(demand: Demand, start: float, end: float, rng: np.random.Generator) -> list[Burst]:
@@ -44,6 +44,10 @@ def bursts_of(demand: Demand, start: float, end: float, rng: np.random.Generator
             if t >= end:
                 break
             bursts.append(Burst(at=math.floor(t), duration=random.duration, extra=random.extra))
+            if len(bursts) > MAX_STEPS:
+                raise ValueError(
+                    f"randomBursts: more than {MAX_STEPS:,} bursts (perDay {random.per_day:g})"
+                )
     return bursts
 
 
@@ -73,6 +77,11 @@ def autoscale(
     history: deque[tuple[float, int]] = deque([(start, current)])
     keep = max(rule.scale_up_delay, rule.scale_down_delay)
     steps = math.floor((end - start) / rule.interval)
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"autoscaling.interval: {rule.interval:g} s gives {steps:,} evaluations, at most "
+            f"{MAX_STEPS:,}"
+        )
     for k in range(1, steps + 1):
         t = start + k * rule.interval
         if t >= end:

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from scheduler.api.limits import MAX_PODS_PER_INPUT
 from scheduler.api.loaders import ObjectReader, Origin
 from scheduler.api.lws import LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION, LeaderWorkerSet
 from scheduler.api.meta import KubeObject, ObjectMeta, OwnerReference
@@ -68,6 +69,7 @@ from simulator.clusters import LoadedCluster
 from simulator.experiments.accounting import node_capacity
 from simulator.scenarios.demand import replica_changes
 from simulator.scenarios.model import (
+    MAX_STEPS,
     Accelerator,
     Choice,
     DeploymentWorkload,
@@ -145,6 +147,11 @@ class _Builder:
     order: int = 0
 
     def add(self, item: TraceItem) -> None:
+        if self.order >= MAX_PODS_PER_INPUT:
+            raise ValueError(
+                f"scenario {self.scenario.metadata.name}: more than {MAX_PODS_PER_INPUT:,} pods "
+                f"(pod {item.key})"
+            )
         self.items.append((item.arrival, self.order, item))
         self.order += 1
 
@@ -448,10 +455,17 @@ class _Builder:
         per_second = rate.rate * len(targets) / 3600.0
         repair = float(round(rate.repair))
         t = 0.0
+        draws = 0
         while True:
             t += float(rng.exponential(1.0 / per_second))
             if t >= self.end:
                 return
+            draws += 1
+            if draws > MAX_STEPS:
+                raise ValueError(
+                    f"scenario {self.scenario.metadata.name}: {stream}: more than {MAX_STEPS:,} "
+                    f"failures (rate {rate.rate:g} per hour over {len(targets):,} targets)"
+                )
             target = targets[int(rng.integers(0, len(targets)))]
             when = float(math.floor(t))
             node = target[1] if device else target
@@ -501,11 +515,17 @@ def _arrivals(w: JobWorkload, stop: float, rng: np.random.Generator) -> list[flo
     start too)."""
     arrivals = w.arrivals
     out: list[float] = [float(round(w.start))] * w.backlog
+    limit = MAX_STEPS if w.max_jobs is None else min(MAX_STEPS, w.max_jobs + w.backlog)
     if arrivals.at is not None:
         out += sorted(float(round(t)) for t in arrivals.at if w.start <= t < stop)
     elif arrivals.every is not None:
         t = w.start
-        while t < stop:
+        if (stop - t) / arrivals.every > MAX_STEPS and w.max_jobs is None:
+            raise ValueError(
+                f"workload {w.namespace}/{w.name}: arrivals.every {arrivals.every:g} s gives "
+                f"more than {MAX_STEPS:,} Jobs; raise it or set maxJobs"
+            )
+        while t < stop and len(out) < limit:
             out.append(float(round(t)))
             t += arrivals.every
     else:
@@ -515,6 +535,14 @@ def _arrivals(w: JobWorkload, stop: float, rng: np.random.Generator) -> list[flo
         while t < stop:
             out.append(float(math.floor(t)))
             t += float(rng.exponential(gap))
+            if len(out) > MAX_STEPS + w.backlog:
+                if w.max_jobs is None:
+                    raise ValueError(
+                        f"workload {w.namespace}/{w.name}: arrivals.poissonPerHour "
+                        f"{arrivals.poisson_per_hour:g} gives more than {MAX_STEPS:,} Jobs; "
+                        "lower it or set maxJobs"
+                    )
+                break
     return out
 
 

@@ -14,11 +14,11 @@ workloads[0].replicas.autoscaling.maxReplicas: must be >= minReplicas (got 0)``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -30,11 +30,27 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from scheduler.api.documents import read_yaml_file
 from scheduler.api.duration import NANOSECONDS_PER_SECOND, parse_go_duration
+from scheduler.api.limits import (
+    MAX_DURATION_SECONDS,
+    MAX_REPLICAS,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+)
 from scheduler.api.quantity import parse_quantity
 
 API_VERSION = "tessera.io/v1alpha1"
 KIND = "Scenario"
+MAX_SEED = 2**31 - 1
+"""Seeds: 0..2^31 − 1 (the ``--seed`` window of :mod:`simulator.options`)."""
+MAX_SEEDS = 1_000
+"""At most this many benchmark seeds (``--seeds``' bound)."""
+MAX_STEPS = 1_000_000
+"""At most this many draws of one random process of a scenario (Job arrivals, random bursts,
+failures of one kind) and autoscaling evaluations of one workload: a tiny ``every``, a huge
+``poissonPerHour`` or a one-second ``interval`` over ten years is refused naming the
+workload instead of running for hours."""
 
 
 def _seconds(value: object) -> float:
@@ -52,6 +68,8 @@ def _seconds(value: object) -> float:
         raise ValueError(f"expected seconds or a duration such as '90s', got {value!r}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{value!r} must be a finite number of seconds >= 0")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is more than ten years ({MAX_DURATION_SECONDS:,} s)")
     return seconds
 
 
@@ -197,8 +215,8 @@ class Autoscaling(Model):
     stabilization windows)."""
 
     target_per_replica: float = Field(gt=0, description="Requests/s one replica serves.")
-    min_replicas: int = Field(default=1, ge=0)
-    max_replicas: int = Field(ge=0)
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    max_replicas: int = Field(ge=0, le=MAX_REPLICAS)
     scale_up_delay: Seconds = Field(default=60.0, description="Scale-up stabilization window.")
     scale_down_delay: Seconds = Field(
         default=300.0, description="Scale-down stabilization window (HPA default 300 s)."
@@ -219,14 +237,14 @@ class ReplicaStep(Model):
     """From ``at`` on, ``replicas`` replicas."""
 
     at: Seconds
-    replicas: int = Field(ge=0)
+    replicas: int = Field(ge=0, le=MAX_REPLICAS)
 
 
 class Replicas(Model):
     """How many replicas over time: ``fixed``, a ``schedule``, or ``demand`` +
     ``autoscaling``."""
 
-    fixed: int | None = Field(default=None, ge=0)
+    fixed: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     schedule: tuple[ReplicaStep, ...] | None = None
     demand: Demand | None = None
     autoscaling: Autoscaling | None = None
@@ -259,7 +277,9 @@ class LeaderWorkerSetWorkload(_Workload):
     topology_required: LabelKey | None = Field(
         default=None, description="tessera.io/topology-required on the pods."
     )
-    headroom_replicas: int = Field(default=0, ge=0, description="tessera.io/headroom-replicas.")
+    headroom_replicas: int = Field(
+        default=0, ge=0, le=MAX_REPLICAS, description="tessera.io/headroom-replicas."
+    )
     replicas: Replicas
 
 
@@ -417,7 +437,9 @@ class Scenario(Model):
     metadata: ScenarioMeta
     cluster: str = Field(description="Cluster spec, relative to the scenario file.")
     duration: Seconds = Field(gt=0, description="Length of the scenario.")
-    seeds: tuple[int, ...] = Field(default=(0,), min_length=1, description="Benchmark seeds.")
+    seeds: tuple[Annotated[int, Field(ge=0, le=MAX_SEED)], ...] = Field(
+        default=(0,), min_length=1, max_length=MAX_SEEDS, description="Benchmark seeds."
+    )
     start: str = Field(
         default="2026-01-01T00:00:00Z",
         pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
@@ -426,6 +448,21 @@ class Scenario(Model):
     priority_classes: tuple[PriorityClassSpec, ...] = Field(default=())
     workloads: tuple[Workload, ...] = Field(min_length=1)
     failures: Failures | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid time") from None
+        if value.startswith("0001-01-01T00:00:00"):
+            raise ValueError(f"{value!r} is Go's zero time (an unset timestamp); set a real time")
+        if not MIN_TIMESTAMP <= moment < MAX_TIMESTAMP:
+            raise ValueError(
+                f"{value!r} is outside {MIN_TIMESTAMP.date()} .. {MAX_TIMESTAMP.date()}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -490,15 +527,7 @@ def is_scenario(path: str | Path) -> bool:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; ValueError naming the file, field and value."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{file}: cannot read scenario: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{file}: not valid YAML: {exc}") from None
-    return parse_scenario(data, str(file))
+    return parse_scenario(read_yaml_file(file, "scenario"), str(file))
 
 
 def cluster_path(scenario: Scenario, path: str | Path) -> Path:

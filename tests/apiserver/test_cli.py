@@ -193,7 +193,7 @@ def test_replay_api_options_need_api_port(tmp_path: Path) -> None:
     args = ["replay", "--out", str(tmp_path / "o"), "--api-port", "0", "--realtime", "0"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: --realtime 0: must be > 0"
+    assert result.stderr.strip() == "error: --realtime 0: must be in (0, 1,000,000] x wall time"
     assert not (tmp_path / "o").exists()
 
 

@@ -126,5 +126,5 @@ def test_unreadable_and_non_yaml_files_are_one_line_errors(tmp_path: Path) -> No
         load_scenario(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("kind: Scenario\nworkloads: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"broken.yaml: not valid YAML"):
+    with pytest.raises(ValueError, match=r"broken.yaml: invalid YAML at line 3"):
         load_scenario(broken)

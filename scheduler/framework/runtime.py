@@ -493,7 +493,7 @@ class Framework:
                 if error is None and len(passed):
                     return passed, diagnosis, None
         order = sampler.tree_order(
-            (self.handle.cache.node_generation, snapshot.size),
+            (snapshot.cache_id, snapshot.node_generation),
             lambda: [zone_key(snapshot.labels(i)) for i in range(snapshot.size)],
         )
         if len(candidates) < snapshot.size:

@@ -13,6 +13,8 @@ get kube-scheduler's start-up adjustment: resources an extender manages with
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from scheduler.extender.config import (
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import BindingCycle, Framework
 from scheduler.framework.sampling import NodeSampler
+from scheduler.framework.status import Code, Status
 from simulator.kubescheduler.binding import InFlightBinds
 from simulator.kubescheduler.extenders import Extenders
 from simulator.kubescheduler.objects import ObjectSource
@@ -44,6 +47,8 @@ __all__ = [
     "load_extender_setup",
     "with_ignored_resources",
 ]
+
+log = logging.getLogger(__name__)
 
 FIT = "NodeResourcesFit"
 
@@ -146,12 +151,47 @@ class KubeSchedulerSession:
         self.sampler = NodeSampler(setup.percentage_of_nodes_to_score)
         self.binds: InFlightBinds[PendingBind] = InFlightBinds()
         self.sync: SyncProbe | None = None
+        self.bound_node: Callable[[str], str | None] | None = None
+        """The node the served API shows a pod (by key) bound to; None without an API."""
         self.binds_unconfirmed = 0
         self.binds_elsewhere = 0
 
     def set_objects(self, objects: ObjectSource) -> None:
         """Take request objects from ``objects`` (the served API) from now on."""
         self.extenders.objects = objects
+
+    def confirm_bind(self, pod_key: str, node: str, status: Status) -> Status:
+        """An extender bind's outcome checked against the served API (when there is one).
+
+        * SUCCESS and the API shows the pod on ``node``: bound. SUCCESS without a binding
+          in the API: still bound, as kube-scheduler trusts the extender (the pod stays
+          assumed there), and counted as ``binds_unconfirmed``. SUCCESS with the pod bound
+          elsewhere: an ERROR (counted as ``binds_elsewhere``).
+        * a failure although the API shows the pod on ``node`` (the extender bound it, then
+          its reply failed or timed out): bound — kube-scheduler's failure handler sees
+          ``spec.nodeName`` set and does not retry the pod.
+        """
+        lookup = self.bound_node
+        if lookup is None:
+            return status
+        shown = lookup(pod_key)
+        if status.code == Code.SUCCESS:
+            if shown is None:
+                self.binds_unconfirmed += 1
+                log.warning(
+                    "extender reported Pod %s bound to %s, but the API has no binding",
+                    pod_key,
+                    node,
+                )
+            elif shown != node:
+                self.binds_elsewhere += 1
+                return Status.error(
+                    f"extender bound Pod {pod_key} to node {shown}, not to {node} as asked"
+                )
+            return status
+        if shown == node:
+            return Status.success()
+        return status
 
     def before_cycle(self) -> None:
         """Before a scheduling cycle: the sync probe, when one is attached."""

@@ -128,6 +128,10 @@ TIMELINE_MAX_ROWS = 100_000
 """At most this many timeline rows: past half of them the sampling interval doubles, and
 again past half of what is left, and so on."""
 FAULT_OWNER = "tessera.io/fault"
+ERROR_RETRIES = 5
+"""Playing kube-scheduler, this many attempts in a row of a pod that end in an ERROR (an
+extender failing) do not count towards a settled replay: an extender may answer differently
+although nothing in the cluster changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +290,7 @@ class Replay:
         self._next_coarsen = TIMELINE_MAX_ROWS // 2
         self._epoch = 0  # bumped by every bind, eviction, completion and fault
         self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
+        self._errors: dict[str, int] = {}  # pod -> attempts in a row that ended in an ERROR
         self.slot_waiting: dict[str, deque[int]] = {}  # Job slot -> pods created on completions
         self.other_scheduler: dict[str, int] = {}  # schedulerName -> pods nobody schedules
         self._stuck = False
@@ -649,6 +654,7 @@ class Replay:
         self._running += 1
         state.bound_at = now
         self._tried.pop(key, None)
+        self._errors.pop(key, None)
         if not state.ever_bound:
             state.ever_bound = True
             self.pods_scheduled += 1
@@ -701,6 +707,7 @@ class Replay:
         if result.victims:
             self.queue.requeue_active(queued, now)
         elif result.status.code == Code.ERROR:
+            self._retry_error(info.key)
             self.queue.requeue_error(queued, now)
         else:
             self.queue.requeue_unschedulable(queued, now)
@@ -747,10 +754,22 @@ class Replay:
         self._record(now, "fail", queued.key, None, status.message())
         self.queue.move_all(now)
         if status.code == Code.ERROR:
+            self._retry_error(queued.key)
             self.queue.requeue_error(queued, now)
         else:
             self.queue.requeue_unschedulable(queued, now)
         self._want_pass(now)
+
+    def _retry_error(self, key: str) -> None:
+        """Playing kube-scheduler, the first :data:`ERROR_RETRIES` attempts in a row of a pod
+        that end in an ERROR leave the replay unsettled (the pod is retried after its backoff
+        even if nothing else happens)."""
+        if self.kube is None:
+            return
+        count = self._errors.get(key, 0) + 1
+        self._errors[key] = count
+        if count <= ERROR_RETRIES:
+            self._tried.pop(key, None)
 
     def _gang_cycle(self, queued: QueuedPod, framework: Framework, now: float) -> None:
         """Place the whole gang of ``queued`` with ``framework`` (its profile's); members

@@ -247,9 +247,9 @@ def replay(
 
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
 
-    Example: tessera replay --trace SCENARIO --policy kube-default --extender
-    manifests/deploy/scheduler-config.yaml --api-port 0 --extender-sync
-    http://127.0.0.1:8888/sync
+    Example: tessera replay --trace traces/scenarios/serving-batch-small.yaml --policy
+    kube-default --extender traces/schedulers/tessera-extender.yaml --api-port 8080
+    --kubeconfig-out /tmp/replay.kubeconfig --extender-sync http://127.0.0.1:8888/sync
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
     kube_scheduler = extender_setup(extender, extender_sync, api_port)

@@ -31,7 +31,7 @@ from simulator.cli import app
 from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
-from simulator.kubescheduler.session import ExtenderSetup
+from simulator.kubescheduler.session import ExtenderSetup, load_extender_setup
 from simulator.kubescheduler.sync import ExtenderSyncError
 from simulator.traces.model import Trace, TraceItem
 from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec, make_pod
@@ -649,8 +649,9 @@ def write_config(path: Path, extenders: list[dict[str, Any]], percentage: int = 
     return path
 
 
-CLUSTER = Path(__file__).resolve().parents[2] / "traces/clusters/two-rack-h100-dynamic-mig.yaml"
-SCENARIO = Path(__file__).resolve().parents[2] / "traces/scenarios/serving-batch-small.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = ROOT / "traces/clusters/two-rack-h100-dynamic-mig.yaml"
+SCENARIO = ROOT / "traces/scenarios/serving-batch-small.yaml"
 
 
 def test_cli_replay_with_extender_file(server: ExtenderServer, tmp_path: Path) -> None:
@@ -723,6 +724,20 @@ def test_cli_bad_extender_file_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", "--trace", str(SCENARIO), "--extender", str(typo)])
     assert result.exit_code == 2
     assert result.output.strip().startswith(f"error: {typo}: extenders[0].enableHttps: unknown")
+
+
+def test_shipped_extender_configuration_loads() -> None:
+    """traces/schedulers/tessera-extender.yaml: two entries on one server, the binder last
+    in its own entry with the long timeout, every node searched."""
+    setup = load_extender_setup(ROOT / "traces/schedulers/tessera-extender.yaml")
+    assert setup.percentage_of_nodes_to_score == 100
+    placement, binding = setup.extenders
+    assert (placement.weight, placement.timeout_seconds, placement.node_cache_capable) == (
+        24,
+        3.0,
+        True,
+    )
+    assert binding.is_binder and binding.timeout_seconds == 120.0 and not binding.ignorable
 
 
 def test_cli_help_describes_the_extender_options() -> None:

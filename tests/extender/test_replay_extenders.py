@@ -745,3 +745,139 @@ def test_cli_help_describes_the_extender_options() -> None:
     assert result.exit_code == 0
     assert "--extender" in result.output and "--extender-sync" in result.output
     assert "KubeSchedulerConfiguration" in result.output
+
+
+# -- a webhook honouring the whole contract --------------------------------------------------------
+class ContractWebhook:
+    """A minimal webhook as tessera serve would behave against a replay: an informer (list,
+    then watch with bookmarks) of the served pods, a sync route that waits for its informer
+    to reach the asked version, a filter that checks it knows the pod, and a bind that holds
+    the members of gang ``g`` until both asked, then POSTs every Binding."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.rv = 0
+        self.known: set[str] = set()
+        self.filter_knew: list[bool] = []
+        self.held: dict[str, tuple[str, str, str, str]] = {}
+        self.release = asyncio.Event()
+        self.stop = threading.Event()
+
+    def start(self, api_url: str) -> None:
+        self.url = api_url
+        threading.Thread(target=self._informer, daemon=True).start()
+
+    def _informer(self) -> None:
+        try:
+            self._list_and_watch()
+        except httpx.HTTPError:
+            if not self.stop.is_set():
+                raise
+
+    def _list_and_watch(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30.0) as client:
+            listed = client.get("/api/v1/pods").json()
+            self.known = {
+                f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in listed["items"]
+            }
+            self.rv = int(listed["metadata"]["resourceVersion"])
+            params = {
+                "watch": "1",
+                "allowWatchBookmarks": "true",
+                "resourceVersion": str(self.rv),
+                "timeoutSeconds": "60",
+            }
+            with client.stream("GET", "/api/v1/pods", params=params) as response:
+                for line in response.iter_lines():
+                    if self.stop.is_set():
+                        return
+                    if not line:
+                        continue
+                    event = orjson.loads(line)
+                    meta = event["object"]["metadata"]
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self.known.add(f"{meta['namespace']}/{meta['name']}")
+                    self.rv = max(self.rv, int(meta["resourceVersion"]))
+
+    async def filter(self, args: Any) -> dict[str, Any]:
+        meta = args["Pod"]["metadata"]
+        self.filter_knew.append(f"{meta['namespace']}/{meta['name']}" in self.known)
+        return filter_reply(args["NodeNames"])
+
+    async def bind(self, args: Any) -> dict[str, str]:
+        name = args["PodName"]
+        entry = (args["PodNamespace"], name, args["PodUID"], args["Node"])
+        if not name.startswith("g-"):
+            return await self._post([entry])
+        self.held[name] = entry
+        if len(self.held) == 2:
+            answer = await self._post(list(self.held.values()))
+            self.release.set()
+            return answer
+        await asyncio.wait_for(self.release.wait(), timeout=5.0)
+        return {"Error": ""}
+
+    async def _post(self, entries: list[tuple[str, str, str, str]]) -> dict[str, str]:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            for namespace, name, uid, node in entries:
+                answer = await client.post(
+                    f"/api/v1/namespaces/{namespace}/pods/{name}/binding",
+                    json={
+                        "kind": "Binding",
+                        "apiVersion": "v1",
+                        "metadata": {"name": name, "uid": uid},
+                        "target": {"kind": "Node", "name": node},
+                    },
+                )
+                if answer.status_code != 201:
+                    return {"Error": answer.text}
+        return {"Error": ""}
+
+
+def test_a_webhook_honouring_the_contract_holds_a_gang_and_binds_it(
+    server: ExtenderServer,
+) -> None:
+    """End to end against the served replay: with the sync probe the webhook's informer
+    knows every pod it is asked to filter; a held gang binds whole in one pass; bindings
+    are POSTed by the webhook and confirmed."""
+    hook = ContractWebhook()
+
+    async def sync(_args: Any) -> Any:
+        wanted = int(server.requests[-1].query["resourceVersion"])
+        deadline = time.monotonic() + 5.0
+        while hook.rv < wanted and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        return {"reached": hook.rv >= wanted}
+
+    server.reply("/sync", handler=sync)
+    server.reply("/t/filter", handler=hook.filter)
+    server.reply("/t/bind", handler=hook.bind)
+    items = [
+        TraceItem(cpu_pod("lone", uid=False), 0.0, 100.0),
+        TraceItem(cpu_pod("g-0", uid=False), 10.0, 100.0),
+        TraceItem(cpu_pod("g-1", uid=False), 10.0, 100.0),
+    ]
+    loaded = loaded_cluster()
+    profile = replay_profile("kube-default", levels=loaded.levels)
+    config = setup(
+        [
+            entry(server, "/t", filterVerb="filter", nodeCacheCapable=True),
+            entry(server, "/t", bindVerb="bind", nodeCacheCapable=True, httpTimeout="10s"),
+        ],
+        sync_url=server.url + "/sync",
+    )
+    result = run_replay_served(
+        loaded,
+        trace_of(items),
+        profile,
+        config,
+        port=0,
+        on_serving=lambda live: hook.start(live.url),
+        linger=lambda live: hook.stop.set(),
+    )
+    assert hook.filter_knew == [True, True, True]
+    binds = [(e[0], e[2]) for e in events(result) if e[1] == "bind"]
+    assert binds == [(0.0, "lone"), (10.0, "g-0"), (10.0, "g-1")]
+    summary = result.summary["extenders"]
+    assert (summary["binds_unconfirmed"], summary["binds_elsewhere"]) == (0, 0)
+    assert summary["sync"]["probes"] >= 2

@@ -4,7 +4,8 @@ It answers kube-scheduler's four verbs under ``/ext`` as cheaply as an extender 
 what a benchmark measures is the simulator's side of the protocol: ``filter`` keeps every
 candidate (``NodeNames`` or ``Nodes`` as sent), ``prioritize`` scores every node 0,
 ``preempt`` accepts the candidates as offered, ``bind`` answers success without creating a
-Binding. Starlette on uvicorn, orjson, 127.0.0.1 only.
+Binding, and ``GET /ext/sync`` answers 200 at once (a sync probe of a webhook that is always
+current). Starlette on uvicorn, orjson, 127.0.0.1 only.
 
 Run: ``python bench/loopback_extender.py PORT``.
 """
@@ -64,12 +65,17 @@ async def bind(request: Request) -> Response:
     return _json({"Error": ""})
 
 
+async def sync(_request: Request) -> Response:
+    return _json({})
+
+
 APP = Starlette(
     routes=[
         Route("/ext/filter", filter_, methods=["POST"]),
         Route("/ext/prioritize", prioritize, methods=["POST"]),
         Route("/ext/preempt", preempt, methods=["POST"]),
         Route("/ext/bind", bind, methods=["POST"]),
+        Route("/ext/sync", sync, methods=["GET"]),
     ]
 )
 

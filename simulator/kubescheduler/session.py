@@ -178,8 +178,10 @@ class KubeSchedulerSession:
         if status.code == Code.SUCCESS:
             if shown is None:
                 self.binds_unconfirmed += 1
-                log.warning(
-                    "extender reported Pod %s bound to %s, but the API has no binding",
+                log.log(
+                    logging.WARNING if self.binds_unconfirmed == 1 else logging.DEBUG,
+                    "extender reported Pod %s bound to %s, but the API has no binding "
+                    "(counted as binds_unconfirmed in summary.json)",
                     pod_key,
                     node,
                 )

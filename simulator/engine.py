@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
@@ -136,6 +136,10 @@ class Engine:
         self.processed = 0
         self.world_pending = 0
         """Queued events that change the world (completions, faults, arrivals)."""
+        self.barrier: Callable[[], None] | None = None
+        """Called before every event is taken, and once more when none is left (it may push
+        events): the replay waits here for extender binds in flight, so that they complete
+        at the virtual instant they were issued."""
 
     def push(self, time: float, event: Event) -> None:
         """Schedule ``event`` at ``time`` (never in the past)."""
@@ -155,9 +159,13 @@ class Engine:
     def events(self, horizon: float | None = None) -> Iterator[Event]:
         """Pop events in order, advancing ``now``; stops at the horizon or when empty.
 
-        Handlers may push new events while iterating.
+        Handlers may push new events while iterating; so may the :attr:`barrier`.
         """
-        while self._heap:
+        while True:
+            if self.barrier is not None:
+                self.barrier()
+            if not self._heap:
+                return
             time = self._heap[0][0]
             if horizon is not None and time > horizon:
                 return

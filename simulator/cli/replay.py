@@ -42,6 +42,7 @@ from simulator.experiments.policies import (
 )
 from simulator.experiments.replay import Fault, ReplayConfig
 from simulator.inputs import read_trace
+from simulator.kubescheduler.cli import ExtenderOption, ExtenderSyncOption, extender_setup
 from simulator.options import FAULT_TIME, HORIZON, SEED
 from simulator.scenarios.model import cluster_path, is_scenario, load_scenario
 
@@ -242,6 +243,8 @@ def replay(
             show_default=False,
         ),
     ] = None,
+    extender: ExtenderOption = None,
+    extender_sync: ExtenderSyncOption = None,
 ) -> None:
     """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
@@ -261,11 +264,16 @@ def replay(
     Example: tessera replay --trace traces/scenarios/llm-serving-diurnal.yaml --seed 1
 
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
+
+    Example: tessera replay --trace traces/scenarios/serving-batch-small.yaml --policy
+    kube-default --extender traces/schedulers/tessera-extender.yaml --api-port 8080
+    --kubeconfig-out /tmp/replay.kubeconfig --extender-sync http://127.0.0.1:8888/sync
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
     check_output_directory(out, "--out")
     if kubeconfig_out is not None:
         check_output_file(kubeconfig_out, "--kubeconfig-out")
+    kube_scheduler = extender_setup(extender, extender_sync, api_port)
     chosen = policy_or_config(policy, config_file, "tessera")
     if config_file is not None and device_choice is not None:
         raise ValueError(
@@ -315,6 +323,8 @@ def replay(
         )
     if scheduler_name:
         config = dataclasses.replace(config, scheduler_names=tuple(scheduler_name))
+    if kube_scheduler is not None:
+        config = dataclasses.replace(config, kube_scheduler=kube_scheduler)
     result = replay_with_api(
         loaded,
         data,

@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,8 +57,8 @@ from scheduler.dra.convert import claim_spec_from
 from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import PodInfo, gang_of, pod_info
 from scheduler.framework.profiles import Profile
-from scheduler.framework.runtime import Framework
-from scheduler.framework.status import Code
+from scheduler.framework.runtime import BindingCycle, Framework
+from scheduler.framework.status import Code, Status
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.gpu.shape import shape_of_claims
 from scheduler.plugins.registry import build_framework
@@ -94,6 +95,12 @@ from simulator.experiments.replay_output import (
     ReplayResult,
 )
 from simulator.gctune import simulation_gc
+from simulator.kubescheduler.session import (
+    ExtenderSetup,
+    KubeSchedulerSession,
+    PendingBind,
+    with_ignored_resources,
+)
 from simulator.queue import INITIAL_BACKOFF, MAX_BACKOFF, QueuedPod, SchedulingQueue
 from simulator.traces.model import (
     ANNOTATION_CHECKPOINT,
@@ -123,6 +130,10 @@ TIMELINE_MAX_ROWS = 100_000
 """At most this many timeline rows: past half of them the sampling interval doubles, and
 again past half of what is left, and so on."""
 FAULT_OWNER = "tessera.io/fault"
+ERROR_RETRIES = 5
+"""Playing kube-scheduler, this many attempts in a row of a pod that end in an ERROR (an
+extender failing) do not count towards a settled replay: an extender may answer differently
+although nothing in the cluster changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +160,12 @@ class ReplayConfig:
     own name); with several profiles each answers to its own name only. Pods naming no
     profile are created but never scheduled (as in a cluster where that scheduler is not
     running) and counted as ``pods_other_scheduler``."""
+    kube_scheduler: ExtenderSetup | None = None
+    """Play kube-scheduler with these HTTP extenders and ``percentageOfNodesToScore``
+    (``replay --extender FILE``): lone pods go through kube-scheduler's cycle (sampled
+    filtering, the extenders' filter, prioritize and preempt), extender binds run on their
+    own threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
+    carry UIDs, and summary.json gains an ``extenders`` section. None: tessera's own cycle."""
 
 
 def checkpointed_work(progress: float, interval: float) -> float:
@@ -221,12 +238,25 @@ class Replay:
         chosen = [profiles] if isinstance(profiles, Profile) else list(profiles)
         if not chosen:
             raise ValueError("replay: no scheduler profile given")
+        setup = config.kube_scheduler
+        self.kube = KubeSchedulerSession(setup) if setup is not None else None
+        self.stamp_uids = setup is not None
+        """Give pods without a UID a deterministic one (a served or extended replay)."""
+        if setup is not None:
+            chosen = [with_ignored_resources(p, setup.extenders) for p in chosen]
+            self.engine.barrier = self._bind_barrier
         self._profiles = chosen
         self._items = self._select(trace.sorted_items(), chosen)
         self._mix: WorkloadMix | None = self._target_mix()
         self._frag = FragTracker(self._mix) if self._mix is not None else None
+        kube = self.kube
         self.frameworks: dict[str, Framework] = {
-            p.name: build_framework(with_target_workload(p, self._mix), self.backend)
+            p.name: build_framework(
+                with_target_workload(p, self._mix),
+                self.backend,
+                extenders=kube.extenders if kube is not None else None,
+                sampler=kube.sampler if kube is not None else None,
+            )
             for p in chosen
         }
         self.framework: Framework = next(iter(self.frameworks.values()))
@@ -262,6 +292,7 @@ class Replay:
         self._next_coarsen = TIMELINE_MAX_ROWS // 2
         self._epoch = 0  # bumped by every bind, eviction, completion and fault
         self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
+        self._errors: dict[str, int] = {}  # pod -> attempts in a row that ended in an ERROR
         self.slot_waiting: dict[str, deque[int]] = {}  # Job slot -> pods created on completions
         self.other_scheduler: dict[str, int] = {}  # schedulerName -> pods nobody schedules
         self.unplaceable: dict[str, int] = {}  # final reason -> pods failed once for it
@@ -403,6 +434,9 @@ class Replay:
             self._out.close()
             target.abort(exc)
             raise
+        finally:
+            if self.kube is not None:
+                self.kube.close()
         return ReplayResult(summary, target.commit(), temporary=out is None)
 
     def _run(self) -> dict[str, Any]:
@@ -451,7 +485,9 @@ class Replay:
                 if self._has_work():
                     self.engine.push(now + self._sample_every, Sample())
             self._arm_timer(now)
-            if len(self.engine) <= self._stale or (not self.states and self._pod_events == 0):
+            if (
+                len(self.engine) <= self._stale or (not self.states and self._pod_events == 0)
+            ) and not self._binding():
                 break  # no pod is left and none is coming: nothing can change any more
         end = self.engine.now if horizon is None else horizon
         return self._summary(end, time.perf_counter() - start)
@@ -460,7 +496,11 @@ class Replay:
         """Whether anything can still change: some event other than this sample and the
         completions of pods gone since is queued (pods without a duration run to the end
         and schedule nothing)."""
-        return len(self.engine) > self._stale
+        return len(self.engine) > self._stale or self._binding()
+
+    def _binding(self) -> bool:
+        """Whether extender binds are in flight (they complete at the engine's barrier)."""
+        return self.kube is not None and len(self.kube.binds) > 0
 
     def _settled(self) -> bool:
         """Nothing can change any more: no world event is queued, no pass is due, and every
@@ -469,6 +509,7 @@ class Replay:
         return (
             self.engine.world_pending == 0
             and not self._pass_pending
+            and not self._binding()
             and all(
                 self._tried.get(q.key) == self._epoch
                 for q in self.queue.pending()
@@ -517,6 +558,8 @@ class Replay:
         pod = item.pod
         if item.follow_topology is not None and item.after_bound_of is not None:
             pod = self._follow(pod, item.after_bound_of, item.follow_topology)
+        if self.stamp_uids:
+            pod = _with_uid(pod, index, state.incarnation if state is not None else 0)
         try:
             pod = self.backend.create_pod(pod)
         except MissingTemplateError as exc:
@@ -622,6 +665,7 @@ class Replay:
         self._running += 1
         state.bound_at = now
         self._tried.pop(key, None)
+        self._errors.pop(key, None)
         if not state.ever_bound:
             state.ever_bound = True
             self.pods_scheduled += 1
@@ -658,7 +702,14 @@ class Replay:
         if info.gang is not None and info.gang.size > 1 and framework.points.gang:
             self._gang_cycle(queued, framework, now)
             return
-        result = framework.schedule_one(info)
+        if self.kube is not None:
+            self.kube.before_cycle()
+            result = framework.schedule_one(info, bind=False)
+            if result.status.ok and result.binding is not None:
+                self._start_binding(queued, framework, result.binding, now)
+                return
+        else:
+            result = framework.schedule_one(info)
         if result.status.ok and result.node is not None:
             self._bound(self._live[info.key], result.node, now)
             return
@@ -673,9 +724,69 @@ class Replay:
         if result.victims:
             self.queue.requeue_active(queued, now)
         elif result.status.code == Code.ERROR:
+            self._retry_error(info.key)
             self.queue.requeue_error(queued, now)
         else:
             self.queue.requeue_unschedulable(queued, now)
+
+    # -- kube-scheduler's binding cycle (replay --extender) ------------------------------------
+    def _start_binding(
+        self, queued: QueuedPod, framework: Framework, binding: BindingCycle, now: float
+    ) -> None:
+        """PreBind now (claims are written before any extender binds); then the extenders'
+        bind on its own thread, finished at the barrier, or the Bind plugins at once."""
+        pod, node = binding.pod, binding.node
+        status = framework.pre_bind(binding.state, pod, node)
+        if status.ok and framework.extenders is not None and framework.extenders.binds(pod):
+            assert self.kube is not None
+            self.kube.binds.submit(
+                PendingBind(binding, framework, queued),
+                lambda: framework.extender_bind(pod, node),
+            )
+            return
+        if status.ok:
+            status = framework.finish_bind(binding.state, pod, node)
+        self._binding_done(queued, node, status, now)
+
+    def _bind_barrier(self) -> None:
+        """The engine's barrier: finish every extender bind in flight, in submission order,
+        at the current virtual time (see :mod:`simulator.kubescheduler.binding`)."""
+        kube = self.kube
+        if kube is None or not kube.binds:
+            return
+        now = self.engine.now
+        for done in kube.binds.wait():
+            pending = done.ticket
+            binding = pending.binding
+            status = kube.confirm_bind(binding.pod.key, binding.node, done.status)
+            status = pending.framework.finish_bind(binding.state, binding.pod, binding.node, status)
+            self._binding_done(pending.queued, binding.node, status, now)
+
+    def _binding_done(self, queued: QueuedPod, node: str, status: Status, now: float) -> None:
+        """The end of a binding cycle: bound, or the pod was forgotten (its reservation freed,
+        so unschedulable pods move) and goes back to the queue."""
+        if status.ok:
+            self._bound(self._live[queued.key], node, now)
+            return
+        self._record(now, "fail", queued.key, None, status.message())
+        self.queue.move_all(now)
+        if status.code == Code.ERROR:
+            self._retry_error(queued.key)
+            self.queue.requeue_error(queued, now)
+        else:
+            self.queue.requeue_unschedulable(queued, now)
+        self._want_pass(now)
+
+    def _retry_error(self, key: str) -> None:
+        """Playing kube-scheduler, the first :data:`ERROR_RETRIES` attempts in a row of a pod
+        that end in an ERROR leave the replay unsettled (the pod is retried after its backoff
+        even if nothing else happens)."""
+        if self.kube is None:
+            return
+        count = self._errors.get(key, 0) + 1
+        self._errors[key] = count
+        if count <= ERROR_RETRIES:
+            self._tried.pop(key, None)
 
     def _gang_cycle(self, queued: QueuedPod, framework: Framework, now: float) -> None:
         """Place the whole gang of ``queued`` with ``framework`` (its profile's); members
@@ -1036,6 +1147,8 @@ class Replay:
             summary["pods_unplaceable"] = dict(sorted(self.unplaceable.items()))
             for reason, count in sorted(self.unplaceable.items()):
                 log.warning("%s pod(s): %s (failed once, never retried)", f"{count:,}", reason)
+        if self.kube is not None:
+            summary["extenders"] = self.kube.summary()
         if self.other_scheduler:
             summary["pods_other_scheduler"] = dict(sorted(self.other_scheduler.items()))
             for name, count in sorted(self.other_scheduler.items()):
@@ -1047,6 +1160,17 @@ class Replay:
                     ", ".join(self.config.scheduler_names),
                 )
         return summary
+
+
+def _with_uid(pod: Pod, index: int, incarnation: int) -> Pod:
+    """``pod`` with a deterministic UID: the trace's own for its first incarnation, else one
+    derived from the trace item and the incarnation (a recreated pod is a new object)."""
+    given = pod.metadata.uid
+    if given and incarnation == 0:
+        return pod
+    seed = f"{given}/{incarnation}" if given else f"tessera-replay/{index}/{incarnation}"
+    uid = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+    return pod.model_copy(update={"metadata": pod.metadata.model_copy(update={"uid": uid})})
 
 
 def _gpus(milli: int) -> float:

@@ -37,6 +37,23 @@ def ray_available() -> bool:
     return True
 
 
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """ValueError unless ``[ray://]HOST:PORT`` accepts a TCP connection within ``timeout``
+    (``ray.init`` would otherwise retry for minutes)."""
+    import socket  # noqa: PLC0415 - only here
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray {address}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"--ray {address}: cannot connect to a Ray cluster there ({exc})"
+        ) from None
+
+
 def _source_root() -> str:
     """The directory holding the ``simulator`` package this process imported."""
     import simulator  # noqa: PLC0415 - only to locate it
@@ -71,6 +88,8 @@ class RayRunner:
         self._owned = False
         if not ray.is_initialized():
             target = None if address == "local" else address
+            if target is not None and target != "auto":
+                _reachable(address)
             # a private instance's workers import this very checkout of tessera
             env = {"env_vars": {"PYTHONPATH": _source_root()}} if target is None else None
             try:

@@ -106,3 +106,12 @@ def test_shipped_plans_load() -> None:
         resolved = load_plan(path)
         assert resolved.seeds and resolved.pool_specs
         assert resolved.scenario.duration > 0
+
+
+def test_unreachable_ray_address_is_one_line(tmp_path: Path) -> None:
+    """--ray at an address where nothing listens: exit 2 at once, naming the option."""
+    result = runner.invoke(
+        app, ["plan", str(SMALL), "--ray", "127.0.0.1:1", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().startswith("error: --ray 127.0.0.1:1: cannot connect")

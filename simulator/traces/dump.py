@@ -42,7 +42,12 @@ from pathlib import Path
 from scheduler.api.defaults import AdmissionError, admit_priority
 from scheduler.api.devicetaintrule import DeviceTaintRule
 from scheduler.api.dra import DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice
-from scheduler.api.limits import MAX_DURATION_SECONDS, MAX_TIMESTAMP, MIN_TIMESTAMP
+from scheduler.api.limits import (
+    MAX_DURATION_SECONDS,
+    MAX_PODS_PER_INPUT,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+)
 from scheduler.api.loaders import API_MODELS, Loaded, ObjectReader, Origin, read_objects
 from scheduler.api.lws import (
     LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION,
@@ -202,6 +207,24 @@ def _expand(
     return []
 
 
+def _pods_asked(obj: KubeObject) -> int:
+    """How many pods a workload asks its controller for, read from its spec before any pod
+    is built (negative values are the controllers' to refuse)."""
+    if isinstance(obj, Deployment | ReplicaSet | StatefulSet):
+        replicas = obj.spec.replicas
+        return 1 if replicas is None else max(replicas, 0)
+    if isinstance(obj, Job):
+        spec = obj.spec
+        count = spec.completions if spec.completions is not None else spec.parallelism
+        return 1 if count is None else max(count, 0)
+    if isinstance(obj, LeaderWorkerSet):
+        replicas = obj.spec.replicas
+        groups = 1 if replicas is None else max(replicas, 0)
+        size = obj.spec.leader_worker_template.size
+        return groups * (1 if size is None else max(size, 1))
+    return 1 if isinstance(obj, Pod) else 0
+
+
 def read_dump(path: str | Path) -> Trace:
     """A trace from manifests or a dump (see the module docstring); LoadError (a
     ValueError) names the file, document, object, field and value of anything refused."""
@@ -221,7 +244,16 @@ def read_dump(path: str | Path) -> Trace:
     keep: list[KubeObject] = []
     ignored: dict[str, int] = {}
     faults: list[_RawFault] = []
+    asked = 0
     for obj, where in loaded:
+        asked += _pods_asked(obj)
+        if asked > MAX_PODS_PER_INPUT:
+            raise where.error(
+                f"the input asks for more than {MAX_PODS_PER_INPUT:,} pods in all (this object "
+                f"brings it to {asked:,})",
+                kind=obj.kind,
+                name=obj.key or None,
+            )
         if not obj.metadata.name:
             raise where.error(
                 "required value: name or generateName is required",

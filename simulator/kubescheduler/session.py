@@ -201,7 +201,8 @@ class KubeSchedulerSession:
             self.sync.before_cycle()
 
     def close(self) -> None:
-        """Close the clients."""
+        """Close the clients and the binding threads."""
+        self.binds.close()
         self.extenders.close()
         if self.sync is not None:
             self.sync.close()

@@ -161,8 +161,8 @@ class ReplayConfig:
     kube_scheduler: ExtenderSetup | None = None
     """Play kube-scheduler with these HTTP extenders and ``percentageOfNodesToScore``
     (``replay --extender FILE``): lone pods go through kube-scheduler's cycle (sampled
-    filtering, the extenders' filter, prioritize and preempt), extender binds run on their
-    own threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
+    filtering, the extenders' filter, prioritize and preempt), extender binds run on
+    binding threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
     carry UIDs, and summary.json gains an ``extenders`` section. None: tessera's own cycle."""
 
 
@@ -717,7 +717,7 @@ class Replay:
         self, queued: QueuedPod, framework: Framework, binding: BindingCycle, now: float
     ) -> None:
         """PreBind now (claims are written before any extender binds); then the extenders'
-        bind on its own thread, finished at the barrier, or the Bind plugins at once."""
+        bind on a binding thread, finished at the barrier, or the Bind plugins at once."""
         pod, node = binding.pod, binding.node
         status = framework.pre_bind(binding.state, pod, node)
         if status.ok and framework.extenders is not None and framework.extenders.binds(pod):

@@ -48,7 +48,7 @@ class DoneBind(Generic[T]):
 
 
 class InFlightBinds(Generic[T]):
-    """Binds running on their own threads until the barrier (see the module docstring)."""
+    """Binds running on binding threads until the barrier (see the module docstring)."""
 
     def __init__(self, max_in_flight: int = MAX_BINDS_IN_FLIGHT) -> None:
         self._flight: list[tuple[T, Future[tuple[Status, float]]]] = []

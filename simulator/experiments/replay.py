@@ -43,6 +43,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,6 +96,7 @@ from simulator.experiments.replay_output import (
 from simulator.gctune import simulation_gc
 from simulator.kubescheduler.session import (
     ExtenderSetup,
+    FailedAttempt,
     KubeSchedulerSession,
     PendingBind,
     with_ignored_resources,
@@ -704,6 +706,8 @@ class Replay:
             return
         reason = result.status.message()
         self._record(now, "fail", info.key, None, reason)
+        if self.kube is not None:
+            self._kube_failed(queued, framework, result.status, result.nominated)
         if result.victims:
             self.queue.requeue_active(queued, now)
         elif result.status.code == Code.ERROR:
@@ -752,6 +756,10 @@ class Replay:
             self._bound(self._live[queued.key], node, now)
             return
         self._record(now, "fail", queued.key, None, status.message())
+        if self.kube is not None:
+            framework = self._framework_for(queued.info.pod)
+            if framework is not None:
+                self._kube_failed(queued, framework, status, None)
         self.queue.move_all(now)
         if status.code == Code.ERROR:
             self._retry_error(queued.key)
@@ -759,6 +767,21 @@ class Replay:
         else:
             self.queue.requeue_unschedulable(queued, now)
         self._want_pass(now)
+
+    def _kube_failed(
+        self, queued: QueuedPod, framework: Framework, status: Status, nominated: str | None
+    ) -> None:
+        """kube-scheduler's ``handleSchedulingFailure``: a node preemption nominated goes into
+        the pod's ``status.nominatedNodeName`` (its next cycle tries that node first), and the
+        failure is written to the served API."""
+        assert self.kube is not None
+        if nominated:
+            pod = queued.info.pod
+            pod_status = pod.status.model_copy(update={"nominated_node_name": nominated})
+            queued.info = dataclass_replace(
+                queued.info, pod=pod.model_copy(update={"status": pod_status})
+            )
+        self.kube.failed(FailedAttempt(queued.key, framework.profile.name, status, nominated))
 
     def _retry_error(self, key: str) -> None:
         """Playing kube-scheduler, the first :data:`ERROR_RETRIES` attempts in a row of a pod

@@ -12,9 +12,11 @@ seconds of the replay loop, ``summary.wall_seconds``):
   what an extender adds when it answers instantly;
 * ``loopback-full-nodes`` — the same with ``nodeCacheCapable: false`` (full Node objects in
   every filter and prioritize request);
-* ``loopback-served-sync`` — ``loopback`` with the replay served over the API
-  (``--api-port``) and the sync probe (``--extender-sync``) before every cycle, against a
-  ``/sync`` that answers at once: the end-to-end configuration minus the webhook's own work.
+* ``served`` — ``native`` served over the API (``--api-port``), no extender: what serving
+  costs by itself;
+* ``loopback-served-sync`` — ``loopback`` with the replay served over the API and the sync
+  probe (``--extender-sync``) before every cycle, against a ``/sync`` that answers at once:
+  the end-to-end configuration minus the webhook's own work (compare with ``served``).
 
 The overhead per scheduling cycle is (mode - native) / cycles, with cycles counted as the
 extender's filter calls, from the fastest of the repeats, in wall seconds and in CPU seconds
@@ -100,7 +102,9 @@ def extenders(url: str, *, node_cache: bool) -> tuple[ExtenderConfig, ...]:
     return (ExtenderConfig.model_validate(placement), ExtenderConfig.model_validate(binding))
 
 
-def run(scenario: str, setup: ExtenderSetup | None) -> tuple[ReplayResult, float, float]:
+def run(
+    scenario: str, setup: ExtenderSetup | None, *, served: bool = False
+) -> tuple[ReplayResult, float, float]:
     """One replay: its result, wall seconds and CPU seconds of this process (all threads),
     the cluster and trace loaded beforehand."""
     loaded = load_cluster(CLUSTER)
@@ -108,18 +112,20 @@ def run(scenario: str, setup: ExtenderSetup | None) -> tuple[ReplayResult, float
     trace = read_trace(ROOT / "traces" / "scenarios" / f"{scenario}.yaml")
     config = ReplayConfig(seed=0, kube_scheduler=setup)
     wall, cpu = time.perf_counter(), time.process_time()
-    if setup is not None and setup.sync_url:
+    if served or (setup is not None and setup.sync_url):
         result = run_replay_served(loaded, trace, profile, config, port=0)
     else:
         result = run_replay(loaded, trace, profile, config)
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(scenario: str, setup: ExtenderSetup | None, repeat: int) -> dict[str, Any]:
+def measure(
+    scenario: str, setup: ExtenderSetup | None, repeat: int, *, served: bool = False
+) -> dict[str, Any]:
     walls, cpus = [], []
     result = None
     for _ in range(repeat):
-        result, wall, cpu = run(scenario, setup)
+        result, wall, cpu = run(scenario, setup, served=served)
         walls.append(wall)
         cpus.append(cpu)
     assert result is not None
@@ -179,6 +185,7 @@ def main() -> None:
         run(SCENARIOS[0], modes["loopback-served-sync"])  # warm up imports and caches
         for scenario in SCENARIOS:
             rows = {name: measure(scenario, setup, args.repeat) for name, setup in modes.items()}
+            rows["served"] = measure(scenario, None, args.repeat, served=True)
             native = rows["native"]["wall_s_min"]
             native_cpu = rows["native"]["cpu_s_min"]
             cycles = rows["loopback"]["extender_calls"]["filter"]["calls"]
@@ -206,6 +213,10 @@ def main() -> None:
                 inside += rows[name]["bind_barrier_s"]
                 inside += rows[name].get("sync", {}).get("seconds", 0.0)
                 entry[f"{name}_extender_ms_per_cycle"] = round(1000 * inside / max(cycles, 1), 3)
+            served_cpu = rows["served"]["cpu_s_min"]
+            entry["served-sync_vs_served_cpu_overhead_ms_per_cycle"] = round(
+                1000 * (rows["loopback-served-sync"]["cpu_s_min"] - served_cpu) / max(cycles, 1), 3
+            )
             report["scenarios"][scenario] = entry
             print(scenario, json.dumps({k: v for k, v in entry.items() if k != "modes"}))
     finally:

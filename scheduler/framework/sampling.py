@@ -17,9 +17,10 @@ framework's kube-scheduler mode (``Framework(sampler=...)``):
   ``<region>:\\x00:<zone>`` from the ``failure-domain.beta.kubernetes.io`` labels, else the
   ``topology.kubernetes.io`` ones (``GetZoneKey``), zones in order of first appearance.
 * **From where**: the search starts at ``nextStartNodeIndex`` (modulo the number of candidate
-  nodes) and, once done, that index advances by the number of nodes it *processed* (the
-  feasible ones found plus those it rejected) modulo the number of all nodes, so that every
-  node gets its turn across pods. A PreFilter result that narrows the candidates narrows the
+  nodes) and stops when it meets one feasible node more than it wants (that one is not
+  taken); the index then advances by the number of nodes it *processed* (the feasible ones
+  found plus those it rejected) modulo the number of all nodes, so that every node gets its
+  turn across pods. A PreFilter result that narrows the candidates narrows the
   list the search walks, not the modulus of the advance (upstream does the same).
 
 Deliberate difference: upstream checks nodes with 16 parallel workers and cancels them once
@@ -167,13 +168,15 @@ class NodeSampler:
 
     def cut(self, order: NodeIds, passed: npt.NDArray[np.bool_], wanted: int) -> SampledSearch:
         """The search over ``order`` (as :meth:`search_order` gives it) with ``passed[i]``
-        telling whether ``order[i]`` is feasible: it stops right after the ``wanted``-th
-        feasible node."""
+        telling whether ``order[i]`` is feasible. Like upstream's ``checkNode``, which
+        cancels the search when it finds one feasible node *more* than it wants (and drops
+        that one), the nodes rejected after the ``wanted``-th feasible node and before the
+        next feasible one are processed too."""
         if wanted <= 0 or len(order) == 0:
             return SampledSearch(order[:0], order[:0])
         found = np.cumsum(passed, dtype=np.int64)
-        enough = np.flatnonzero(found >= wanted)
-        end = int(enough[0]) + 1 if len(enough) else len(order)
+        over = np.flatnonzero(found > wanted)
+        end = int(over[0]) if len(over) else len(order)
         processed = order[:end]
         return SampledSearch(processed[passed[:end]], processed)
 

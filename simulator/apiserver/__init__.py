@@ -16,7 +16,9 @@ KWOK or kube-scheduler-simulator play for Go users). Modules, by job:
   request bodies, list bodies, patches, Tables, discovery);
 * :mod:`~simulator.apiserver.server` (uvicorn), :mod:`~simulator.apiserver.scheduling`
   (the in-process scheduler of ``cluster serve``), :mod:`~simulator.apiserver.live` (a
-  replay served live, paced), :mod:`~simulator.apiserver.kubeconfig`,
+  replay served live, paced), :mod:`~simulator.apiserver.replay_extender` (a replay played
+  with an extender: served request objects, bindings, failures, the sync probe),
+  :mod:`~simulator.apiserver.kubeconfig`,
   :mod:`~simulator.apiserver.cli` (``cluster serve`` and the replay's ``--api-port``, ready
   to mount).
 

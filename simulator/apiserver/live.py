@@ -19,25 +19,20 @@ probe runs before each scheduling cycle.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scheduler.api.node import Node
-from scheduler.api.pod import Pod
 from scheduler.framework.profiles import Profile
 from simulator.apiserver.cluster import ServedCluster
+from simulator.apiserver.replay_extender import attach_extender
 from simulator.apiserver.resources import TABLE
 from simulator.apiserver.server import LOOPBACK, ApiServer
 from simulator.apiserver.store import Store
 from simulator.clusters import LoadedCluster
 from simulator.engine import Engine, Event
 from simulator.experiments.replay import Replay, ReplayConfig, ReplayResult
-from simulator.kubescheduler.objects import ModelObjects, Obj
-from simulator.kubescheduler.session import KubeSchedulerSession
-from simulator.kubescheduler.sync import SyncProbe
 from simulator.traces.model import Trace
 
 
@@ -146,70 +141,6 @@ def serve_replay(
     if kubeconfig_out is not None:
         server.write_kubeconfig(kubeconfig_out)
     return LiveReplay(server, cluster, pacer)
-
-
-class ServedObjects:
-    """kube-scheduler's request objects as the served API holds them (what the extender's
-    own informers list), falling back to the models for an object the API does not hold.
-    Thread-safe."""
-
-    def __init__(self, cluster: ServedCluster) -> None:
-        self.store = cluster.store
-        self._pods = cluster.resource("pods")
-        self._nodes = cluster.resource("nodes")
-        self._models = ModelObjects()
-        self._node_json: dict[str, tuple[int, Obj]] = {}
-        self._lock = threading.Lock()
-
-    def pod(self, pod: Pod) -> Obj:
-        """The served pod (its ``uid``, ``resourceVersion`` and ``status``)."""
-        namespace = pod.metadata.namespace or "default"
-        entry = self.store.get(self._pods, namespace, pod.metadata.name or "")
-        if entry is None:
-            return self._models.pod(pod)
-        return entry.obj()
-
-    def node(self, node: Node) -> Obj:
-        """The served node (memoised per resourceVersion)."""
-        name = node.metadata.name or ""
-        entry = self.store.get(self._nodes, "", name)
-        if entry is None:
-            return self._models.node(node)
-        with self._lock:
-            seen = self._node_json.get(name)
-            if seen is not None and seen[0] == entry.rv:
-                return seen[1]
-        data = entry.obj()
-        with self._lock:
-            self._node_json[name] = (entry.rv, data)
-        return data
-
-    def bound_node(self, pod_key: str) -> str | None:
-        """The node the served pod ``namespace/name`` is bound to, if any."""
-        namespace, _, name = pod_key.rpartition("/")
-        entry = self.store.get(self._pods, namespace, name)
-        if entry is None:
-            return None
-        return entry.fields.get("spec.nodeName") or None
-
-
-def attach_extender(kube: KubeSchedulerSession, cluster: ServedCluster) -> None:
-    """Connect a replay's kube-scheduler session to its served API: extender requests carry
-    the served objects, extender binds are checked against the served bindings, and the
-    sync probe (``--extender-sync``) reads the API's resourceVersion and asks for progress
-    bookmarks."""
-    objects = ServedObjects(cluster)
-    kube.set_objects(objects)
-    kube.bound_node = objects.bound_node
-    setup = kube.setup
-    if setup.sync_url:
-        store = cluster.store
-        kube.sync = SyncProbe(
-            setup.sync_url,
-            version=lambda: store.rv,
-            request_progress=store.request_progress,
-            timeout=setup.sync_timeout,
-        )
 
 
 def run_replay_served(

@@ -45,6 +45,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,6 +98,7 @@ from simulator.experiments.replay_output import (
 from simulator.gctune import simulation_gc
 from simulator.kubescheduler.session import (
     ExtenderSetup,
+    FailedAttempt,
     KubeSchedulerSession,
     PendingBind,
     with_ignored_resources,
@@ -163,8 +165,8 @@ class ReplayConfig:
     kube_scheduler: ExtenderSetup | None = None
     """Play kube-scheduler with these HTTP extenders and ``percentageOfNodesToScore``
     (``replay --extender FILE``): lone pods go through kube-scheduler's cycle (sampled
-    filtering, the extenders' filter, prioritize and preempt), extender binds run on their
-    own threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
+    filtering, the extenders' filter, prioritize and preempt), extender binds run on
+    binding threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
     carry UIDs, and summary.json gains an ``extenders`` section. None: tessera's own cycle."""
 
 
@@ -715,6 +717,8 @@ class Replay:
             return
         reason = result.status.message()
         self._record(now, "fail", info.key, None, reason)
+        if self.kube is not None:
+            self._kube_failed(queued, framework, result.status, result.nominated)
         final = result.diagnosis.prefilter if result.diagnosis is not None else None
         if final is not None and final.final:
             # no cluster event can change this answer: the pod is never tried again
@@ -734,7 +738,7 @@ class Replay:
         self, queued: QueuedPod, framework: Framework, binding: BindingCycle, now: float
     ) -> None:
         """PreBind now (claims are written before any extender binds); then the extenders'
-        bind on its own thread, finished at the barrier, or the Bind plugins at once."""
+        bind on a binding thread, finished at the barrier, or the Bind plugins at once."""
         pod, node = binding.pod, binding.node
         status = framework.pre_bind(binding.state, pod, node)
         if status.ok and framework.extenders is not None and framework.extenders.binds(pod):
@@ -769,6 +773,10 @@ class Replay:
             self._bound(self._live[queued.key], node, now)
             return
         self._record(now, "fail", queued.key, None, status.message())
+        if self.kube is not None:
+            framework = self._framework_for(queued.info.pod)
+            if framework is not None:
+                self._kube_failed(queued, framework, status, None)
         self.queue.move_all(now)
         if status.code == Code.ERROR:
             self._retry_error(queued.key)
@@ -776,6 +784,21 @@ class Replay:
         else:
             self.queue.requeue_unschedulable(queued, now)
         self._want_pass(now)
+
+    def _kube_failed(
+        self, queued: QueuedPod, framework: Framework, status: Status, nominated: str | None
+    ) -> None:
+        """kube-scheduler's ``handleSchedulingFailure``: a node preemption nominated goes into
+        the pod's ``status.nominatedNodeName`` (its next cycle tries that node first), and the
+        failure is written to the served API."""
+        assert self.kube is not None
+        if nominated:
+            pod = queued.info.pod
+            pod_status = pod.status.model_copy(update={"nominated_node_name": nominated})
+            queued.info = dataclass_replace(
+                queued.info, pod=pod.model_copy(update={"status": pod_status})
+            )
+        self.kube.failed(FailedAttempt(queued.key, framework.profile.name, status, nominated))
 
     def _retry_error(self, key: str) -> None:
         """Playing kube-scheduler, the first :data:`ERROR_RETRIES` attempts in a row of a pod

@@ -4,8 +4,10 @@ kube-scheduler runs each pod's binding cycle in its own goroutine, so an extende
 take long — tessera's webhook holds gang members' binds open until the whole gang has asked —
 while the scheduling loop goes on with the next pods. :class:`InFlightBinds` gives the
 simulator the same shape: the replay submits the HTTP bind of a pod (after its PreBind) and
-goes on scheduling; one thread per bind in flight (never a bounded pool, which could starve a
-gang whose last member's bind waits behind the held ones).
+goes on scheduling. Binds run on a pool of threads that are reused between binds and grows
+up to :data:`MAX_BINDS_IN_FLIGHT` (a small fixed pool could starve a gang whose last
+member's bind waits behind the held ones; a thread per bind costs more than a loopback
+request).
 
 **Virtual time.** A bind completes at the virtual instant it was issued: before the replay's
 engine takes its next event, it waits for every bind in flight (:meth:`InFlightBinds.wait`,
@@ -19,16 +21,19 @@ end by the extender's own deadline or the timeout.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from scheduler.framework.status import Status
 
-__all__ = ["DoneBind", "InFlightBinds"]
+__all__ = ["MAX_BINDS_IN_FLIGHT", "DoneBind", "InFlightBinds"]
+
+MAX_BINDS_IN_FLIGHT = 1024
+"""Binds running at once; more wait for a thread (a bind hold of more pods than this would
+need a larger pool)."""
 
 T = TypeVar("T")
 
@@ -43,10 +48,12 @@ class DoneBind(Generic[T]):
 
 
 class InFlightBinds(Generic[T]):
-    """Binds running on their own threads until the barrier (see the module docstring)."""
+    """Binds running on binding threads until the barrier (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_in_flight: int = MAX_BINDS_IN_FLIGHT) -> None:
         self._flight: list[tuple[T, Future[tuple[Status, float]]]] = []
+        self._max = max_in_flight
+        self._pool: ThreadPoolExecutor | None = None
         self.submitted = 0
         self.wall_seconds = 0.0
         """Wall time the barrier spent waiting, in total."""
@@ -55,22 +62,27 @@ class InFlightBinds(Generic[T]):
         return len(self._flight)
 
     def submit(self, ticket: T, call: Callable[[], Status]) -> None:
-        """Run ``call`` (an extender bind) on a new thread; its outcome is kept with
+        """Run ``call`` (an extender bind) on a binding thread; its outcome is kept with
         ``ticket`` until :meth:`wait`. An exception from ``call`` becomes an ERROR status."""
-        future: Future[tuple[Status, float]] = Future()
 
-        def run() -> None:
+        def run() -> tuple[Status, float]:
             start = time.perf_counter()
             try:
                 status = call()
             except Exception as exc:  # a crashed bind is a failed bind
                 status = Status.error(f"extender bind: {type(exc).__name__}: {exc}")
-            future.set_result((status, time.perf_counter() - start))
+            return status, time.perf_counter() - start
 
-        thread = threading.Thread(target=run, name=f"extender-bind-{self.submitted}", daemon=True)
-        self._flight.append((ticket, future))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._max, thread_name_prefix="extender-bind")
+        self._flight.append((ticket, self._pool.submit(run)))
         self.submitted += 1
-        thread.start()
+
+    def close(self) -> None:
+        """Let the binding threads go (binds in flight finish on their own)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def wait(self) -> list[DoneBind[T]]:
         """The barrier: wait for every bind in flight; their outcomes in submission order."""

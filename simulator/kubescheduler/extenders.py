@@ -161,6 +161,9 @@ class Extenders:
 
     def __init__(self, extenders: Iterable[HTTPExtender]) -> None:
         self.extenders: tuple[HTTPExtender, ...] = tuple(extenders)
+        self._pool: ThreadPoolExecutor | None = None
+        """Threads for concurrent prioritize calls, kept for the list's life (Go starts a
+        goroutine per call; a Python thread per call costs more than a loopback request)."""
 
     @classmethod
     def from_configs(cls, configs: Iterable[ExtenderConfig]) -> Extenders:
@@ -168,7 +171,9 @@ class Extenders:
         return cls(HTTPExtender(config) for config in call_order(configs))
 
     def close(self) -> None:
-        """Close every client."""
+        """Close every client (and the prioritize threads)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
         for extender in self.extenders:
             extender.close()
 
@@ -253,9 +258,12 @@ class Extenders:
                 log.debug("extender %s: prioritize failed, no score given: %s", err.extender, err)
                 return err.message
 
-        if len(interested) > 1:
-            with ThreadPoolExecutor(max_workers=len(interested)) as pool:
-                replies = list(pool.map(call, interested))
+        calling = sum(e.config.is_prioritizer for e in interested)
+        if calling > 1:
+            if self._pool is None:
+                prioritizers = sum(e.config.is_prioritizer for e in self.extenders)
+                self._pool = ThreadPoolExecutor(prioritizers, thread_name_prefix="prioritize")
+            replies = list(self._pool.map(call, interested))
         else:
             replies = [call(e) for e in interested]
 

@@ -42,6 +42,7 @@ from simulator.queue import QueuedPod
 
 __all__ = [
     "ExtenderSetup",
+    "FailedAttempt",
     "KubeSchedulerSession",
     "PendingBind",
     "load_extender_setup",
@@ -131,6 +132,23 @@ def with_ignored_resources(profile: Profile, extenders: tuple[ExtenderConfig, ..
 
 
 @dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    """A failed scheduling attempt, as ``handleSchedulingFailure`` reports it: the pod, its
+    profile (the Event's reporting controller), the status (rejected: reason
+    ``Unschedulable``, else ``SchedulerError``) and the node preemption nominated."""
+
+    pod_key: str
+    scheduler: str
+    status: Status
+    nominated: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """The PodScheduled condition's reason."""
+        return "Unschedulable" if self.status.rejected else "SchedulerError"
+
+
+@dataclass(frozen=True, slots=True)
 class PendingBind:
     """An extender bind in flight: the binding cycle to finish, its framework, and the queue
     entry to put back on failure."""
@@ -153,6 +171,9 @@ class KubeSchedulerSession:
         self.sync: SyncProbe | None = None
         self.bound_node: Callable[[str], str | None] | None = None
         """The node the served API shows a pod (by key) bound to; None without an API."""
+        self.report_failure: Callable[[FailedAttempt], None] | None = None
+        """Writes a failed attempt to the served API (None without one)."""
+        self.failures_reported = 0
         self.binds_unconfirmed = 0
         self.binds_elsewhere = 0
 
@@ -195,13 +216,22 @@ class KubeSchedulerSession:
             return Status.success()
         return status
 
+    def failed(self, attempt: FailedAttempt) -> None:
+        """``handleSchedulingFailure``'s writes, when the replay is served: the pod's
+        ``PodScheduled=False`` condition, its ``status.nominatedNodeName`` and a
+        ``FailedScheduling`` Event (what a webhook watching the API sees of a failure)."""
+        if self.report_failure is not None:
+            self.report_failure(attempt)
+            self.failures_reported += 1
+
     def before_cycle(self) -> None:
         """Before a scheduling cycle: the sync probe, when one is attached."""
         if self.sync is not None:
             self.sync.before_cycle()
 
     def close(self) -> None:
-        """Close the clients."""
+        """Close the clients and the binding threads."""
+        self.binds.close()
         self.extenders.close()
         if self.sync is not None:
             self.sync.close()

@@ -355,13 +355,14 @@ def test_preempt_sends_victim_uids_and_the_reply_picks_the_node(server: Extender
         }
 
     server.reply("/e/preempt", handler=keep_low1)
+    server.reply("/e/filter", handler=lambda a: filter_reply(a["NodeNames"]))
     result = replay(
         [
             TraceItem(cpu_pod("low0", "60", priority=0), 0.0, None),
             TraceItem(cpu_pod("low1", "60", priority=0), 0.0, None),
             TraceItem(cpu_pod("high", "60", priority=1000), 10.0, None),
         ],
-        [entry(server, "/e", preemptVerb="preempt", nodeCacheCapable=True)],
+        [entry(server, "/e", preemptVerb="preempt", filterVerb="filter", nodeCacheCapable=True)],
         loaded=loaded_cluster(nodes=2, per_rack=2),
     )
     where = {e[2]: e[3] for e in events(result) if e[1] == "bind" and e[0] == 0.0}
@@ -374,6 +375,11 @@ def test_preempt_sends_victim_uids_and_the_reply_picks_the_node(server: Extender
     evicted = [e for e in events(result) if e[1] == "evict"]
     assert [(e[2], e[3]) for e in evicted] == [("low1", where["low1"])]
     assert (10.0, "bind", "high", where["low1"]) in events(result)
+    # the retry tries the nominated node first, alone (filters, then the extender)
+    last = server.last("/e/filter").json()
+    assert last["Pod"]["metadata"]["name"] == "high"
+    assert last["Pod"]["status"]["nominatedNodeName"] == where["low1"]
+    assert last["NodeNames"] == [where["low1"]]
 
 
 def test_an_empty_preempt_reply_means_no_preemption(server: ExtenderServer) -> None:
@@ -559,6 +565,57 @@ def test_a_bind_success_without_a_binding_is_counted(server: ExtenderServer) -> 
     )
     assert [e[1] for e in events(result)] == ["bind"]
     assert result.summary["extenders"]["binds_unconfirmed"] == 1
+
+
+def test_a_failed_attempt_is_written_to_the_served_api(server: ExtenderServer) -> None:
+    """As kube-scheduler's handleSchedulingFailure: the pod gets ``PodScheduled=False``
+    (reason Unschedulable, the FitError message) and a FailedScheduling Event is recorded;
+    an extender error gives reason SchedulerError."""
+    calls = {"n": 0}
+
+    def reject(args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return filter_reply(error="webhook restarting")
+        return filter_reply([], unresolvable=dict.fromkeys(args["NodeNames"], "waiting for gang"))
+
+    server.reply("/e/filter", handler=reject)
+    seen: dict[str, Any] = {}
+
+    def inspect_api(live: LiveReplay) -> None:
+        store = live.cluster.store
+        pod = store.get(live.cluster.resource("pods"), "default", "p")
+        assert pod is not None
+        seen["pod"] = pod.obj()
+        seen["events"] = [
+            e.obj() for e in store.list_page(live.cluster.resource("events"), "default").entries
+        ]
+
+    loaded = loaded_cluster()
+    run_replay_served(
+        loaded,
+        trace_of([TraceItem(cpu_pod("p"), 0.0, None)]),
+        replay_profile("kube-default", levels=loaded.levels),
+        setup([entry(server, "/e", filterVerb="filter", nodeCacheCapable=True)]),
+        port=0,
+        linger=inspect_api,
+    )
+    conditions = seen["pod"]["status"]["conditions"]
+    scheduled = [c for c in conditions if c["type"] == "PodScheduled"]
+    assert scheduled == [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/4 nodes are available: 4 waiting for gang.",
+            "lastTransitionTime": scheduled[0]["lastTransitionTime"],
+        }
+    ]
+    reasons = [(e["reason"], e["type"], e["involvedObject"]["name"]) for e in seen["events"]]
+    assert reasons[0] == ("FailedScheduling", "Warning", "p")
+    assert seen["events"][0]["message"] == "webhook restarting"
+    assert seen["events"][0]["involvedObject"]["uid"] == "uid-p"
+    assert seen["events"][1]["message"] == "0/4 nodes are available: 4 waiting for gang."
 
 
 def test_sync_probe_precedes_each_cycle_with_the_served_version(server: ExtenderServer) -> None:

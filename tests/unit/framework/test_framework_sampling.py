@@ -244,3 +244,17 @@ def test_nominated_node_that_does_not_fit_falls_back_to_the_search() -> None:
     )
     result = schedule(fw, handle, "p", pod)
     assert result.status.ok and result.node != "n042" and result.feasible == 100
+
+
+def test_rejected_nodes_after_the_last_wanted_feasible_one_are_processed() -> None:
+    """Upstream cancels the search at the first feasible node beyond those it wants: the
+    nodes rejected in between are processed (they get a status and move the start)."""
+    sampler = NodeSampler()
+    order = np.arange(8, dtype=np.intp)
+    passed = np.array([True, True, False, False, True, True, False, True])
+    search = sampler.cut(order, passed, 2)
+    assert search.feasible.tolist() == [0, 1]
+    assert search.processed.tolist() == [0, 1, 2, 3]
+    everything = sampler.cut(order, passed, 10)
+    assert everything.feasible.tolist() == [0, 1, 4, 5, 7]
+    assert everything.processed.tolist() == list(range(8))

@@ -24,7 +24,8 @@ request):
 ``exact`` is True when the answer is also *sufficient*: a single claim with a single
 ExactCount request, no constraints, no admin access, matched devices without taints or
 binding conditions, and either one device wanted or no two matched devices draw on one
-counter set (:func:`picks_may_collide`). Then the exact allocator only needs to run on the node finally chosen.
+counter set (:func:`picks_may_collide`). Then the exact allocator only needs to run on the
+node finally chosen.
 """
 
 from __future__ import annotations

@@ -428,9 +428,7 @@ class ObjectReader:
             first = self._seen.get(key)
             earlier = self._latest.get(key)
             if first is not None and not (
-                self.succeeds is not None
-                and earlier is not None
-                and self.succeeds(earlier, obj)
+                self.succeeds is not None and earlier is not None and self.succeeds(earlier, obj)
             ):
                 raise where.error(
                     f"duplicate object: {obj.kind} {obj.key} is also defined at {first}",

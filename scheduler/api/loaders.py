@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,6 +338,12 @@ class ObjectReader:
     (``models``), validate, API defaulting (``defaults``), ``generateName``, duplicate
     check. ``skipped`` counts the objects of kinds not in ``models`` by ``apiVersion kind``;
     the first of each is reported with a warning.
+
+    ``succeeds(earlier, later)``, when given, lets an object reuse the name of an earlier one
+    of its kind: a history of objects (a pod deleted and a new one created under its name, as
+    a LeaderWorkerSet does when it scales a group down and up again) rather than one moment of
+    the API server. It is asked only about a name already read; True accepts ``later`` (and
+    the next reuse is checked against it), False is the duplicate error.
     """
 
     def __init__(
@@ -347,13 +353,16 @@ class ObjectReader:
         defaults: bool = True,
         namespace: str = DEFAULT_NAMESPACE,
         seed: str = "",
+        succeeds: Callable[[KubeObject, KubeObject], bool] | None = None,
     ) -> None:
         self.models = models
         self.defaults = defaults
         self.namespace = namespace
         self.names = NameGenerator(seed)
         self.skipped: dict[str, int] = {}
+        self.succeeds = succeeds
         self._seen: dict[tuple[str, str, str, str], Origin] = {}
+        self._latest: dict[tuple[str, str, str, str], KubeObject] = {}
 
     def read(self, path: str | Path) -> Iterator[Loaded]:
         """Every object of a file, or of a directory tree (``*.yaml``, ``*.yml``,
@@ -417,13 +426,18 @@ class ObjectReader:
         if obj.metadata.name:
             key = (group, obj.kind, namespace, obj.metadata.name)
             first = self._seen.get(key)
-            if first is not None:
+            earlier = self._latest.get(key)
+            if first is not None and not (
+                self.succeeds is not None and earlier is not None and self.succeeds(earlier, obj)
+            ):
                 raise where.error(
                     f"duplicate object: {obj.kind} {obj.key} is also defined at {first}",
                     kind=obj.kind,
                     name=obj.key,
                 )
             self._seen[key] = where
+            if self.succeeds is not None:
+                self._latest[key] = obj
         return obj
 
     def claim_name(self, group: str, kind: str, namespace: str, name: str, where: Origin) -> bool:

@@ -23,8 +23,9 @@ request):
 
 ``exact`` is True when the answer is also *sufficient*: a single claim with a single
 ExactCount request, no constraints, no admin access, matched devices without taints or
-binding conditions, and either one device wanted or no counter-consuming device matched.
-Then the exact allocator only needs to run on the node finally chosen.
+binding conditions, and either one device wanted or no two matched devices draw on one
+counter set (:func:`picks_may_collide`). Then the exact allocator only needs to run on the
+node finally chosen.
 """
 
 from __future__ import annotations
@@ -337,8 +338,7 @@ def prefilter(
                 group_ok |= entry.counts >= wanted
                 exact = exact and entry.exact
                 if wanted > 1 and any(
-                    template_uses_counters(snapshot.templates[t], m)
-                    for t, m in entry.matches.items()
+                    picks_may_collide(snapshot.templates[t], m) for t, m in entry.matches.items()
                 ):
                     exact = False
             if not alternatives:
@@ -351,6 +351,19 @@ def prefilter(
     return PrefilterAnswer(possible, exact)
 
 
-def template_uses_counters(template: DeviceTemplate, match: _KindMatch) -> bool:
-    """Whether some matched kind consumes counters (several picks may then collide)."""
-    return bool((template.uses_counters & match.kinds).any())
+def picks_may_collide(template: DeviceTemplate, match: _KindMatch) -> bool:
+    """Whether two picks of matched kinds may compete for one counter set, so that the
+    count of devices available one by one is not enough for several picks at once.
+
+    Picks cannot collide when every matched counter-consuming kind is exclusive, draws only
+    on known counter sets, and no counter set is drawn on by two matched kinds (as the whole
+    GPUs of dynamic MIG: each consumes its own GPU's set, and the partitions that share it are
+    not matched). Then taking one available device leaves every other one available, and
+    ``count >= wanted`` is sufficient."""
+    using = match.kinds & template.uses_counters
+    if not using.any():
+        return False
+    if (using & ~template.exclusive).any() or (using & template.unknown_counters).any():
+        return True
+    drawn = template.consumes[using].any(axis=2)  # [matched kinds, S]
+    return bool((drawn.sum(axis=0) > 1).any())

@@ -30,6 +30,8 @@ and building them through the same models and validation keeps them ordinary con
   scorer, DefaultBinder; node-order tie-breaking.
 
 The FGD-family scorers (:data:`WORKLOAD_PLUGINS`) get the experiment's target workload.
+Every solver a replay policy runs (GangTopology, Preemption) is in offline mode with the
+run's seed, so that a replay repeats bit for bit whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -158,6 +160,13 @@ def _document(
     }
 
 
+def _offline(seed: int) -> dict[str, Any]:
+    """Solver args for a replay: CP-SAT bounded by deterministic time, one worker, the run's
+    seed (a wall-time limit would make the plan depend on the machine's load, and a replay
+    must repeat bit for bit)."""
+    return {"solver": {"mode": "offline", "random_seed": seed}}
+
+
 def _scorer_args(
     policy: str, seed: int, device_choice: str, workload: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -191,8 +200,8 @@ def replay_config(
             }
         }
         kueue_args: dict[str, dict[str, Any]] = {
-            "GangTopology": {"algorithm": "kueue", **topology},
-            "Preemption": topology,
+            "GangTopology": {"algorithm": "kueue", **_offline(seed), **topology},
+            "Preemption": {**_offline(seed), **topology},
             "DynamicResources": {"devicePreemption": True},
         }
         return KubeSchedulerConfiguration.model_validate(
@@ -217,8 +226,8 @@ def replay_config(
         **_FILTER_ONLY,
     }
     args: dict[str, dict[str, Any]] = {
-        "GangTopology": {"solver": {"mode": "offline", "random_seed": seed}, **topology},
-        "Preemption": topology,
+        "GangTopology": {**_offline(seed), **topology},
+        "Preemption": {**_offline(seed), **topology},
         "DynamicResources": {"devicePreemption": True},
         scorer: _scorer_args(policy, seed, device_choice, workload),
     }

@@ -3,7 +3,8 @@
 Input: a file or directory as ``kubectl get -o yaml|json`` prints it or ``kubectl apply -f``
 accepts it. Objects are read the way the API server stores them
 (:class:`scheduler.api.loaders.ObjectReader`: defaults, generated names, duplicates
-refused), then the workload controllers create their pods
+refused — except a Pod created under the name of one deleted before, a history as ``tessera
+scenario render`` writes it), then the workload controllers create their pods
 (``simulator/traces/controllers/``): Deployments and ReplicaSets, StatefulSets, Jobs (and
 Kueue's topology-aware podsets), LeaderWorkerSets; CronJobs are reported and skipped. Pods
 are admitted (:func:`scheduler.api.defaults.admit_priority`) and their gangs checked
@@ -229,7 +230,7 @@ def read_dump(path: str | Path) -> Trace:
     """A trace from manifests or a dump (see the module docstring); LoadError (a
     ValueError) names the file, document, object, field and value of anything refused."""
     source = str(path)
-    reader = ObjectReader(models=TRACE_MODELS, seed=Path(path).name)
+    reader = ObjectReader(models=TRACE_MODELS, seed=Path(path).name, succeeds=_pod_succeeds)
     loaded: list[Loaded] = list(read_objects(path, reader))
     pods = [(o, w) for o, w in loaded if isinstance(o, Pod)]
     ctx = ControllerContext.from_pods(reader, (p for p, _ in pods))
@@ -289,6 +290,29 @@ def read_dump(path: str | Path) -> Trace:
     trace_faults = [_fault_at(f, times, start) for f in faults]
     times.report(source)
     return Trace(Path(path).name, items, keep, source, trace_faults)
+
+
+def _pod_succeeds(earlier: KubeObject, later: KubeObject) -> bool:
+    """A Pod may reuse the name of an earlier one that was deleted (``tessera.io/finished-at``)
+    at or before the later one's ``creationTimestamp``: a history, as ``tessera scenario
+    render`` writes when a LeaderWorkerSet scales a group down and up again. Unreadable times
+    do not qualify (the duplicate is then reported)."""
+    if not isinstance(earlier, Pod) or not isinstance(later, Pod):
+        return False
+    ended = _instant(earlier.metadata.annotations.get(ANNOTATION_FINISHED_AT))
+    created = _instant(later.metadata.creation_timestamp)
+    return ended is not None and created is not None and ended <= created
+
+
+def _instant(text: str | None) -> dt.datetime | None:
+    """An RFC 3339 time (UTC when it names no zone), None when unset or unreadable."""
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _admitted(planned: PlannedPod, classes: dict[str, PriorityClass]) -> PlannedPod:

@@ -630,6 +630,74 @@ def test_prefilter_never_rejects_an_allocatable_node(scenario: Scenario) -> None
     check_prefilter(scenario)
 
 
+def _partitioned_gpus(overlap: bool) -> Scenario:
+    """Two nodes shaped like dynamic MIG: three whole devices (model a) each drawing on its
+    own counter set, and two partitions (model b) per whole device drawing on the same set;
+    on node-0 a background claim carves a partition of one device. The pod asks for three
+    whole devices. With ``overlap`` the request matches the partitions too (picks may then
+    collide on a counter set)."""
+
+    def gpu(i: int, name: str, model: str, mem: int) -> dict[str, Any]:
+        return {
+            "name": name,
+            "attributes": {"model": {"string": model}, "numa": {"int": 0}, "link": {"int": 1}},
+            "consumesCounters": [
+                {"counterSet": f"cs-{i}", "counters": {"mem": {"value": str(mem)}}}
+            ],
+        }
+
+    def pool(node: str) -> dict[str, Any]:
+        devices = []
+        for i in range(3):
+            devices.append(gpu(i, f"gpu-{i}", "a", 4))
+            devices.extend(gpu(i, f"gpu-{i}-part-{j}", "b", 2) for j in range(2))
+        sets = [{"name": f"cs-{i}", "counters": {"mem": {"value": "4"}}} for i in range(3)]
+        return _slice(
+            f"{node}-s0", "driver-a", node, 1, nodeName=node, sharedCounters=sets, devices=devices
+        )
+
+    def claim(name: str, selectors: tuple[str, ...], count: int) -> ClaimSpec:
+        spec = RequestSpec(
+            name="req-0",
+            base="req-0",
+            sub="",
+            class_name="class-a",
+            selectors=selectors,
+            count=count,
+        )
+        return ClaimSpec("default", name, f"uid-{name}", (RequestGroup("req-0", spec),))
+
+    whole = () if overlap else ('device.attributes[device.driver].model == "a"',)
+    part = ('device.attributes[device.driver].model == "b"',)
+    return Scenario(
+        Features(partitionable_devices=True),
+        [("node-0", {"region": "r1"}), ("node-1", {"region": "r2"})],
+        [pool("node-0"), pool("node-1")],
+        [(0, claim("bg-0", part, 1))],
+        [claim("claim-0", whole, 3)],
+    )
+
+
+def test_prefilter_is_exact_for_whole_devices_on_their_own_counter_sets() -> None:
+    """Whole devices that each draw on their own counter set cannot collide: the prefilter's
+    count is sufficient (exact) and matches the allocator (node-0 lost one device to a
+    partition, node-1 has all three). When the request also matches the partitions, two
+    picks may draw on one set and the answer is only necessary."""
+    for overlap in (False, True):
+        scenario = _partitioned_gpus(overlap)
+        cache, match = build(scenario)
+        snapshot = cache.snapshot()
+        answer = prefilter(snapshot, scenario.claims, match, PrefilterCache())
+        allocator = allocator_for(snapshot, match)
+        allocated = [
+            allocator.allocate(scenario.claims, name, snapshot.labels(i), snapshot.node_pools(i)).ok
+            for i, name in enumerate(snapshot.node_names)
+        ]
+        assert answer.exact is not overlap
+        assert allocated == [overlap, True]  # overlapping: a partition may stand in
+        assert answer.possible.tolist() == [overlap, True]
+
+
 def _shared_device_two_slots() -> Scenario:
     """One node with one multi-allocatable device; one request for 2 shares of it."""
     device = {

@@ -10,7 +10,9 @@ from scheduler.api.kubeschedulerconfig import parse_scheduler_config
 from scheduler.api.pod import Pod
 from scheduler.framework.profiles import Profile
 from scheduler.plugins.configuration import profiles_from_config
+from scheduler.plugins.gangtopology import GangTopologyArgs
 from scheduler.plugins.gpu.measure import TaskShape
+from scheduler.plugins.preemption import PreemptionArgs
 from simulator.clusters import cluster_from_spec
 from simulator.experiments.policies import (
     POLICIES,
@@ -91,6 +93,23 @@ def test_kube_default_is_the_default_profile_with_upstream_preemption() -> None:
     assert "devicePreemption" not in resolved.args("DynamicResources")
     tessera = replay_profile("tessera")
     assert tessera.args("DynamicResources") == {"devicePreemption": True}
+
+
+@pytest.mark.parametrize("policy", REPLAY_POLICIES)
+def test_replay_solvers_are_bounded_by_deterministic_time(policy: str) -> None:
+    """Every solver a replay policy runs (gang placement, preemption planning) is in offline
+    mode with the run's seed: a wall-time limit would let the machine's load change which
+    victims are evicted, and a replay must repeat for a seed."""
+    profile = replay_profile(policy, seed=7, levels=LEVELS)
+    models = {"GangTopology": GangTopologyArgs, "Preemption": PreemptionArgs}
+    solvers = [
+        model.model_validate(profile.args(name)).solver
+        for name, model in models.items()
+        if name in profile.plugins.names()
+    ]
+    assert solvers or policy == "kube-default"
+    for solver in solvers:
+        assert (solver.mode, solver.random_seed) == ("offline", 7)
 
 
 def test_unknown_policy_names_the_choices() -> None:

@@ -21,6 +21,7 @@ from simulator.cli.dra import dra_app
 from simulator.cli.errors import GuardedGroup
 from simulator.cli.inflate import inflate
 from simulator.cli.replay import replay
+from simulator.cli.serve import serve
 
 app = typer.Typer(
     name="tessera",
@@ -69,6 +70,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(dra_app, name="dra")
 app.command("inflate")(inflate)
 app.command("replay")(replay)
+app.command("serve")(serve)
 
 
 def main() -> None:

@@ -276,30 +276,39 @@ class GangPlanner:
         return None
 
     # -- release -------------------------------------------------------------------------------
-    def release(self, gang_key: str, reason: str, outcome: str) -> None:
+    def release(
+        self, gang_key: str, reason: str, outcome: str, gone: tuple[str, Pod] | None = None
+    ) -> None:
         """Drop a plan: unassume every member not bound, drop their predicted claims, and
-        tell :attr:`on_release` (held binds fail with ``reason``)."""
+        tell :attr:`on_release` (held binds fail with ``reason``). ``gone`` is a member just
+        deleted from the cache, with its last pod."""
         plan = self.plans.pop(gang_key, None)
         if plan is None:
             return
         for member in plan.members.values():
             if not member.bound:
-                self._unreserve(member)
+                deleted = gone[1] if gone is not None and gone[0] == member.key else None
+                self._unreserve(member, deleted)
         self.metrics.gang_plans.labels(result=outcome).inc()
         log.info("gang %s released: %s", gang_key, reason)
         if self.on_release is not None:
             self.on_release(plan, reason)
 
-    def _unreserve(self, member: Member) -> None:
+    def _unreserve(self, member: Member, gone: Pod | None = None) -> None:
+        """Undo a member's reservation: its assumed claims (also those of ``gone``, the pod
+        just deleted from the cache), the assumed pod, the predicted claims, and a stand-in
+        whose pod never came."""
         cache = self.state.cache
         record = cache.pods.get(member.key)
-        if record is not None and record.assumed:
-            keys = [key for _, key in pod_claim_keys(record.pod) if key is not None]
-            keys.append(extended_claim_key(record.pod))
+        pod = record.pod if record is not None else gone
+        if pod is not None and (record is None or record.assumed):
+            keys = [key for _, key in pod_claim_keys(pod) if key is not None]
+            keys.append(extended_claim_key(pod))
             for key in keys:
                 claim = cache.claims.get(key)
                 if claim is not None and claim.assumed:
                     cache.forget_claim(key)
+        if record is not None and record.assumed:
             cache.forget_pod(member.key)
         for key in self.cluster.predicted_of(member.key):
             self.cluster.drop_predicted(key)
@@ -346,7 +355,8 @@ class GangPlanner:
             return
         plan, member = found
         if new is None:
-            self.release(plan.gang.key, f"member {key} was deleted", "released")
+            gone = (key, old) if old is not None else None
+            self.release(plan.gang.key, f"member {key} was deleted", "released", gone)
             return
         if member.uid is not None and new.metadata.uid and new.metadata.uid != member.uid:
             self.release(plan.gang.key, f"member {key} was recreated", "released")

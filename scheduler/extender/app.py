@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -62,6 +63,7 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """Default request size cap: a full ``Nodes`` list of 5,000 nodes is about 15 MiB."""
 
 VERBS = ("filter", "prioritize", "preempt", "bind")
+_T = TypeVar("_T")
 _JSON = "application/json"
 
 
@@ -109,6 +111,14 @@ async def _until_disconnect(request: Request) -> None:
             return
 
 
+def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
+    """``decoder(body)``; JSON nested beyond what the parser can follow is malformed too."""
+    try:
+        return decoder(body)
+    except RecursionError:
+        raise MalformedPayloadError("request", "JSON nested too deeply") from None
+
+
 def _prefixed(prefix: str, verb: str) -> str:
     base = "/" + prefix.strip("/") if prefix.strip("/") else ""
     return f"{base}/{verb}"
@@ -147,7 +157,7 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = decode_extender_args(body)
+            args = _decode(decode_extender_args, body)
             result = decisions.filter(args)
         except MalformedPayloadError as err:
             return finish("filter", "bad_request", start, _text(400, str(err)))
@@ -167,7 +177,7 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = decode_extender_args(body)
+            args = _decode(decode_extender_args, body)
             result = decisions.prioritize(args)
         except MalformedPayloadError as err:
             return finish("prioritize", "bad_request", start, _text(400, str(err)))
@@ -185,7 +195,7 @@ def create_app(
             return body
         empty = ExtenderPreemptionResult(node_name_to_meta_victims={})
         try:
-            args = decode_preemption_args(body)
+            args = _decode(decode_preemption_args, body)
             result = decisions.preempt(args)
         except MalformedPayloadError as err:
             return finish("preempt", "bad_request", start, _text(400, str(err)))
@@ -202,7 +212,7 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = decode_binding_args(body)
+            args = _decode(decode_binding_args, body)
         except MalformedPayloadError as err:
             return finish("bind", "bad_request", start, _text(400, str(err)))
         except InvalidPayloadError as err:

@@ -24,7 +24,7 @@ nothing: each method takes the state's lock.
   is never half evicted. An empty map means no preemption.
 
 Hot path (filter, then prioritize, of the same pod): the request's pod is converted once per
-``(uid, resourceVersion)``; PreFilter + Filter run once over *all* nodes per pod and cache
+content (its JSON bytes are the cache key); PreFilter + Filter run once over *all* nodes per pod and cache
 generation (:class:`_Feasibility`: a per-node verdict array, the statuses, the CycleState
 that scoring needs), and each request only indexes it with the node ids it names.
 """
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from scheduler.api.errors import LoadError
 from scheduler.api.pod import Pod
@@ -106,35 +107,35 @@ class Decisions:
         self.framework = framework
         self.planner = planner
         self.metrics = metrics
-        self._pods: OrderedDict[tuple[str, str], PodInfo] = OrderedDict()
-        self._feasible: OrderedDict[tuple[str, str], _Feasibility] = OrderedDict()
+        self._pods: OrderedDict[bytes, PodInfo] = OrderedDict()
+        self._feasible: OrderedDict[bytes, _Feasibility] = OrderedDict()
 
     # -- shared ---------------------------------------------------------------------------------
     def pod_info(self, raw: RawObject) -> PodInfo:
-        """The request's pod as a PodInfo (cached per UID and resourceVersion).
+        """The request's pod as a PodInfo (cached per pod content, see :meth:`identified`)."""
+        return self.identified(raw)[0]
+
+    def identified(self, raw: RawObject) -> tuple[PodInfo, bytes]:
+        """The request's pod as a PodInfo, and the key of its content (the raw JSON bytes):
+        a pod sent again unchanged is converted once.
 
         InvalidPayloadError when the pod cannot be read or its gang annotations are wrong.
         """
-        meta = raw.get("metadata")
-        uid = meta.get("uid") if isinstance(meta, dict) else None
-        version = meta.get("resourceVersion") if isinstance(meta, dict) else None
-        key = (uid, version) if isinstance(uid, str) and uid and isinstance(version, str) else None
-        if key is not None:
-            found = self._pods.get(key)
-            if found is not None:
-                self._pods.move_to_end(key)
-                return found
+        key = orjson.dumps(raw)
+        found = self._pods.get(key)
+        if found is not None:
+            self._pods.move_to_end(key)
+            return found, key
         try:
             pod = self.state.read_object("Pod", raw)
             assert isinstance(pod, Pod)
             info = self.planner.info(pod)
         except (LoadError, GangSpecError) as err:
             raise InvalidPayloadError("ExtenderArgs", str(err), ("Pod",)) from err
-        if key is not None:
-            self._pods[key] = info
-            if len(self._pods) > _POD_CACHE_SIZE:
-                self._pods.popitem(last=False)
-        return info
+        self._pods[key] = info
+        if len(self._pods) > _POD_CACHE_SIZE:
+            self._pods.popitem(last=False)
+        return info, key
 
     def _gang_member(self, info: PodInfo) -> bool:
         return info.gang is not None and info.gang.size > 1 and bool(self.framework.points.gang)
@@ -144,13 +145,11 @@ class Decisions:
         get = index.get
         return np.fromiter((get(n, -1) for n in names), dtype=np.intp, count=len(names))
 
-    def feasibility(self, info: PodInfo) -> _Feasibility:
-        """PreFilter + Filter over all nodes, cached per pod and cache generation."""
+    def feasibility(self, info: PodInfo, key: bytes | None = None) -> _Feasibility:
+        """PreFilter + Filter over all nodes, cached per pod content ``key`` and cache
+        generation."""
         cache = self.state.cache
         generation = (cache.cache_id, cache.generation)
-        uid = info.pod.metadata.uid
-        version = info.pod.metadata.resource_version
-        key = (uid, version) if uid and version else None
         if key is not None:
             found = self._feasible.get(key)
             if found is not None and found.generation == generation:
@@ -190,11 +189,11 @@ class Decisions:
         assert args.pod is not None
         names = list(args.candidate_names())
         with self.state.lock:
-            info = self.pod_info(args.pod)
+            info, key = self.identified(args.pod)
             if self._gang_member(info):
                 node, status = self.planner.filter_member(info)
                 return self._gang_filter(args, names, info, node, status)
-            feasible = self.feasibility(info)
+            feasible = self.feasibility(info, key)
             if feasible.error is not None:
                 return ExtenderFilterResult(error=_reason(feasible.error))
             ids = self._ids(names)
@@ -267,14 +266,14 @@ class Decisions:
         assert args.pod is not None
         names = list(args.candidate_names())
         with self.state.lock:
-            info = self.pod_info(args.pod)
+            info, key = self.identified(args.pod)
             if self._gang_member(info):
                 found = self.planner.member(info.key)
                 planned = found[1].node if found is not None else None
                 scores = [MAX_EXTENDER_PRIORITY if n == planned else 0 for n in names]
                 return _priorities(names, scores)
             ids = self._ids(names)
-            feasible = self.feasibility(info)
+            feasible = self.feasibility(info, key)
             usable = np.zeros(len(names), dtype=bool)
             known = ids >= 0
             usable[known] = feasible.verdict[ids[known]] == -1

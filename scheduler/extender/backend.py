@@ -24,9 +24,9 @@ nothing: each method takes the state's lock.
   is never half evicted. An empty map means no preemption.
 
 Hot path (filter, then prioritize, of the same pod): the request's pod is converted once per
-content (its JSON bytes are the cache key); PreFilter + Filter run once over *all* nodes per pod and cache
-generation (:class:`_Feasibility`: a per-node verdict array, the statuses, the CycleState
-that scoring needs), and each request only indexes it with the node ids it names.
+content (its JSON bytes are the cache key); PreFilter + Filter run once over *all* nodes per
+pod and cache generation (:class:`_Feasibility`: a per-node verdict array, the statuses, the
+CycleState that scoring needs), and each request only indexes it with the node ids it names.
 """
 
 from __future__ import annotations

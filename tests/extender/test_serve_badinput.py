@@ -4,7 +4,6 @@ answer) for what it decodes but cannot use, 413 over the size cap, never a 5xx."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson

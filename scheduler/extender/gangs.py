@@ -197,7 +197,9 @@ class GangPlanner:
     def _plan(self, info: PodInfo) -> tuple[str | None, Status]:
         gang = info.gang
         assert gang is not None
-        if not info.pod.spec.node_name:
+        if gang.key in self.plans:
+            self.release(gang.key, f"{info.key} is not one of its members", "released")
+        if not info.pod.spec.node_name and info.pod.metadata.uid:
             self.state.observe_pod(info.pod)
         members = self.members_of(info)
         assert members is not None

@@ -4,7 +4,7 @@ Used by the gang planner (:mod:`scheduler.extender.gangs`) when a gang's first m
 filtered. Gangs follow tessera's conventions (:func:`scheduler.framework.podinfo.gang_of`):
 LeaderWorkerSet groups, coscheduling PodGroups, ``tessera.io/gang`` annotations.
 
-* **bound** members (``spec.nodeName`` set, not merely assumed) are not planned again; they
+* **placed** members (bound, or assumed while a bind is in flight) are not planned again; they
   pin the gang's required topology domain for the others (a gang committed before a webhook
   restart or a failed bind keeps its domain);
 * **pending** members exist and are unbound: they are planned;
@@ -71,7 +71,7 @@ def collect_members(cache: ClusterCache, gang: GangRef, keys: Iterable[str]) -> 
         if found is None or found.key != gang.key:
             continue
         known.append(record.pod)
-        if record.node is not None and not record.assumed:
+        if record.node is not None:  # bound, or assumed while its bind is in flight
             out.bound.append(record.pod)
         else:
             out.pending.append(record.pod)

@@ -54,6 +54,31 @@ def write_cluster(directory: Path, spec: Path = TWO_RACK) -> list[str]:
     return [n["metadata"]["name"] for n in built.nodes]
 
 
+def small_spec(directory: Path, gpu_nodes: int = 3) -> Path:
+    """A spec of ``gpu_nodes`` H100 nodes (8 whole GPUs each, DRA, one rack) and one CPU node,
+    written to ``directory/spec.yaml`` (quick to filter: for the fuzz test)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "spec.yaml"
+    spec = {
+        "apiVersion": "tessera.io/v1alpha1",
+        "kind": "ClusterSpec",
+        "metadata": {"name": "small"},
+        "kubernetesVersion": "1.35",
+        "nodePools": [
+            {
+                "name": "h100",
+                "count": gpu_nodes,
+                "node": {"cpu": "192", "memory": "2Ti"},
+                "accelerator": {"kind": "nvidia", "model": "H100-80GB", "count": 8},
+                "placement": {"zone": "z", "nodesPerRack": 16, "racksPerBlock": 2},
+            },
+            {"name": "system", "count": 1, "node": {"cpu": "32", "memory": "128Gi"}},
+        ],
+    }
+    path.write_bytes(orjson.dumps(spec))
+    return path
+
+
 def claim_template(name: str, gpus: int = 1, namespace: str = "default") -> Obj:
     """A ResourceClaimTemplate of ``gpus`` whole GPUs."""
     return {

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
@@ -42,6 +43,7 @@ from scheduler.extender.binding import Binder
 from scheduler.extender.metrics import CONTENT_TYPE, WebhookMetrics
 from scheduler.extender.state import ClusterState
 from scheduler.extender.wire import (
+    ExtenderArgs,
     ExtenderBindingResult,
     ExtenderFilterResult,
     ExtenderPreemptionResult,
@@ -64,6 +66,8 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 VERBS = ("filter", "prioritize", "preempt", "bind")
 _T = TypeVar("_T")
+_ARGS_KEYS = frozenset({"Pod", "Nodes", "NodeNames"})
+_STR = frozenset({str})
 _JSON = "application/json"
 
 
@@ -119,6 +123,28 @@ def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
         raise MalformedPayloadError("request", "JSON nested too deeply") from None
 
 
+def _extender_args(body: bytes) -> ExtenderArgs:
+    """A filter/prioritize request. The usual node-cache form — exactly ``Pod`` (an object),
+    ``NodeNames`` (strings) and a null or absent ``Nodes`` — is taken as is, without the
+    per-element validation the general decoder does (same result, a fraction of the time
+    for thousands of names); anything else goes through :func:`decode_extender_args`."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if type(data) is dict and data.keys() <= _ARGS_KEYS:
+        pod = data.get("Pod")
+        names = data.get("NodeNames")
+        if (
+            type(pod) is dict
+            and data.get("Nodes") is None
+            and type(names) is list
+            and set(map(type, names)) <= _STR
+        ):
+            return ExtenderArgs.model_construct(pod=pod, nodes=None, node_names=tuple(names))
+    return _decode(decode_extender_args, body)
+
+
 def _prefixed(prefix: str, verb: str) -> str:
     base = "/" + prefix.strip("/") if prefix.strip("/") else ""
     return f"{base}/{verb}"
@@ -157,7 +183,7 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = _decode(decode_extender_args, body)
+            args = _extender_args(body)
             result = decisions.filter(args)
         except MalformedPayloadError as err:
             return finish("filter", "bad_request", start, _text(400, str(err)))
@@ -177,7 +203,7 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = _decode(decode_extender_args, body)
+            args = _extender_args(body)
             result = decisions.prioritize(args)
         except MalformedPayloadError as err:
             return finish("prioritize", "bad_request", start, _text(400, str(err)))
@@ -186,7 +212,7 @@ def create_app(
         except Exception:
             log.exception("prioritize failed")
             return finish("prioritize", "error", start, _json(HostPriorityList(())))
-        return finish("prioritize", "ok", start, _json(result))
+        return finish("prioritize", "ok", start, Response(orjson.dumps(result), media_type=_JSON))
 
     async def preempt_verb(request: Request) -> Response:
         start = time.perf_counter()

@@ -12,10 +12,11 @@ nothing: each method takes the state's lock.
   (:mod:`scheduler.extender.gangs`).
 * **prioritize** — the framework's weighted Score total over the nodes given, scaled to the
   protocol's integer 0..10: the node tessera itself would pick (its tie-break) gets 10, the
-  others ``9 * (total - min) / (max - min)`` rounded down, so that an extender weight that
-  leads kube-scheduler's in-tree scores makes kube-scheduler pick tessera's node. A planned
-  gang member: 10 for its node, 0 elsewhere. Returned as a bare array, one entry per node
-  given.
+  others ``9 * (total - min) / (max - min)`` rounded down (0 when all totals are equal), so
+  that an extender weight that leads kube-scheduler's in-tree scores makes kube-scheduler
+  pick tessera's node. A planned gang member: 10 for its node, 0 elsewhere. Returned as a
+  bare array in the order of the nodes given; nodes scoring 0 are left out (kube-scheduler
+  adds nothing for an absent node, as for 0).
 * **preempt** — the victims come from the profile's preemption planner (tessera's
   ``Preemption`` plugin: cheapest lower-priority victims, a victim gang whole or not at all),
   run on the candidate nodes kube-scheduler proposes, as ``NodeNameToMetaVictims`` (UIDs).
@@ -35,6 +36,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -53,8 +55,6 @@ from scheduler.extender.wire import (
     ExtenderFilterResult,
     ExtenderPreemptionArgs,
     ExtenderPreemptionResult,
-    HostPriority,
-    HostPriorityList,
     InvalidPayloadError,
     MetaPod,
     MetaVictims,
@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_NODE = "node is not in tessera's cache"
 _POD_CACHE_SIZE = 2048
+_RECENT_LISTS = 4
 
 
 @dataclass(slots=True)
@@ -109,6 +110,7 @@ class Decisions:
         self.metrics = metrics
         self._pods: OrderedDict[bytes, PodInfo] = OrderedDict()
         self._feasible: OrderedDict[bytes, _Feasibility] = OrderedDict()
+        self._recent_ids: list[tuple[tuple[int, int], list[str], npt.NDArray[np.intp]]] = []
 
     # -- shared ---------------------------------------------------------------------------------
     def pod_info(self, raw: RawObject) -> PodInfo:
@@ -140,10 +142,25 @@ class Decisions:
     def _gang_member(self, info: PodInfo) -> bool:
         return info.gang is not None and info.gang.size > 1 and bool(self.framework.points.gang)
 
-    def _ids(self, names: Sequence[str]) -> npt.NDArray[np.intp]:
-        index = self.state.cache.node_index
-        get = index.get
-        return np.fromiter((get(n, -1) for n in names), dtype=np.intp, count=len(names))
+    def _ids(self, names: list[str]) -> npt.NDArray[np.intp]:
+        """Dense node ids of ``names`` (-1 for a node the cache lacks). kube-scheduler sends
+        the same candidate list again and again (every pod's filter, the survivors to
+        prioritize), so the last few lists are kept: comparing two equal lists is ~10 times
+        cheaper than looking every name up."""
+        cache = self.state.cache
+        stamp = (cache.cache_id, cache.node_generation)
+        for i, (seen_stamp, seen, ids) in enumerate(self._recent_ids):
+            if seen_stamp == stamp and seen == names:
+                if i:
+                    self._recent_ids.insert(0, self._recent_ids.pop(i))
+                return ids
+        ids = np.fromiter(
+            map(cache.node_index.get, names, repeat(-1)), dtype=np.intp, count=len(names)
+        )
+        ids.flags.writeable = False
+        self._recent_ids.insert(0, (stamp, names, ids))
+        del self._recent_ids[_RECENT_LISTS:]
+        return ids
 
     def feasibility(self, info: PodInfo, key: bytes | None = None) -> _Feasibility:
         """PreFilter + Filter over all nodes, cached per pod content ``key`` and cache
@@ -261,8 +278,9 @@ class Decisions:
         nodes.labels(result="unresolvable").inc(unresolvable)
 
     # -- prioritize -----------------------------------------------------------------------------
-    def prioritize(self, args: ExtenderArgs) -> HostPriorityList:
-        """The prioritize verb (see the module docstring)."""
+    def prioritize(self, args: ExtenderArgs) -> list[dict[str, Any]]:
+        """The prioritize verb (see the module docstring), as the wire's bare array of
+        ``{"Host", "Score"}`` objects."""
         assert args.pod is not None
         names = list(args.candidate_names())
         with self.state.lock:
@@ -392,25 +410,24 @@ def _reason(status: Status) -> str:
 def _scale(
     framework: Framework, nodes: npt.NDArray[np.intp], totals: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
-    """Totals as 0..10: the node the framework would select gets 10, the others 0..9."""
+    """Totals as 0..10: the node the framework would select gets 10, the others
+    ``9 * (total - min) / (max - min)`` rounded down (0 when all totals are equal)."""
     low = int(totals.min())
     high = int(totals.max())
     if high > low:
         scaled = (totals - low) * (MAX_EXTENDER_PRIORITY - 1) // (high - low)
     else:
-        scaled = np.full(len(totals), MAX_EXTENDER_PRIORITY - 1, dtype=np.int64)
+        scaled = np.zeros(len(totals), dtype=np.int64)
     best = framework.select(nodes, totals)
     scaled[np.flatnonzero(nodes == best)[:1]] = MAX_EXTENDER_PRIORITY
     return scaled.astype(np.int64)
 
 
-def _priorities(names: Sequence[str], scores: Sequence[int]) -> HostPriorityList:
-    return HostPriorityList(
-        tuple(
-            HostPriority.model_construct(host=n, score=int(s))
-            for n, s in zip(names, scores, strict=True)
-        )
-    )
+def _priorities(names: Sequence[str], scores: Sequence[int]) -> list[dict[str, Any]]:
+    """A ``HostPriorityList`` in wire form, built directly (thousands of entries per call).
+    Nodes scoring 0 are left out: kube-scheduler adds nothing for a node the reply does not
+    list, exactly as for a 0 — and the reply is often a fraction of the size."""
+    return [{"Host": n, "Score": s} for n, s in zip(names, scores, strict=True) if s]
 
 
 def _filter_reply(

@@ -327,7 +327,7 @@ def latency(server: Server, pods: list[Obj], names: list[str], requests: int) ->
         t0 = time.perf_counter()
         status, reply = post(connection, "/filter", body)
         t1 = time.perf_counter()
-        status2, reply2 = post(connection, "/prioritize", body)
+        status2, _ = post(connection, "/prioritize", body)
         t2 = time.perf_counter()
         assert status == status2 == 200, (status, reply[:200], status2)
         passed.append(len(orjson.loads(reply)["NodeNames"]))

@@ -73,7 +73,7 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
     from simulator.clusters import load_cluster
     from simulator.experiments.policies import replay_profile
     from simulator.experiments.replay import Replay, ReplayConfig
-    from simulator.traces import read_trace
+    from simulator.inputs import read_trace
     from simulator.traces.synthetic import (
         SyntheticConfig,
         generate,
@@ -124,6 +124,8 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     summary = result.summary
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mib"] = peak
     alloc = [row["alloc_pct"] for row in result.timeline]
     second_half = alloc[len(alloc) // 2 :]
     out.update(
@@ -132,7 +134,7 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
             "pods_total": summary["pods_total"],
             "pods_scheduled": summary["pods_scheduled"],
             "pods_unschedulable": summary["pods_unschedulable"],
-            "failed_attempts": sum(1 for p in result.placements if p["event"] == "fail"),
+            "failed_attempts": summary["attempts_failed"],
             "gpu_alloc_mean_pct": summary["gpu_alloc_mean_pct"],
             "gpu_alloc_second_half_mean_pct": round(sum(second_half) / len(second_half), 2)
             if second_half

@@ -9,7 +9,8 @@ new one, never a partial one; the temporary file is removed on any exception (in
 * :func:`atomic_open` — one file written as a stream (CSV writers, line-by-line JSON);
 * :func:`write_files_atomic` — several files of one directory, from memory;
 * :func:`staged_directory` — several files of one directory, streamed by the caller into a
-  staging directory that is moved into place (file by file) only when the block succeeds.
+  staging directory that is moved into place (file by file) only when the block succeeds;
+* :func:`staged_tree` — a whole directory tree (subdirectories too), swapped in as one.
 
 Errors writing name the user's path (never the temporary one): ``OSError`` with
 ``filename`` set to the destination.
@@ -25,7 +26,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal, overload
 
-__all__ = ["atomic_open", "staged_directory", "write_atomic", "write_files_atomic"]
+__all__ = [
+    "atomic_open",
+    "check_output_directory",
+    "check_output_file",
+    "staged_directory",
+    "staged_tree",
+    "write_atomic",
+    "write_files_atomic",
+]
 
 
 def _umask() -> int:
@@ -37,6 +46,40 @@ def _umask() -> int:
 def _as_user_error(err: OSError, path: Path) -> OSError:
     """The same error, naming the user's destination instead of a temporary name."""
     return type(err)(err.errno, err.strerror or str(err), str(path))
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """The nearest existing ancestor of ``path`` is a directory we may create entries in."""
+    parent = path.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {parent} is not writable")
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Before any work: ``path`` can be written as a file (it is not a directory and its
+    directory can be created or written). ValueError naming the option otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory (expected a file name)")
+    _writable_parent(path, option)
+
+
+def check_output_directory(path: Path, option: str) -> None:
+    """Before any work: ``path`` can hold output files (a directory, or a name that can be
+    created as one). ValueError naming the option otherwise."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{option} {path}: exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{option} {path}: is not writable")
+    _writable_parent(path, option)
 
 
 @overload
@@ -136,3 +179,43 @@ def write_files_atomic(
                 (staging / name).write_bytes(data)
             else:
                 (staging / name).write_text(data, encoding="utf-8")
+
+
+@contextmanager
+def staged_tree(directory: Path) -> Iterator[Path]:
+    """A fresh staging directory beside ``directory`` that replaces it whole on success.
+
+    For outputs with subdirectories (a report and its plots): when the block ends without an
+    exception, an existing ``directory`` is renamed aside, the staging directory renamed into
+    its place, and the old tree removed — readers see the old tree or the new one, never a
+    mix. On any exception the staging directory is removed and ``directory`` is untouched.
+    ValueError if ``directory`` exists and is not a directory.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: exists and is not a directory")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as err:
+        raise _as_user_error(err, directory) from None
+    old: Path | None = None
+    try:
+        staging.chmod(0o777 & ~_umask())
+        yield staging
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            directory.replace(old / directory.name)
+            try:
+                staging.rename(directory)
+            except OSError:
+                (old / directory.name).replace(directory)  # put the old tree back
+                raise
+        else:
+            staging.rename(directory)
+    except OSError as err:
+        raise _as_user_error(err, directory) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -45,6 +45,16 @@ class SimulationError(RuntimeError):
     """An impossible request to the simulated API (names the object)."""
 
 
+class MissingTemplateError(SimulationError):
+    """A pod names a ResourceClaimTemplate that does not exist: its claim cannot be made.
+
+    ``reason`` is the same for every pod naming the template (for counting)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class ClusterObserver(Protocol):
     """Told of every Pod and ResourceClaim the simulated API writes (after the cache has it).
 
@@ -109,6 +119,16 @@ class SimulatedCluster:
             self.observer.object_changed(pod)
         return pod
 
+    def missing_template(self, pod: Pod) -> str | None:
+        """``ResourceClaimTemplate NS/NAME not found in the input`` for the first template
+        the pod names that does not exist; None when all do."""
+        namespace = pod.metadata.namespace or "default"
+        for ref in pod.spec.resource_claims:
+            name = ref.resource_claim_template_name
+            if name and f"{namespace}/{name}" not in self.templates:
+                return f"ResourceClaimTemplate {namespace}/{name} not found in the input"
+        return None
+
     def prepare_pod(self, pod: Pod) -> Pod:
         """Generate the pod's template claims (unless they exist) without creating the pod.
 
@@ -123,9 +143,10 @@ class SimulatedCluster:
             key = f"{namespace}/{ref.resource_claim_template_name}"
             template = self.templates.get(key)
             if template is None:
-                raise SimulationError(
+                raise MissingTemplateError(
                     f"Pod {pod_key(pod)}: resourceClaims[{ref.name}]: "
-                    f"ResourceClaimTemplate {key} not found"
+                    f"ResourceClaimTemplate {key} not found",
+                    f"ResourceClaimTemplate {key} not found in the input",
                 )
             name = f"{pod.metadata.name}-{ref.name}"
             statuses.append(PodResourceClaimStatus(name=ref.name, resource_claim_name=name))

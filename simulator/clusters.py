@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scheduler.api.conversion import DRA_GROUP
-from scheduler.api.documents import file_entries
+from scheduler.api.documents import file_entries, read_yaml_file
+from scheduler.api.errors import LoadError
 from scheduler.api.loaders import (
     API_MODELS,
     ObjectReader,
@@ -43,8 +42,6 @@ from scheduler.topology.domains import DEFAULT_LEVELS
 from simulator.drivers.build import PLACEHOLDER_NODE, build_cluster, pool_builders
 from simulator.drivers.spec import ClusterSpec, load_cluster_spec
 from simulator.traces.gangs import check_gangs, check_pod_groups
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(slots=True)
@@ -70,10 +67,9 @@ def is_cluster_spec(path: Path) -> bool:
     if not path.is_file() or path.suffix not in (".yaml", ".yml", ".json"):
         return False
     try:
-        with path.open(encoding="utf-8") as f:
-            head = yaml.load(f, Loader=_Loader)
-    except (OSError, yaml.YAMLError):
-        return False
+        head = read_yaml_file(path, "cluster spec", first_only=True)
+    except LoadError:
+        return False  # not a spec: the dump reader reports what is wrong with it
     return isinstance(head, dict) and head.get("kind") == "ClusterSpec"
 
 
@@ -125,22 +121,27 @@ def load_cluster(
     features: Features | None = None,
     levels: Sequence[str] | None = None,
     keep_objects: bool = False,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> LoadedCluster:
     """A cluster from a spec file, or from a dump file/directory of Kubernetes objects.
 
     A dump is read by :func:`load_dump` (``keep_objects``: also return every object read,
-    slices included, as ``LoadedCluster.objects``; replays do not need them). Raises
-    ValueError (naming the file and field) for bad input.
+    slices included, as ``LoadedCluster.objects``; replays do not need them). ``feature_gates``
+    (``--feature-gates``) override a spec's ``featureGates`` and its version's defaults, or a
+    dump's 1.35 defaults (or ``features``). Raises ValueError (naming the file and field) for
+    bad input.
     """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such file or directory")
     if is_cluster_spec(path):
-        spec = load_cluster_spec(path)
+        spec = load_cluster_spec(path).with_feature_gates(feature_gates or {})
         loaded = cluster_from_spec(spec, templated=templated, source=str(path))
         if levels:
             loaded.levels = tuple(levels)
         return loaded
+    if feature_gates:
+        features = (features or Features.for_version("1.35")).with_gates(feature_gates)
     return load_dump(path, features=features, levels=levels, keep_objects=keep_objects)
 
 

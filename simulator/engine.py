@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
@@ -48,12 +48,21 @@ class PodArrival(Event):
 
 @dataclass(frozen=True, slots=True)
 class PodCompletion(Event):
-    """A running pod finishes; ``incarnation`` guards against a stale completion of a pod
-    that was evicted and rescheduled since."""
+    """A running pod (by trace index) finishes its work; ``incarnation`` guards against a
+    stale completion of a pod that was evicted and rescheduled since."""
 
     rank: ClassVar[Rank] = Rank.COMPLETION
-    key: str
+    index: int
     incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodDeletion(Event):
+    """A pod (by trace index) is deleted at its ``finish_at``: its controller scaled it
+    down. Running, it ends; pending, it leaves the queue; not created yet, it never is."""
+
+    rank: ClassVar[Rank] = Rank.COMPLETION
+    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,25 @@ class DeviceTaintEvent(Event):
     key: str
     value: str
     effect: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRepair(Event):
+    """A lost node returns (with its devices), empty."""
+
+    rank: ClassVar[Rank] = Rank.FAULT
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRepair(Event):
+    """A device's fault taint is removed: the device is in service again."""
+
+    rank: ClassVar[Rank] = Rank.FAULT
+    driver: str
+    pool: str
+    device: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +136,10 @@ class Engine:
         self.processed = 0
         self.world_pending = 0
         """Queued events that change the world (completions, faults, arrivals)."""
+        self.barrier: Callable[[], None] | None = None
+        """Called before every event is taken, and once more when none is left (it may push
+        events): the replay waits here for extender binds in flight, so that they complete
+        at the virtual instant they were issued."""
 
     def push(self, time: float, event: Event) -> None:
         """Schedule ``event`` at ``time`` (never in the past)."""
@@ -127,9 +159,13 @@ class Engine:
     def events(self, horizon: float | None = None) -> Iterator[Event]:
         """Pop events in order, advancing ``now``; stops at the horizon or when empty.
 
-        Handlers may push new events while iterating.
+        Handlers may push new events while iterating; so may the :attr:`barrier`.
         """
-        while self._heap:
+        while True:
+            if self.barrier is not None:
+                self.barrier()
+            if not self._heap:
+                return
             time = self._heap[0][0]
             if horizon is not None and time > horizon:
                 return

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from scheduler.api.loaders import load_object
+from simulator.atomic import write_files_atomic
 from simulator.drivers.build import pool_builders
 from simulator.drivers.classes import device_classes
 from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
@@ -104,12 +105,10 @@ def write_device_manifests(directory: str | Path) -> list[Path]:
     """Write :func:`device_manifests` into ``directory`` (created if missing); returns the
     paths written. Other files in the directory (its README) are left alone."""
     target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in device_manifests().items():
-        path = target / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+    files = device_manifests()
+    write_files_atomic(target, files)
+    written = [target / name for name in files]
+    for path in written:
         log.info("wrote %s", path)
     return written
 

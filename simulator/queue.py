@@ -15,8 +15,18 @@ Four sub-queues, as in ``pkg/scheduler/backend/queue``:
   their backoff has passed, else to backoffQ. A pod left there longer than
   ``podMaxInUnschedulablePodsDuration`` (5 min) is moved back by the periodic flush.
 
-(kube-scheduler's queueing hints, which move only the pods an event may help, are not
-modelled: every such event moves every unschedulable pod, as with hints disabled.)
+What waits for what (kube-scheduler's queueing hints, which move only the pods an event
+may help, are not modelled per plugin: every event that frees room moves every unschedulable
+pod, as with hints disabled). The replay (:mod:`simulator.experiments.replay`) adds two
+things on top, so that a pod is never retried when nothing could have changed:
+
+* a pod whose failure is *final* (a status no cluster event can change: a claim needing a
+  DRA feature gate the cluster has off, :mod:`scheduler.dra.feature_check`) is not
+  requeued at all — it fails once and is counted per reason (``pods_unplaceable``);
+* once no world event is queued and every pending pod has failed since the last change
+  (the scheduler is deterministic), the queue's timers stop: the rest stays pending.
+
+Errors (``Status.ERROR``) go to backoffQ and are retried after the backoff, as upstream.
 """
 
 from __future__ import annotations
@@ -77,6 +87,9 @@ class SchedulingQueue:
         self._seq = itertools.count()
         self._active: list[tuple[int, float, int, str]] = []
         self._backoff: list[tuple[float, int, str]] = []
+        self._parked: list[tuple[float, int, str]] = []
+        """(failed_at, seq, key) of unschedulable pods; entries go stale when the pod leaves
+        ``unschedulable`` (checked against its ``failed_at``)."""
         self._pods: dict[str, QueuedPod] = {}
         self._where: dict[str, str] = {}
         self.unschedulable: dict[str, QueuedPod] = {}
@@ -141,6 +154,7 @@ class SchedulingQueue:
         self._pods[pod.key] = pod
         self._where[pod.key] = "unschedulable"
         self.unschedulable[pod.key] = pod
+        heapq.heappush(self._parked, (now, next(self._seq), pod.key))
 
     def requeue_active(self, pod: QueuedPod, now: float) -> None:
         """After a failed attempt that preempted victims: retry right away.
@@ -165,6 +179,7 @@ class SchedulingQueue:
         """A cluster event that may help: unschedulable pods go to active or backoff."""
         moved = list(self.unschedulable.values())
         self.unschedulable.clear()
+        self._parked.clear()
         for pod in moved:
             if pod.backoff_until(self.initial_backoff, self.max_backoff) <= now:
                 self._to_active(pod, now)
@@ -179,12 +194,12 @@ class SchedulingQueue:
             pod = self._pods.get(key)
             if pod is not None and self._where.get(key) == "backoff":
                 self._to_active(pod, now)
-        stale = [
-            p for p in self.unschedulable.values() if now - p.failed_at >= self.max_unschedulable
-        ]
-        for pod in stale:
-            del self.unschedulable[pod.key]
-            self._to_active(pod, now)
+        while self._parked and now - self._parked[0][0] >= self.max_unschedulable:
+            failed_at, _, key = heapq.heappop(self._parked)
+            pod = self.unschedulable.get(key)
+            if pod is not None and pod.failed_at == failed_at:
+                del self.unschedulable[key]
+                self._to_active(pod, now)
 
     def remove(self, key: str) -> QueuedPod | None:
         """Drop a pod from whichever sub-queue holds it (it was deleted)."""
@@ -195,9 +210,26 @@ class SchedulingQueue:
         return pod
 
     def next_timer(self) -> float | None:
-        """When the queue next needs :meth:`flush` (a backoff ends or a pod goes stale)."""
-        times = [t for t, _, key in self._backoff if self._where.get(key) == "backoff"]
-        times.extend(p.failed_at + self.max_unschedulable for p in self.unschedulable.values())
+        """When the queue next needs :meth:`flush` (a backoff ends or a pod goes stale).
+
+        Stale heap entries at the top are dropped here, so the answer costs O(log n)
+        amortised rather than a scan of every waiting pod.
+        """
+        backoff = self._backoff
+        while backoff and self._where.get(backoff[0][2]) != "backoff":
+            heapq.heappop(backoff)
+        parked = self._parked
+        while parked:
+            failed_at, _, key = parked[0]
+            pod = self.unschedulable.get(key)
+            if pod is not None and pod.failed_at == failed_at:
+                break
+            heapq.heappop(parked)
+        times = []
+        if backoff:
+            times.append(backoff[0][0])
+        if parked:
+            times.append(parked[0][0] + self.max_unschedulable)
         return min(times) if times else None
 
     @property

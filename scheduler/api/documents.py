@@ -52,6 +52,7 @@ __all__ = [
     "file_entries",
     "is_list",
     "json_entries",
+    "read_yaml_file",
     "yaml_documents",
 ]
 
@@ -667,6 +668,46 @@ def file_entries(path: Path) -> Iterator[RawEntry]:
             yield from json_entries(reader.read, source)
         else:
             yield from entries_of_documents(yaml_documents(open_text, source))
+    finally:
+        for raw in opened:
+            raw.close()
+
+
+def read_yaml_file(path: str | Path, what: str = "file", *, first_only: bool = False) -> object:
+    """The one document of a YAML (or JSON, a subset of YAML) file that is not a stream of
+    Kubernetes objects: a cluster spec, a scenario, a DRA case file, a scheduler
+    configuration. ``None`` for an empty file.
+
+    The same guards as every other reader (:func:`yaml_documents`: binary and non-UTF-8
+    files, alias bombs, self-referencing anchors, nesting deeper than
+    :data:`~scheduler.api.limits.MAX_NESTING_DEPTH`); LoadError naming the file (and line)
+    for those, for invalid YAML, for more than one document and for a file that cannot be
+    read (``what`` names the kind of file in that message). ``first_only``: the first
+    document, whatever follows it (to tell what kind of file this is).
+    """
+    file = Path(path)
+    source = str(file)
+    opened: list[IO[bytes]] = []
+
+    def open_text() -> _Text:
+        try:
+            raw = file.open("rb")
+        except OSError as exc:
+            raise LoadError(f"cannot read {what}: {exc.strerror or exc}", source=source) from None
+        opened.append(raw)
+        return _Text(raw, source)
+
+    try:
+        documents = yaml_documents(open_text, source)
+        first = next(documents, None)
+        if not first_only and next(documents, None) is not None:
+            raise LoadError(f"expected one YAML document (a {what}), found several", source=source)
+        return first
+    except LoadError as exc:
+        if exc.document != 1:
+            raise
+        # one document per file: "document 1" says nothing
+        raise LoadError(exc.problem, source=source, path=exc.path) from None
     finally:
         for raw in opened:
             raw.close()

@@ -62,6 +62,9 @@ __all__ = [
     "DeviceRequestAllocationResult",
     "DeviceSelector",
     "DeviceSubRequest",
+    "DeviceTaintRule",
+    "DeviceTaintRuleSpec",
+    "DeviceTaintSelector",
     "ExactDeviceRequest",
     "NetworkDeviceData",
     "OpaqueDeviceConfiguration",
@@ -440,3 +443,34 @@ class ResourceClaimTemplate(_DraObject):
     api_version: str = DRA_API_VERSION
     kind: str = "ResourceClaimTemplate"
     spec: ResourceClaimTemplateSpec = Field(default_factory=ResourceClaimTemplateSpec)
+
+
+DEVICE_TAINT_RULE_API_VERSION = f"{DRA_GROUP}/v1alpha3"
+
+
+class DeviceTaintSelector(K8sModel):
+    """``spec.deviceSelector`` of a DeviceTaintRule: the devices the taint applies to (every
+    set field must match)."""
+
+    device_class_name: str | None = None
+    driver: str | None = None
+    pool: str | None = None
+    device: str | None = None
+
+
+class DeviceTaintRuleSpec(K8sModel):
+    """``spec`` of a DeviceTaintRule: a selector and one taint."""
+
+    device_selector: DeviceTaintSelector | None = None
+    taint: DeviceTaint = Field(default_factory=DeviceTaint)
+
+
+class DeviceTaintRule(KubeObject):
+    """Cluster-scoped DeviceTaintRule (``resource.k8s.io`` v1, v1beta2 or v1alpha3; feature
+    DRADeviceTaints):
+    adds one taint to every device its selector matches, as if the driver had published it.
+    The simulator reads a rule in a trace as a device fault (``simulator/traces/dump.py``)."""
+
+    api_version: str = DEVICE_TAINT_RULE_API_VERSION
+    kind: str = "DeviceTaintRule"
+    spec: DeviceTaintRuleSpec = Field(default_factory=DeviceTaintRuleSpec)

@@ -24,10 +24,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .documents import read_yaml_file
 from .errors import LoadError
 
 __all__ = [
@@ -225,14 +225,7 @@ def load_scheduler_config(path: str | Path) -> KubeSchedulerConfiguration:
     ``OSError`` when the file cannot be read.
     """
     source = str(path)
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise LoadError(f"invalid YAML{where}: {problem}", source=source) from exc
+    data = read_yaml_file(path, "scheduler configuration")
     return parse_scheduler_config(data, source=source)
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_DURATION_SECONDS",
     "MAX_GANG_SIZE",
     "MAX_NESTING_DEPTH",
+    "MAX_NODES",
     "MAX_PODS_PER_INPUT",
     "MAX_REPLICAS",
     "MAX_TIMESTAMP",
@@ -70,6 +71,11 @@ MAX_GANG_SIZE = 10_000
 """Pods in one gang: LeaderWorkerSet ``size``, PodGroup ``minMember``, ``tessera.io/gang-size``,
 a Kueue podset. A gang is placed in one solver call; 10,000 is ten times the largest
 multi-host job in the shipped scenarios' scale and still solvable."""
+
+MAX_NODES = 100_000
+"""Nodes in one cluster (a spec's pools together): twenty times the 5,000 nodes upstream
+tests Kubernetes at (its scalability thresholds), ten times the largest cluster tessera
+benchmarks."""
 
 MAX_PODS_PER_INPUT = 1_000_000
 """Pods a trace may expand into, counted from the workloads' sizes before any pod is built."""

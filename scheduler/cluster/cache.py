@@ -480,6 +480,14 @@ class ClusterCache:
         self.devices.allocate(owner, result)
         self._touch_devices([result])
 
+    def restore_device(self, device: tuple[str, str, str], owner: str) -> None:
+        """Undo :meth:`withdraw_device` by the same ``owner``: the device is in service
+        again (the simulator's device repair)."""
+        driver, pool, name = device
+        result = DeviceResult(request=owner, driver=driver, pool=pool, device=name)
+        self.devices.release(owner, result)
+        self._touch_devices([result])
+
     # -- pods -------------------------------------------------------------------------------------
     def _charge(self, record: PodRecord, sign: int) -> None:
         if record.node is None or record.node not in self.node_index:

@@ -45,6 +45,11 @@ from scheduler.dra.claims import (
     RequestSpec,
 )
 from scheduler.dra.constraints import Constraint, DistinctAttribute, MatchAttribute
+from scheduler.dra.feature_check import (
+    constraint_feature_problem,
+    group_feature_problem,
+    request_feature_problem,
+)
 from scheduler.dra.features import Features
 from scheduler.dra.inventory import CompiledDevice, CompiledSlice, Number
 from scheduler.dra.pools import Pool, device_matches_node
@@ -287,10 +292,10 @@ class _Search:
         minimum = 0
         for gi, group in enumerate(claim.requests):
             if group.first_available:
-                if not self.features.prioritized_list:
+                problem = group_feature_problem(group, self.features)
+                if problem is not None:
                     raise AllocationFailure(
-                        f"claim {claim.key}, request {group.name}: has subrequests, "
-                        "but the DRAPrioritizedList feature is disabled"
+                        f"claim {claim.key}, request {group.name}: {problem.detail}"
                     )
                 alternatives = [
                     self._prepare_request(claim, sub, gi) for sub in group.first_available
@@ -317,10 +322,13 @@ class _Search:
             elif c.distinct_attribute is not None and self.features.consumable_capacity:
                 constraints.append(DistinctAttribute(c.requests, c.distinct_attribute))
             else:
-                raise AllocationFailure(
-                    f"claim {claim.key}, constraint #{i}: "
-                    "empty constraint (unsupported constraint type?)"
+                problem = constraint_feature_problem(c, i, self.features)
+                detail = (
+                    problem.detail
+                    if problem is not None
+                    else "empty constraint (unsupported constraint type?)"
                 )
+                raise AllocationFailure(f"claim {claim.key}, constraint #{i}: {detail}")
         self.requests.append(groups)
         self.constraints.append(constraints)
         self.chosen_alternative.append([0] * len(groups))
@@ -328,20 +336,16 @@ class _Search:
 
     def _prepare_request(self, claim: ClaimSpec, spec: RequestSpec, group_index: int) -> _Request:
         prefix = f"claim {claim.key}, request {spec.name}"
-        if spec.capacity_requests and not self.features.consumable_capacity:
-            raise AllocationFailure(
-                f"{prefix}: has capacity requests, "
-                "but the DRAConsumableCapacity feature is disabled"
-            )
+        problem = request_feature_problem(spec, self.features)
+        if problem is not None and problem.gate == "DRAConsumableCapacity":
+            raise AllocationFailure(f"{prefix}: {problem.detail}")
         for i, selector in enumerate(spec.selectors):
             if selector is None:
                 raise AllocationFailure(
                     f"{prefix}, selector #{i}: CEL expression empty (unsupported selector type?)"
                 )
-        if spec.admin_access is not None and not self.features.admin_access:
-            raise AllocationFailure(
-                f"{prefix}: admin access is requested, but the feature is disabled"
-            )
+        if problem is not None:
+            raise AllocationFailure(f"{prefix}: {problem.detail}")
         if not spec.class_name:
             raise AllocationFailure(
                 f"{prefix}: missing device class name (unsupported request type?)"

@@ -21,14 +21,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scheduler.api.documents import read_yaml_file
 from scheduler.api.dra import DeviceClass, ResourceClaim, ResourceSlice
 from scheduler.api.errors import LoadError
 from scheduler.api.loaders import load_object
 from scheduler.api.pod import ContainerExtendedResourceRequest, Pod, pod_requests
 from scheduler.api.quantity import parse_quantity
 from scheduler.dra.allocator import Allocator, MatchCache
+from scheduler.dra.case_shape import case_problem
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.claims import AllocatedState, AllocationOutcome, ClaimSpec, DeviceResult
 from scheduler.dra.convert import allocation_json, claim_spec, class_spec
@@ -43,8 +43,6 @@ from scheduler.dra.extended import (
 from scheduler.dra.features import Features
 from scheduler.dra.inventory import compile_slices, exact
 from scheduler.dra.pools import gather_pools
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class CaseFileError(ValueError):
@@ -119,15 +117,14 @@ def load_case(path: str | Path) -> Case:
     """Read and shape-check a case file (raises CaseFileError)."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise CaseFileError(f"{name}: cannot read: {err.strerror or err}") from err
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as err:
-        raise CaseFileError(f"{name}: not valid YAML: {err}") from err
+        data = read_yaml_file(path, "DRA case file")
+    except LoadError as err:
+        raise CaseFileError(str(err)) from None
     if not isinstance(data, dict):
         raise CaseFileError(f"{name}: expected a mapping at the top level (a DRA case file)")
+    problem = case_problem(data)
+    if problem is not None:
+        raise CaseFileError(f"{name}: {problem}")
     node = data.get("node")
     if not isinstance(node, dict) or not isinstance(node.get("name"), str):
         raise CaseFileError(f"{name}: node: expected {{name: <node>, labels: {{...}}}}")

@@ -78,14 +78,18 @@ class Features:
     @classmethod
     def from_gates(cls, gates: Mapping[str, bool], version: str = "1.35") -> Features:
         """Apply Kubernetes feature-gate overrides (unknown gate names are rejected)."""
-        base = cls.for_version(version)
+        return cls.for_version(version).with_gates(gates)
+
+    def with_gates(self, gates: Mapping[str, bool]) -> Features:
+        """These features with Kubernetes feature-gate overrides applied (ValueError naming an
+        unknown gate and listing the DRA gates tessera models)."""
         updates: dict[str, bool] = {}
         for gate, enabled in gates.items():
             if gate not in GATE_FIELDS:
                 known = ", ".join(sorted(GATE_FIELDS))
                 raise ValueError(f"featureGates.{gate}: unknown DRA feature gate (known: {known})")
             updates[GATE_FIELDS[gate]] = bool(enabled)
-        return replace(base, **updates)
+        return replace(self, **updates)
 
     @classmethod
     def from_case(cls, names: Iterable[str]) -> Features:
@@ -104,3 +108,39 @@ class Features:
         """The Kubernetes gate names and their values."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return {gate: values[field] for gate, field in GATE_FIELDS.items()}
+
+
+# Go's strconv.ParseBool, which kube-scheduler's --feature-gates flag uses for each value.
+_GO_BOOL: dict[str, bool] = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+def parse_feature_gates(text: str, option: str = "--feature-gates") -> dict[str, bool]:
+    """``Name=true,Name2=false`` as kube-scheduler's ``--feature-gates`` flag reads it.
+
+    The syntax of ``featureGate.Set`` in k8s.io/component-base/featuregate: comma-separated
+    pairs, empty items skipped, the name and value trimmed of spaces, the value parsed by Go's
+    ``strconv.ParseBool``, a later pair overriding an earlier one. Only the DRA gates tessera
+    models are accepted (a stock kube-scheduler knows every Kubernetes gate; tessera rejects
+    the others rather than ignore them). ValueError naming ``option`` and the offending item.
+    """
+    gates: dict[str, bool] = {}
+    for item in text.split(","):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"{option}: missing bool value for {name}")
+        value = value.strip()
+        if value not in _GO_BOOL:
+            raise ValueError(f"{option}: invalid value of {name}={value} (expected true or false)")
+        if name not in GATE_FIELDS:
+            known = ", ".join(sorted(GATE_FIELDS))
+            raise ValueError(
+                f"{option}: {name!r} is not a DRA feature gate tessera models (known: {known})"
+            )
+        gates[name] = _GO_BOOL[value]
+    return gates

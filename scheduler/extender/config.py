@@ -48,6 +48,11 @@ from pydantic import (
 
 from scheduler.api.duration import NANOSECONDS_PER_SECOND, GoDuration
 from scheduler.api.selectors import label_key_problem
+from scheduler.framework.sampling import (
+    MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND,
+    MIN_FEASIBLE_NODES_TO_FIND,
+    num_feasible_nodes_to_find,
+)
 from scheduler.plugins.noderesources import is_extended_resource
 
 __all__ = [
@@ -74,12 +79,6 @@ DEFAULT_EXTENDER_TIMEOUT_SECONDS = 5.0
 
 DEFAULT_PERCENTAGE_OF_NODES_TO_SCORE = 0
 """``config.DefaultPercentageOfNodesToScore``: 0 means adaptive."""
-
-MIN_FEASIBLE_NODES_TO_FIND = 100
-"""``minFeasibleNodesToFind`` (``schedule_one.go``): below this many nodes, all are searched."""
-
-MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
-"""``minFeasibleNodesPercentageToFind``: the floor of the adaptive percentage."""
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -422,26 +421,6 @@ def ignored_extended_resources(extenders: Iterable[ExtenderConfig]) -> tuple[str
     """Managed resources with ``ignoredByScheduler``; kube-scheduler adds them to
     NodeResourcesFit's ``ignoredResources`` in every profile (``buildExtenders``)."""
     return tuple(r.name for e in extenders for r in e.managed_resources if r.ignored_by_scheduler)
-
-
-def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
-    """``numFeasibleNodesToFind``: after how many feasible nodes in-tree filtering stops.
-
-    ``percentage`` is the profile's ``percentageOfNodesToScore`` if set, else the global one
-    (0 when unset). Clusters under 100 nodes are searched whole. Otherwise 0 means adaptive:
-    ``50 - nodes/125`` percent, at least 5; and the result is at least 100 nodes. Integer
-    arithmetic truncates as Go's ``int32`` does.
-
-    Example: 5 000 nodes, adaptive -> 50 - 40 = 10 % -> 500 nodes; a filter extender then sees
-    at most 500 candidates per pod.
-    """
-    if not 0 <= percentage <= 100:
-        raise ValueError(f"percentageOfNodesToScore {percentage} is not in the range 0..100")
-    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
-        return num_all_nodes
-    if percentage == 0:
-        percentage = max(50 - num_all_nodes // 125, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
-    return max(num_all_nodes * percentage // 100, MIN_FEASIBLE_NODES_TO_FIND)
 
 
 def nodes_to_find(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from scheduler.cluster.cache import ClusterCache
     from scheduler.cluster.snapshot import Snapshot
     from scheduler.framework.cycle_state import CycleState
+    from scheduler.framework.extenders import SchedulerExtenders
     from scheduler.framework.interfaces import Diagnosis, NodeIds
     from scheduler.framework.podinfo import PodInfo
     from scheduler.framework.runtime import Framework
@@ -135,3 +136,8 @@ class BackendHandle:
         if self._framework is None:
             raise RuntimeError("handle used before its framework was built")
         return self._framework.find_feasible(state, pod, snapshot, candidates)
+
+    @property
+    def extenders(self) -> SchedulerExtenders | None:
+        """The framework's HTTP extenders (None without them, or before it is built)."""
+        return self._framework.extenders if self._framework is not None else None

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot
     from scheduler.dra.claims import ClaimAllocation
     from scheduler.framework.backend import BindSink
+    from scheduler.framework.extenders import SchedulerExtenders
 
 NodeIds = npt.NDArray[np.intp]
 MAX_NODE_SCORE = 100
@@ -186,6 +187,12 @@ class Handle(Protocol):
     ) -> tuple[NodeIds, Diagnosis]:
         """Run the profile's PreFilter + Filter plugins (what kube-scheduler's framework
         handle offers preemption): the feasible node ids and why the others were rejected."""
+        ...
+
+    @property
+    def extenders(self) -> SchedulerExtenders | None:
+        """kube-scheduler's HTTP extenders (``Handle.Extenders()``), for preemption's
+        ``callExtenders``; None when the framework runs without them."""
         ...
 
 

@@ -52,8 +52,9 @@ class Profile(BaseModel):
         default=None,
         alias="percentageOfNodesToScore",
         description=(
-            "Carried from the configuration; tessera's framework scores every feasible node "
-            "(see docs/configuration.md)."
+            "Carried from the configuration; tessera's own cycle scores every feasible node, "
+            "kube-scheduler mode (a sampler) searches this percentage of the nodes "
+            "(scheduler/framework/sampling.py, docs/configuration.md)."
         ),
     )
     batch_threshold: int = Field(

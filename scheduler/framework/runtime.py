@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.extenders import EXTENDER_NAME, SchedulerExtenders
 from scheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     BindPlugin,
@@ -50,6 +51,7 @@ from scheduler.framework.interfaces import (
 from scheduler.framework.plugin_sets import expand_plugins
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.profiles import Profile
+from scheduler.framework.sampling import NodeSampler, zone_key
 from scheduler.framework.status import Code, Status
 
 if TYPE_CHECKING:
@@ -60,13 +62,25 @@ Params = ParamSpec("Params")
 R = TypeVar("R")
 
 
+@dataclass(frozen=True, slots=True)
+class BindingCycle:
+    """What is left of a pod's binding cycle once its scheduling cycle reserved ``node``:
+    the cycle's state, the pod and the node (see :meth:`Framework.pre_bind` and
+    :meth:`Framework.finish_bind`)."""
+
+    state: CycleState
+    pod: PodInfo
+    node: str
+
+
 @dataclass(slots=True)
 class ScheduleResult:
     """The outcome of one cycle.
 
     ``status`` SUCCESS with ``node`` set when the pod was bound (or, with ``bind=False``,
-    reserved); otherwise the failure with its ``diagnosis``; ``nominated`` is the node
-    preemption freed for the pod, ``victims`` the pods it evicted.
+    reserved: ``binding`` then holds what the binding cycle needs); otherwise the failure
+    with its ``diagnosis``; ``nominated`` is the node preemption freed for the pod,
+    ``victims`` the pods it evicted.
     """
 
     status: Status
@@ -75,6 +89,7 @@ class ScheduleResult:
     nominated: str | None = None
     victims: tuple[str, ...] = ()
     feasible: int = 0
+    binding: BindingCycle | None = None
 
 
 @dataclass(slots=True)
@@ -139,9 +154,16 @@ class Framework:
         handle: BackendHandle,
         *,
         node_rank: npt.NDArray[np.int64] | None = None,
+        extenders: SchedulerExtenders | None = None,
+        sampler: NodeSampler | None = None,
     ) -> None:
         """Wire ``plugins`` (instances of the plugins ``profile`` enables) into the extension
         points as kube-scheduler does (:func:`~scheduler.framework.plugin_sets.expand_plugins`).
+
+        With ``extenders`` or a ``sampler`` the framework runs kube-scheduler's own cycle
+        (:meth:`schedule_one`): sampled filtering (a new :class:`NodeSampler` when only
+        extenders are given), the extenders at their points. Without them it evaluates every
+        node, as tessera's policies do.
 
         ValueError naming the profile when the profile enables a plugin missing from
         ``plugins``, enables one at a point it does not implement, registers one twice at a
@@ -149,6 +171,8 @@ class Framework:
         """
         self.profile = profile
         self.handle = handle
+        self.extenders = extenders
+        self.sampler = sampler if sampler is not None or extenders is None else NodeSampler()
         handle.attach(self)
         self.plugins = list(plugins)
         self.node_rank = node_rank
@@ -211,6 +235,21 @@ class Framework:
     ) -> tuple[NodeIds, Diagnosis]:
         """PreFilter + Filter: the node ids that can run the pod, and why the others cannot."""
         diagnosis = Diagnosis()
+        nodes = self._pre_filter(state, pod, snapshot, diagnosis, candidates)
+        if nodes is None:
+            return np.empty(0, dtype=np.intp), diagnosis
+        return self._filter(state, pod, snapshot, nodes, diagnosis), diagnosis
+
+    def _pre_filter(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        snapshot: Snapshot,
+        diagnosis: Diagnosis,
+        candidates: NodeIds | None = None,
+    ) -> NodeIds | None:
+        """PreFilter plugins: the candidates they leave (sorted), or None when one rejected
+        the pod (``diagnosis.prefilter`` says why)."""
         nodes: NodeIds = (
             np.arange(snapshot.size, dtype=np.intp) if candidates is None else candidates
         )
@@ -223,7 +262,7 @@ class Framework:
                 continue
             if not status.ok:
                 diagnosis.prefilter = status.with_plugin(plugin.name)
-                return np.empty(0, dtype=np.intp), diagnosis
+                return None
             if result is not None and result.nodes is not None:
                 kept = np.intersect1d(nodes, result.nodes, assume_unique=True)
                 if len(kept) < len(nodes):
@@ -234,6 +273,18 @@ class Framework:
                         np.setdiff1d(nodes, kept, assume_unique=True),
                     )
                 nodes = kept
+        return nodes
+
+    def _filter(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        snapshot: Snapshot,
+        nodes: NodeIds,
+        diagnosis: Diagnosis,
+    ) -> NodeIds:
+        """Filter plugins on ``nodes``: those every plugin accepts. A Filter ERROR sets
+        ``diagnosis.prefilter`` and leaves no node."""
         for filter_plugin in self.points.filter:
             name = filter_plugin.name
             if name in state.skip_filter or len(nodes) == 0:
@@ -242,10 +293,10 @@ class Framework:
             for status, failed in verdict.failures:
                 if status.code == Code.ERROR:
                     diagnosis.prefilter = status.with_plugin(name)
-                    return np.empty(0, dtype=np.intp), diagnosis
+                    return np.empty(0, dtype=np.intp)
                 diagnosis.record(status.with_plugin(name), nodes[failed])
             nodes = nodes[verdict.passed]
-        return nodes, diagnosis
+        return nodes
 
     def post_filter(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, diagnosis: Diagnosis
@@ -350,12 +401,54 @@ class Framework:
         return waiting or (Status.success(), 0.0)
 
     def bind(self, state: CycleState, pod: PodInfo, node: str) -> Status:
-        """PreBind then Bind; a failure unreserves."""
+        """The whole binding cycle at once: :meth:`pre_bind`, the extenders' bind when one
+        binds the pod (:meth:`extender_bind`, synchronously), then :meth:`finish_bind`. A
+        failure unreserves."""
+        status = self.pre_bind(state, pod, node)
+        if not status.ok:
+            return status
+        extender = None
+        if self.extenders is not None and self.extenders.binds(pod):
+            extender = self.extender_bind(pod, node)
+        return self.finish_bind(state, pod, node, extender)
+
+    def pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status:
+        """PreBind plugins (DynamicResources writes the claims' allocations here, before any
+        extender or Bind plugin binds); a failure unreserves."""
         for plugin in self.points.pre_bind:
             status = self._timed("PreBind", plugin.name, plugin.pre_bind, state, pod, node)
             if not status.ok:
                 self.forget(state, pod, node)
                 return status.with_plugin(plugin.name)
+        return Status.success()
+
+    def extender_bind(self, pod: PodInfo, node: str) -> Status:
+        """``extendersBinding``: the extenders' bind of ``pod`` to ``node`` — SUCCESS when one
+        bound it, SKIP when none did (the Bind plugins must), ERROR when a non-ignorable
+        binder failed. Touches no framework or cache state, so a caller may run it on a
+        binding thread while the scheduling loop goes on; pass the result to
+        :meth:`finish_bind` on the scheduling thread."""
+        if self.extenders is None:
+            return Status.skip()
+        return self.extenders.bind(pod, node)
+
+    def finish_bind(
+        self, state: CycleState, pod: PodInfo, node: str, extender: Status | None = None
+    ) -> Status:
+        """The rest of the binding cycle after :meth:`pre_bind`, given what
+        :meth:`extender_bind` answered (None: no extender was asked).
+
+        SUCCESS from an extender: it created the Binding, and the pod is recorded as bound in
+        the cache (as the informer would report it). SKIP or None: the Bind plugins bind, the
+        first that does not SKIP. Any failure unreserves the pod and is returned.
+        """
+        if extender is not None:
+            if extender.code == Code.SUCCESS:
+                self.handle.cache.bind_pod(pod.key, at=self.handle.backend.now())
+                return Status.success()
+            if extender.code != Code.SKIP:
+                self.forget(state, pod, node)
+                return extender.with_plugin(extender.plugin or EXTENDER_NAME)
         for binder in self.points.bind:
             status = self._timed("Bind", binder.name, binder.bind, state, pod, node)
             if status.code == Code.SKIP:
@@ -367,9 +460,123 @@ class Framework:
         self.forget(state, pod, node)
         return Status.error("no Bind plugin bound the pod")
 
+    # -- kube-scheduler's cycle: sampling and extenders --------------------------------------------
+    def find_nodes_that_fit(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> tuple[NodeIds, Diagnosis, Status | None]:
+        """``findNodesThatFitPod`` (kube-scheduler mode): the feasible nodes in search order,
+        the diagnosis, and the ERROR that ended the attempt (None if none did).
+
+        PreFilter; the nominated node first when the pod has ``status.nominatedNodeName``
+        (its filters, then the extenders: if it passes, it is the only feasible node); then
+        the sampled search (:class:`~scheduler.framework.sampling.NodeSampler`) over the
+        candidates in node-tree order, which stops after ``numFeasibleNodesToFind`` feasible
+        nodes and advances the start index by the nodes it processed; then the extender
+        filter chain on what it found. Only processed nodes get a status.
+        """
+        sampler = self.sampler
+        assert sampler is not None
+        diagnosis = Diagnosis()
+        candidates = self._pre_filter(state, pod, snapshot, diagnosis)
+        if candidates is None:
+            prefilter = diagnosis.prefilter
+            error = prefilter if prefilter is not None and prefilter.code == Code.ERROR else None
+            return np.empty(0, dtype=np.intp), diagnosis, error
+        nominated = Diagnosis()
+        name = pod.pod.status.nominated_node_name
+        tried = snapshot.node_index.get(name) if name else None
+        if tried is not None:
+            fits = self._filter(state, pod, snapshot, np.array([tried], dtype=np.intp), nominated)
+            nominated.prefilter = None  # upstream logs such an error and searches every node
+            if len(fits):
+                passed, error = self._extender_filter(pod, snapshot, fits, nominated)
+                if error is None and len(passed):
+                    return passed, diagnosis, None
+        order = sampler.tree_order(
+            (snapshot.cache_id, snapshot.node_generation),
+            lambda: [zone_key(snapshot.labels(i)) for i in range(snapshot.size)],
+        )
+        if len(candidates) < snapshot.size:
+            order = order[np.isin(order, candidates, assume_unique=True)]
+        search = sampler.search_order(order)
+        extenders = self.extenders
+        wanted = sampler.nodes_to_find(
+            self.profile.percentage_of_nodes_to_score,
+            len(search),
+            has_extender_filters=extenders is not None and extenders.has_filters,
+            has_scoring=bool(self.points.score)
+            or (extenders is not None and extenders.has_prioritizers),
+        )
+        found = Diagnosis()
+        passed_ids = self._filter(state, pod, snapshot, candidates, found)
+        if found.prefilter is not None:
+            diagnosis.prefilter = found.prefilter
+            return np.empty(0, dtype=np.intp), diagnosis, found.prefilter
+        result = sampler.cut(search, np.isin(search, passed_ids, assume_unique=True), wanted)
+        for status, nodes in found.groups:
+            diagnosis.record(status, nodes[np.isin(nodes, result.processed, assume_unique=True)])
+        processed = len(result.processed)
+        if tried is not None and nominated.groups and tried not in set(result.processed.tolist()):
+            for status, nodes in nominated.groups:
+                diagnosis.record(status, nodes)
+                processed += len(nodes)
+        sampler.advance(processed, snapshot.size)
+        feasible, error = self._extender_filter(pod, snapshot, result.feasible, diagnosis)
+        return feasible, diagnosis, error
+
+    def _extender_filter(
+        self, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds, diagnosis: Diagnosis
+    ) -> tuple[NodeIds, Status | None]:
+        """``findNodesThatPassExtenders`` on ``nodes``: the survivors, and the ERROR of a
+        non-ignorable extender that failed. Statuses the extenders set are recorded in
+        ``diagnosis`` (grouped by status; a node that already has one keeps it)."""
+        extenders = self.extenders
+        if extenders is None or len(nodes) == 0:
+            return nodes, None
+        result, status = self._timed(
+            "Filter", EXTENDER_NAME, extenders.filter, pod, snapshot, nodes
+        )
+        if not status.ok:
+            return np.empty(0, dtype=np.intp), status.with_plugin(status.plugin or EXTENDER_NAME)
+        if result.statuses:
+            known = {int(i) for _, ids in diagnosis.groups for i in ids.tolist()}
+            grouped: dict[Status, list[int]] = {}
+            for i, node_status in result.statuses.items():
+                if i not in known:
+                    grouped.setdefault(node_status, []).append(i)
+            for node_status, ids in grouped.items():
+                diagnosis.record(node_status, np.asarray(sorted(ids), dtype=np.intp))
+        return result.nodes, None
+
+    def prioritize(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
+    ) -> tuple[npt.NDArray[np.int64], Status]:
+        """``prioritizeNodes`` (kube-scheduler mode): every node scores 1 when there is
+        neither a Score plugin nor an extender; otherwise PreScore + Score (:meth:`score`)
+        plus the extenders' ``score x weight x 10`` per node."""
+        extenders = self.extenders
+        configured = extenders is not None and extenders.configured
+        if not configured and not self.points.score:
+            return np.ones(len(nodes), dtype=np.int64), Status.success()
+        totals, status = self.score(state, pod, snapshot, nodes)
+        if not status.ok or not configured:
+            return totals, status
+        assert extenders is not None
+        extra = self._timed("Score", EXTENDER_NAME, extenders.prioritize, pod, snapshot, nodes)
+        return totals + extra, status
+
     # -- one pod ----------------------------------------------------------------------------------
     def schedule_one(self, pod: PodInfo, *, bind: bool = True) -> ScheduleResult:
-        """One full cycle for a lone pod (see the module docstring)."""
+        """One full cycle for a lone pod (see the module docstring).
+
+        With ``bind=False`` the cycle stops after Permit: the pod stays assumed and reserved
+        on its node and ``ScheduleResult.binding`` holds what :meth:`pre_bind` and
+        :meth:`finish_bind` need. In kube-scheduler mode (a sampler or extenders) the
+        scheduling cycle is kube-scheduler's ``schedulePod``: :meth:`find_nodes_that_fit`,
+        one feasible node taken without scoring, else :meth:`prioritize`.
+        """
+        if self.sampler is not None:
+            return self._schedule_kube(pod, bind=bind)
         snapshot = self.handle.cache.snapshot()
         state = CycleState()
         nodes, diagnosis = self.find_feasible(state, pod, snapshot)
@@ -377,34 +584,78 @@ class Framework:
             if diagnosis.prefilter is not None and diagnosis.prefilter.code == Code.ERROR:
                 # an internal error is not a FitError: upstream runs no PostFilter for it
                 return ScheduleResult(diagnosis.prefilter, diagnosis=diagnosis)
-            result, status = self.post_filter(state, pod, snapshot, diagnosis)
-            message = diagnosis.message(snapshot.size)
-            return ScheduleResult(
-                Status(Code.UNSCHEDULABLE, (message,)),
-                diagnosis=diagnosis,
-                nominated=result.nominated_node if result is not None else None,
-                victims=result.victims if result is not None else (),
-            )
+            return self._unschedulable(state, pod, snapshot, diagnosis)
         totals = np.zeros(1, dtype=np.int64)
         if len(nodes) > 1:
             totals, status = self.score(state, pod, snapshot, nodes)
             if not status.ok:
                 return ScheduleResult(status, diagnosis=diagnosis, feasible=len(nodes))
         chosen = snapshot.node_names[self.select(nodes, totals)]
+        return self._reserve_and_bind(state, pod, chosen, diagnosis, len(nodes), bind=bind)
+
+    def _schedule_kube(self, pod: PodInfo, *, bind: bool) -> ScheduleResult:
+        snapshot = self.handle.cache.snapshot()
+        if snapshot.size == 0:
+            return ScheduleResult(Status.error("no nodes available to schedule pods"))
+        state = CycleState()
+        nodes, diagnosis, error = self.find_nodes_that_fit(state, pod, snapshot)
+        if error is not None:
+            return ScheduleResult(error, diagnosis=diagnosis)
+        if len(nodes) == 0:
+            return self._unschedulable(state, pod, snapshot, diagnosis)
+        if len(nodes) == 1:
+            chosen = snapshot.node_names[int(nodes[0])]
+        else:
+            totals, status = self.prioritize(state, pod, snapshot, nodes)
+            if not status.ok:
+                return ScheduleResult(status, diagnosis=diagnosis, feasible=len(nodes))
+            chosen = snapshot.node_names[self.select(nodes, totals)]
+        return self._reserve_and_bind(state, pod, chosen, diagnosis, len(nodes), bind=bind)
+
+    def _unschedulable(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, diagnosis: Diagnosis
+    ) -> ScheduleResult:
+        """No feasible node: PostFilter (preemption), then the FitError."""
+        result, _ = self.post_filter(state, pod, snapshot, diagnosis)
+        message = diagnosis.message(snapshot.size)
+        return ScheduleResult(
+            Status(Code.UNSCHEDULABLE, (message,)),
+            diagnosis=diagnosis,
+            nominated=result.nominated_node if result is not None else None,
+            victims=result.victims if result is not None else (),
+        )
+
+    def _reserve_and_bind(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        chosen: str,
+        diagnosis: Diagnosis,
+        feasible: int,
+        *,
+        bind: bool,
+    ) -> ScheduleResult:
+        """Assume + Reserve, Permit, then the binding cycle (unless ``bind`` is False)."""
         status = self.assume(state, pod, chosen)
         if not status.ok:
-            return ScheduleResult(status, diagnosis=diagnosis, feasible=len(nodes))
+            return ScheduleResult(status, diagnosis=diagnosis, feasible=feasible)
         status, _ = self.permit(state, pod, chosen)
         if status.code == Code.WAIT:
-            return ScheduleResult(status, node=chosen, feasible=len(nodes))
+            return ScheduleResult(status, node=chosen, feasible=feasible)
         if not status.ok:
             self.forget(state, pod, chosen)
-            return ScheduleResult(status, diagnosis=diagnosis, feasible=len(nodes))
-        if bind:
-            status = self.bind(state, pod, chosen)
-            if not status.ok:
-                return ScheduleResult(status, feasible=len(nodes))
-        return ScheduleResult(Status.success(), node=chosen, feasible=len(nodes))
+            return ScheduleResult(status, diagnosis=diagnosis, feasible=feasible)
+        if not bind:
+            return ScheduleResult(
+                Status.success(),
+                node=chosen,
+                feasible=feasible,
+                binding=BindingCycle(state, pod, chosen),
+            )
+        status = self.bind(state, pod, chosen)
+        if not status.ok:
+            return ScheduleResult(status, feasible=feasible)
+        return ScheduleResult(Status.success(), node=chosen, feasible=feasible)
 
     def bind_reserved(self, pod: PodInfo) -> Status:
         """Bind a pod that arrived into a reservation (a gang member reserved before it

@@ -36,11 +36,17 @@ class Code(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """A code, human-readable reasons, and the plugin that produced it."""
+    """A code, human-readable reasons, and the plugin that produced it.
+
+    ``final`` (with UNSCHEDULABLE_AND_UNRESOLVABLE): the reason is a fact of the pod and the
+    scheduler's configuration that no cluster event can change (a claim needing a feature
+    gate that is off), so a simulator fails the pod once instead of requeueing it.
+    """
 
     code: Code = Code.SUCCESS
     reasons: tuple[str, ...] = field(default_factory=tuple)
     plugin: str = ""
+    final: bool = False
 
     @classmethod
     def success(cls) -> Status:
@@ -61,6 +67,11 @@ class Status:
     def unresolvable(cls, *reasons: str) -> Status:
         """Does not fit and preemption cannot help."""
         return cls(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons)
+
+    @classmethod
+    def unresolvable_final(cls, *reasons: str) -> Status:
+        """Does not fit, and no cluster event can change that (see ``final``)."""
+        return cls(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons, final=True)
 
     @classmethod
     def wait(cls, *reasons: str) -> Status:

@@ -29,9 +29,13 @@ Algorithm overview of :meth:`DefaultPreemption.post_filter`:
 5. **Prepare** (``prepareCandidate``): evict the victims through the backend and nominate
    the node (``PostFilterResult.nominated_node``); the pod is retried.
 
+With kube-scheduler's HTTP extenders (``Handle.extenders``), step 4 is preceded by
+``callExtenders`` (:meth:`DefaultPreemption.call_extenders`): preempting extenders may drop
+candidates or change their victims; none left means "no candidate node for preemption".
+
 Not modelled, because tessera has no such objects: PodDisruptionBudgets (every victim counts
-as non-violating), pods nominated by earlier cycles, extenders' ProcessPreemption, waiting
-(Permit) pods — pods assumed but not bound are never victims.
+as non-violating), pods nominated by earlier cycles, waiting (Permit) pods — pods assumed
+but not bound are never victims.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from scheduler.cluster.cache import PodRecord
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.whatif import without
 from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.extenders import EXTENDER_NAME, PreemptionVictims
 from scheduler.framework.interfaces import Diagnosis, Handle, NodeIds, PostFilterResult
 from scheduler.framework.podinfo import PodInfo, pod_priority
 from scheduler.framework.status import Code, Status
@@ -254,6 +259,11 @@ class DefaultPreemption:
                 return None, Status.error(f"preemption: {text}")
             message = _fit_message(snapshot.size, statuses)
             return PostFilterResult(), Status.unschedulable(f"preemption: {message}")
+        candidates, status = self.call_extenders(pod, snapshot, candidates, now)
+        if not status.ok:
+            return None, status
+        if not candidates:
+            return None, Status.unschedulable("preemption: no candidate node for preemption")
         best = pick_one_node(candidates)
         for victim in best.victims:
             self.handle.backend.evict(victim.key, f"preempted by {pod.key} on node {best.name}")
@@ -277,6 +287,49 @@ class DefaultPreemption:
             ):
                 return "not eligible due to a terminating pod on the nominated node."
         return None
+
+    # -- extenders --------------------------------------------------------------------------------
+    def call_extenders(
+        self, pod: PodInfo, snapshot: Snapshot, candidates: Sequence[Candidate], now: float
+    ) -> tuple[list[Candidate], Status]:
+        """``callExtenders``: the candidates kube-scheduler's preempting extenders keep (all of
+        them without extenders), with the victims they chose.
+
+        Candidates keep the dry run's order (upstream rebuilds them from a Go map, in random
+        order); a node an extender adds comes after, in its reply's order. Victims are in the
+        extender's order, as upstream keeps them. ERROR when an extender failed.
+        """
+        extenders = self.handle.extenders
+        if extenders is None or not candidates:
+            return list(candidates), Status.success()
+        offered = {
+            c.name: PreemptionVictims(tuple(v.key for v in c.victims), c.pdb_violations)
+            for c in candidates
+        }
+        kept, status = extenders.preempt(pod, snapshot, offered)
+        if not status.ok:
+            return [], status.with_plugin(status.plugin or EXTENDER_NAME)
+        known = {v.key: v for c in candidates for v in c.victims}
+        order = [c.name for c in candidates if c.name in kept]
+        order += [name for name in kept if name not in offered]
+        out: list[Candidate] = []
+        classes = snapshot.priority_classes
+        for name in order:
+            i = snapshot.node_index.get(name)
+            if i is None:
+                return [], Status.error(f'preemption: nodeinfo not found for node name "{name}"')
+            records = {r.key: r for r in snapshot.pods_on(name).values()}
+            victims: list[Victim] = []
+            for key in kept[name].pods:
+                victim = known.get(key)
+                if victim is None:
+                    record = records.get(key)
+                    if record is None:
+                        return [], Status.error(f"preemption: pod {key} is not on node {name}")
+                    victim = Victim(key, pod_priority(record.pod, classes), start_time(record, now))
+                victims.append(victim)
+            out.append(Candidate(i, name, tuple(victims), kept[name].pdb_violations))
+        return out, Status.success()
 
     # -- dry run ----------------------------------------------------------------------------------
     def dry_run(

@@ -6,7 +6,10 @@ Extension points (what kube-scheduler's plugin of the same name does, docs/seman
 * **PreFilter** — resolve the pod's claims (by name, or the claim the resourceclaim
   controller generated from a template, found through ``status.resourceClaimStatuses``);
   a missing claim or class, or an allocated claim with no room left in ``reservedFor``,
-  makes the pod unschedulable. Pods without claims SKIP the plugin.
+  makes the pod unschedulable. A claim that needs a DRA feature gate the cluster has off
+  (:mod:`scheduler.dra.feature_check`: prioritized list, consumable capacity, admin access)
+  is UNSCHEDULABLE_AND_UNRESOLVABLE and *final* ("claim needs DRAConsumableCapacity, off in
+  this cluster"): no cluster event can change it. Pods without claims SKIP the plugin.
 * **Filter** — allocated claims: the allocation's node selector must match the node.
   Unallocated claims: the vectorised prefilter narrows the nodes; then the exact allocator
   runs on each survivor — unless the prefilter's answer is exact, in which case the exact
@@ -66,6 +69,7 @@ from scheduler.dra.extended import (
     extended_claim_requests,
     extended_claim_spec,
 )
+from scheduler.dra.feature_check import feature_problem
 from scheduler.framework.cycle_state import CycleState, StateKey
 from scheduler.framework.hints import DEVICE_PREFERENCE
 from scheduler.framework.interfaces import FilterResult, Handle, NodeIds, PreFilterResult
@@ -195,6 +199,9 @@ class DynamicResources:
                 )
                 continue
             spec = claim_spec(claim)
+            problem = feature_problem(spec, snapshot.features)
+            if problem is not None:
+                return None, Status.unresolvable_final(problem.summary)
             for group in spec.requests:
                 for request in (group.exactly, *group.first_available):
                     if (

@@ -1,6 +1,6 @@
 """GangTopology: whole-gang placement across topology domains (and the Kueue-style baseline).
 
-The runtime's gang cycle (:class:`~scheduler.framework.runtime.GangCycle`) calls
+The runtime's gang cycle (:class:`~scheduler.framework.gang_cycle.GangCycle`) calls
 :meth:`GangTopology.place_gang` with every member (existing or not yet created) and each
 member's feasible nodes. The plugin turns the snapshot into the solver's instance:
 

@@ -35,9 +35,11 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from scheduler.framework.backend import BackendHandle, ClusterBackend
+from scheduler.framework.extenders import SchedulerExtenders
 from scheduler.framework.interfaces import Handle, Plugin
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
+from scheduler.framework.sampling import NodeSampler
 from scheduler.plugins import (
     balancedallocation,
     defaultbinder,
@@ -205,9 +207,12 @@ def build_framework(
     *,
     node_rank: npt.NDArray[np.int64] | None = None,
     registry: Mapping[str, PluginFactory] | None = None,
+    extenders: SchedulerExtenders | None = None,
+    sampler: NodeSampler | None = None,
 ) -> Framework:
     """A Framework running ``profile`` against ``backend`` (its plugins get a
-    :class:`~scheduler.framework.backend.BackendHandle` over it).
+    :class:`~scheduler.framework.backend.BackendHandle` over it); ``extenders`` and
+    ``sampler`` put it in kube-scheduler mode (see :class:`Framework`).
 
     As kube-scheduler's ``NewFramework``, the profile must run exactly one QueueSort plugin
     and at least one Bind plugin (ValueError otherwise).
@@ -216,7 +221,9 @@ def build_framework(
     head = f"{profile.source}: " if profile.source else ""
     plugins = build_plugins(profile, handle, registry)
     try:
-        framework = Framework(profile, plugins, handle, node_rank=node_rank)
+        framework = Framework(
+            profile, plugins, handle, node_rank=node_rank, extenders=extenders, sampler=sampler
+        )
     except ValueError as err:
         raise ValueError(f"{head}{err}") from err
     if len(framework.points.queue_sort) != 1:

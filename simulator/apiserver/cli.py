@@ -33,6 +33,7 @@ from simulator.backend import SimulatedCluster
 from simulator.clusters import LoadedCluster, load_cluster
 from simulator.experiments.policies import REPLAY_POLICIES
 from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
+from simulator.options import PORT, REALTIME, Window
 from simulator.traces.model import Trace
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ ApiPortOption = Annotated[
         help="Serve the replay over the Kubernetes API on this port while it runs (0: any "
         "free port); `kubectl get pods -w` then shows pods arrive, bind and leave.",
         show_default=False,
+        callback=Window("--api-port", PORT.low, PORT.high, integer=True).option,
     ),
 ]
 RealtimeOption = Annotated[
@@ -55,8 +57,9 @@ RealtimeOption = Annotated[
         "--realtime",
         metavar="FACTOR",
         help="With --api-port: run simulated time at FACTOR x wall time (default: as fast "
-        "as possible).",
+        "as possible; at most 1e6).",
         show_default=False,
+        callback=REALTIME.option,
     ),
 ]
 KubeconfigOutOption = Annotated[
@@ -85,7 +88,9 @@ def serve(
             metavar="SPEC|DUMP", help="A tessera ClusterSpec, or a dump file or directory."
         ),
     ],
-    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,
+    port: Annotated[
+        int, typer.Option("--port", help="TCP port (0: any free port).", callback=PORT.option)
+    ] = 8080,
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (loopback unless you mean it).")
     ] = LOOPBACK,
@@ -168,8 +173,8 @@ def check_replay_api_options(
         ]
         if given:
             raise ValueError(f"{', '.join(given)}: only with --api-port")
-    if realtime is not None and realtime <= 0:
-        raise ValueError(f"--realtime {realtime:g}: must be > 0")
+    if realtime is not None:
+        REALTIME.check(realtime)
 
 
 def replay_with_api(
@@ -177,6 +182,7 @@ def replay_with_api(
     trace: Trace,
     profiles: Profile | Sequence[Profile],
     config: ReplayConfig,
+    out: Path | None = None,
     *,
     api_port: int | None,
     realtime: float | None = None,
@@ -186,14 +192,15 @@ def replay_with_api(
     """The replay command's run: ``run_replay`` without ``--api-port``; with it, the same
     replay served over the API while it runs (:func:`run_replay_served`), announcing the URL
     (and kubeconfig) on stdout, then, with ``--linger``, serving the final state until
-    Ctrl-C. The result is the same either way (tested byte for byte).
+    Ctrl-C. The result is the same either way (tested byte for byte); its files are
+    streamed into ``out`` (a private temporary directory when None).
 
     ValueError as :func:`check_replay_api_options` (call that first, before loading
     anything), or when the port cannot be bound.
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
     if api_port is None:
-        return run_replay(cluster, trace, profiles, config)
+        return run_replay(cluster, trace, profiles, config, out)
 
     def announce(live: LiveReplay) -> None:
         pace = f" at {realtime:g}x wall time" if realtime else ""
@@ -211,6 +218,7 @@ def replay_with_api(
             trace,
             profiles,
             config,
+            out,
             port=api_port,
             realtime=realtime,
             kubeconfig_out=kubeconfig_out,

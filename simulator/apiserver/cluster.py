@@ -21,7 +21,9 @@
   strategy creates them).
 
 Writes from HTTP and from the in-process scheduler (:mod:`simulator.apiserver.scheduling`)
-take :attr:`ServedCluster.lock`; a replay thread writes alone (its API is read-only).
+take :attr:`ServedCluster.lock`; a replay thread writes the simulator alone (its API is
+read-only, except ``pods/binding`` in a replay played with an extender, which only writes the
+store: see :attr:`ServedCluster.replay_binds`).
 """
 
 from __future__ import annotations
@@ -73,10 +75,16 @@ class ServedCluster:
         *,
         writable: bool = True,
         kubelet: bool = True,
+        replay_binds: bool = False,
     ) -> None:
         self.store = store
         self.backend = backend
         self.writable = writable
+        self.replay_binds = replay_binds
+        """A replay played with an extender: ``pods/binding`` is accepted even when the API
+        is read-only, and only recorded in the store — the replay applies it to the
+        simulator when the extender's bind reply arrives (a replay thread writes the
+        simulator alone)."""
         self.kubelet = kubelet
         self.lock = threading.RLock()
         self.changed = threading.Event()

@@ -401,8 +401,12 @@ class Handlers:
 
     # -- binding ---------------------------------------------------------------------------------
     def bind(self, pods: Resource, namespace: str, name: str | None, body: object) -> Obj:
-        """``pods/binding`` (``name`` from the URL) or ``bindings`` (name from the body)."""
-        self._writable()
+        """``pods/binding`` (``name`` from the URL) or ``bindings`` (name from the body).
+
+        In a replay played with an extender (``cluster.replay_binds``) the binding is
+        accepted although the API is read-only, and only stored: the replay applies it."""
+        if not self.cluster.replay_binds:
+            self._writable()
         if not isinstance(body, dict):
             raise bad_request("the request body must be a Binding object")
         if body.get("kind") not in (None, "", "Binding"):
@@ -492,7 +496,10 @@ class Handlers:
             pod["status"]["conditions"] = conditions
             pod = self.cluster.kubelet_view(pod)
             stored = self.store.update(pods, pod)
-            self._bind_in_simulator(f"{namespace}/{pod_name}", node, before, stored.obj())
+            if self.cluster.replay_binds:
+                self.cluster.changed.set()
+            else:
+                self._bind_in_simulator(f"{namespace}/{pod_name}", node, before, stored.obj())
         return {
             "kind": "Status",
             "apiVersion": "v1",

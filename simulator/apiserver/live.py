@@ -7,17 +7,26 @@ creation, claim allocation, binding and deletion appears to list and watch as it
 (3) swaps in a :class:`PacedEngine` whose hook runs before every event: it mirrors node
 failures into the API (the replay removes nodes from the cache directly) and lets a
 :class:`Pacer` sleep so that virtual seconds pass at ``realtime``× wall time (None: as fast
-as possible). Nothing else in the replay changes: the same inputs give byte-identical
-``placements.jsonl`` with or without the API (tested).
+as possible). Pods get deterministic UIDs (the trace's own when it has them), so the served
+pods and the simulator's agree. Nothing else in the replay changes: the same inputs give
+byte-identical ``placements.jsonl`` with or without the API (tested).
+
+A replay played with an extender (``ReplayConfig.kube_scheduler``) is also wired to the API
+(:func:`attach_extender`): extender requests carry the served objects, ``pods/binding`` is
+accepted from the extender and checked when its bind reply arrives, and the optional sync
+probe runs before each scheduling cycle.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scheduler.api.node import Node
+from scheduler.api.pod import Pod
 from scheduler.framework.profiles import Profile
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.resources import TABLE
@@ -26,6 +35,9 @@ from simulator.apiserver.store import Store
 from simulator.clusters import LoadedCluster
 from simulator.engine import Engine, Event
 from simulator.experiments.replay import Replay, ReplayConfig, ReplayResult
+from simulator.kubescheduler.objects import ModelObjects, Obj
+from simulator.kubescheduler.session import KubeSchedulerSession
+from simulator.kubescheduler.sync import SyncProbe
 from simulator.traces.model import Trace
 
 
@@ -108,7 +120,11 @@ def serve_replay(
     """
     if len(replay.engine) or replay.engine.processed:
         raise ValueError("serve_replay: the replay has already started")
-    cluster = ServedCluster(Store(TABLE), replay.backend, writable=False)
+    kube = replay.kube
+    replay.stamp_uids = True
+    cluster = ServedCluster(
+        Store(TABLE), replay.backend, writable=False, replay_binds=kube is not None
+    )
     cluster.load_cluster(replay.cluster)
     cluster.load_objects(replay.backend.templates.values())
     pacer = Pacer(realtime)
@@ -121,11 +137,79 @@ def serve_replay(
             cluster.sync_nodes()
         pacer.tick(now)
 
-    replay.engine = PacedEngine(hook)
+    paced = PacedEngine(hook)
+    paced.barrier = replay.engine.barrier
+    replay.engine = paced
+    if kube is not None:
+        attach_extender(kube, cluster)
     server = ApiServer(cluster, host=host, port=port, bookmark_interval=bookmark_interval).start()
     if kubeconfig_out is not None:
         server.write_kubeconfig(kubeconfig_out)
     return LiveReplay(server, cluster, pacer)
+
+
+class ServedObjects:
+    """kube-scheduler's request objects as the served API holds them (what the extender's
+    own informers list), falling back to the models for an object the API does not hold.
+    Thread-safe."""
+
+    def __init__(self, cluster: ServedCluster) -> None:
+        self.store = cluster.store
+        self._pods = cluster.resource("pods")
+        self._nodes = cluster.resource("nodes")
+        self._models = ModelObjects()
+        self._node_json: dict[str, tuple[int, Obj]] = {}
+        self._lock = threading.Lock()
+
+    def pod(self, pod: Pod) -> Obj:
+        """The served pod (its ``uid``, ``resourceVersion`` and ``status``)."""
+        namespace = pod.metadata.namespace or "default"
+        entry = self.store.get(self._pods, namespace, pod.metadata.name or "")
+        if entry is None:
+            return self._models.pod(pod)
+        return entry.obj()
+
+    def node(self, node: Node) -> Obj:
+        """The served node (memoised per resourceVersion)."""
+        name = node.metadata.name or ""
+        entry = self.store.get(self._nodes, "", name)
+        if entry is None:
+            return self._models.node(node)
+        with self._lock:
+            seen = self._node_json.get(name)
+            if seen is not None and seen[0] == entry.rv:
+                return seen[1]
+        data = entry.obj()
+        with self._lock:
+            self._node_json[name] = (entry.rv, data)
+        return data
+
+    def bound_node(self, pod_key: str) -> str | None:
+        """The node the served pod ``namespace/name`` is bound to, if any."""
+        namespace, _, name = pod_key.rpartition("/")
+        entry = self.store.get(self._pods, namespace, name)
+        if entry is None:
+            return None
+        return entry.fields.get("spec.nodeName") or None
+
+
+def attach_extender(kube: KubeSchedulerSession, cluster: ServedCluster) -> None:
+    """Connect a replay's kube-scheduler session to its served API: extender requests carry
+    the served objects, extender binds are checked against the served bindings, and the
+    sync probe (``--extender-sync``) reads the API's resourceVersion and asks for progress
+    bookmarks."""
+    objects = ServedObjects(cluster)
+    kube.set_objects(objects)
+    kube.bound_node = objects.bound_node
+    setup = kube.setup
+    if setup.sync_url:
+        store = cluster.store
+        kube.sync = SyncProbe(
+            setup.sync_url,
+            version=lambda: store.rv,
+            request_progress=store.request_progress,
+            timeout=setup.sync_timeout,
+        )
 
 
 def run_replay_served(
@@ -133,6 +217,7 @@ def run_replay_served(
     trace: Trace,
     profiles: Profile | Sequence[Profile],
     config: ReplayConfig,
+    out: Path | None = None,
     *,
     host: str = LOOPBACK,
     port: int = 0,
@@ -147,7 +232,8 @@ def run_replay_served(
     Builds the replay, serves it (:func:`serve_replay`), calls ``on_serving`` (e.g. print the
     URL), runs the replay, calls ``linger`` (e.g. keep serving the final state until Ctrl-C),
     and stops the server whatever happens. Returns what ``run_replay`` would (the same
-    placements, the profiles' names in the summary). ValueError when the port cannot be bound.
+    placements, the profiles' names in the summary, the files streamed into ``out``).
+    ValueError when the port cannot be bound.
     """
     replay = Replay(cluster, trace, profiles, config)
     live = serve_replay(
@@ -156,8 +242,7 @@ def run_replay_served(
     try:
         if on_serving is not None:
             on_serving(live)
-        result = replay.run()
-        result.summary["policy"] = "+".join(replay.frameworks)
+        result = replay.run(out)
         if linger is not None:
             linger(live)
         return result

@@ -51,11 +51,6 @@ DEFAULT_CAPACITY = 10_000
 """Events kept per resource (upstream's watch cache keeps up to 100k per type, by time)."""
 
 
-def key_text(key: Key) -> str:
-    """The key as upstream's storage key suffix: ``namespace/name`` or ``name``."""
-    return f"{key[0]}/{key[1]}" if key[0] else key[1]
-
-
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stored object: its serialized JSON and what selectors read."""
@@ -151,6 +146,9 @@ class Store:
         self._clock = clock
         self._buckets = {r.name: _Bucket(r, capacity) for r in table.resources}
         self._wakers: set[Waker] = set()
+        self.progress = 0
+        """Bumped by :meth:`request_progress`; watch streams that asked for bookmarks send one
+        when they see it change."""
 
     # -- versions and wakers -------------------------------------------------------------------
     @property
@@ -167,6 +165,15 @@ class Store:
         """Unregister a waker."""
         with self._lock:
             self._wakers.discard(waker)
+
+    def request_progress(self) -> None:
+        """Ask every open watch with ``allowWatchBookmarks`` to send a BOOKMARK at the version
+        it has caught up with, now (as kube-apiserver's watch cache does on a progress
+        notification). A replay played with an extender calls it before its sync probe, so
+        informers of kinds that did not change learn that they are current."""
+        with self._lock:
+            self.progress += 1
+        self._wake()
 
     def _wake(self) -> None:
         with self._lock:

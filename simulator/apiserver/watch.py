@@ -15,7 +15,8 @@ Mirrors kube-apiserver's watch cache (``k8s.io/apiserver/pkg/storage/cacher/cach
   starts matching arrives as ADDED, one that stops matching as DELETED;
 * ``allowWatchBookmarks`` -> a BOOKMARK (kind, apiVersion and ``metadata.resourceVersion``
   only) every ``bookmark_interval`` seconds, carrying the version the watcher has caught up
-  with;
+  with, and at once after :meth:`~simulator.apiserver.store.Store.request_progress` (a
+  progress request, as kube-apiserver's watch cache answers etcd's progress notifications);
 * ``timeoutSeconds`` ends the stream (default
   :data:`~simulator.apiserver.options.DEFAULT_WATCH_TIMEOUT`).
 """
@@ -139,8 +140,10 @@ async def stream(
             assert requested is not None
             cursor = requested
         next_bookmark = time.monotonic() + bookmark_interval
+        progress = store.progress
         while True:
             waker.event.clear()
+            asked = store.progress
             seen = store.rv
             try:
                 events = store.events_after(resource, cursor)
@@ -159,9 +162,10 @@ async def stream(
             now = time.monotonic()
             if now >= deadline:
                 return
-            if opts.bookmarks and now >= next_bookmark:
+            if opts.bookmarks and (now >= next_bookmark or asked != progress):
                 yield bookmark_line(resource, cursor)
                 next_bookmark = now + bookmark_interval
+                progress = asked
             wait = deadline - now
             if opts.bookmarks:
                 wait = min(wait, max(0.0, next_bookmark - now))

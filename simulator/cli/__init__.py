@@ -20,8 +20,10 @@ from simulator.cli.cluster import cluster_app
 from simulator.cli.dra import dra_app
 from simulator.cli.errors import GuardedGroup
 from simulator.cli.inflate import inflate
+from simulator.cli.plan import plan
 from simulator.cli.replay import replay
 from simulator.cli.serve import serve
+from simulator.cli.scenario import scenario_app
 
 app = typer.Typer(
     name="tessera",
@@ -69,8 +71,10 @@ def _root(
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(dra_app, name="dra")
 app.command("inflate")(inflate)
+app.command("plan")(plan)
 app.command("replay")(replay)
 app.command("serve")(serve)
+app.add_typer(scenario_app, name="scenario")
 
 
 def main() -> None:

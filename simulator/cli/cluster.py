@@ -17,8 +17,8 @@ from scheduler.api.loaders import dump_objects
 from scheduler.api.meta import KubeObject
 from scheduler.topology.domains import DEFAULT_LEVELS
 from simulator.apiserver.cli import serve
-from simulator.atomic import write_files_atomic
-from simulator.cli.common import parse_topology
+from simulator.atomic import check_output_directory, write_files_atomic
+from simulator.cli.common import FeatureGatesOption, feature_gates, parse_topology
 from simulator.cli.errors import out_console
 from simulator.cli.summary import render, summary_from_objects, summary_from_spec
 from simulator.clusters import is_cluster_spec, load_cluster
@@ -85,6 +85,7 @@ def build(
 
     Example: tessera cluster build traces/clusters/two-rack-h100-dynamic-mig.yaml -o out/h100
     """
+    check_output_directory(output, "--output")
     spec = load_cluster_spec(spec_path)
     written = write_cluster(spec, output, "json" if fmt is FormatOption.JSON else "yaml")
     typer.echo(
@@ -94,9 +95,13 @@ def build(
     )
 
 
-def _show_dump(path: Path, levels: tuple[str, ...] | None) -> list[KubeObject]:
-    loaded = load_cluster(path, levels=levels, keep_objects=True)
-    summary = summary_from_objects(loaded.name, str(path), loaded.objects, levels or DEFAULT_LEVELS)
+def _show_dump(
+    path: Path, levels: tuple[str, ...] | None, gates: dict[str, bool]
+) -> list[KubeObject]:
+    loaded = load_cluster(path, levels=levels, keep_objects=True, feature_gates=gates)
+    summary = summary_from_objects(
+        loaded.name, str(path), loaded.objects, levels or DEFAULT_LEVELS, gates
+    )
     render(summary, out_console())
     return loaded.objects
 
@@ -111,6 +116,7 @@ def import_dump(
         ),
     ],
     topology: TopologyOption = None,
+    gates: FeatureGatesOption = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -135,12 +141,14 @@ def import_dump(
     Example: tessera cluster import dump.yaml --topology
     topology.kubernetes.io/zone,kubernetes.io/hostname
     """
+    if output is not None:
+        check_output_directory(output, "--output")
     if is_cluster_spec(dump):
         raise ValueError(
             f"{dump}: is a tessera ClusterSpec, not a dump of Kubernetes objects; use "
             "`tessera cluster show` or `tessera cluster build`"
         )
-    objects = _show_dump(dump, parse_topology(topology))
+    objects = _show_dump(dump, parse_topology(topology), feature_gates(gates))
     if output is None:
         return
     files = {}
@@ -161,6 +169,7 @@ def show(
         ),
     ],
     topology: TopologyOption = None,
+    gates: FeatureGatesOption = None,
 ) -> None:
     """Show a cluster spec or a dump as tables.
 
@@ -175,10 +184,10 @@ def show(
     """
     levels = parse_topology(topology)
     if is_cluster_spec(source):
-        spec = load_cluster_spec(source)
+        spec = load_cluster_spec(source).with_feature_gates(feature_gates(gates))
         render(summary_from_spec(spec, str(source), levels), out_console())
         return
-    _show_dump(source, levels)
+    _show_dump(source, levels, feature_gates(gates))
 
 
 cluster_app.command("serve")(serve)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 import simulator
+from scheduler.dra.features import parse_feature_gates
 from simulator.drivers.spec import check_label_key
 
 TRACES_DIR = "traces"
@@ -63,6 +64,26 @@ def parse_topology(text: str | None) -> tuple[str, ...] | None:
     if len(set(keys)) != len(keys):
         raise ValueError(f"--topology {text!r}: a level is repeated")
     return keys
+
+
+FeatureGatesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--feature-gates",
+        metavar="Name=BOOL,...",
+        help="DRA feature gates in kube-scheduler's flag syntax, e.g. "
+        "`DRAConsumableCapacity=true,DRADeviceTaints=false`: they override the cluster spec's "
+        "featureGates and its Kubernetes version's defaults (1.35's for a dump). Only the DRA "
+        "gates tessera models are accepted.",
+        show_default=False,
+    ),
+]
+"""``--feature-gates`` of the commands that load a cluster or run the allocator."""
+
+
+def feature_gates(text: str | None) -> dict[str, bool]:
+    """``--feature-gates`` as a gate map (empty when not given); ValueError naming the option."""
+    return {} if text is None else parse_feature_gates(text)
 
 
 ConfigOption = Annotated[

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from scheduler.dra.cases import CaseFileError, compare, load_case, outcome_json, run_case
+from scheduler.dra.cases import Case, CaseFileError, compare, load_case, outcome_json, run_case
+from simulator.cli.common import FeatureGatesOption, feature_gates
 from simulator.cli.errors import EXIT_FAILED, GuardedGroup, error_line, out_console
+from simulator.jsonout import json_text
 
 dra_app = typer.Typer(
     name="dra",
@@ -22,13 +24,18 @@ dra_app = typer.Typer(
 )
 
 
-def _allocate_one(path: Path) -> None:
-    case = load_case(path)
+def _with_gates(case: Case, gates: dict[str, bool]) -> Case:
+    """The case with ``--feature-gates`` over its ``features`` list."""
+    return replace(case, features=case.features.with_gates(gates)) if gates else case
+
+
+def _allocate_one(path: Path, gates: dict[str, bool]) -> None:
+    case = _with_gates(load_case(path), gates)
     printed = outcome_json(case, run_case(case))
-    typer.echo(json.dumps(printed, indent=2))
+    typer.echo(json_text(printed, f"{path}: answer", sort_keys=False).rstrip("\n"))
 
 
-def _check_directory(directory: Path) -> bool:
+def _check_directory(directory: Path, gates: dict[str, bool]) -> bool:
     """Run every case of ``directory``; print the table; True when all pass."""
     if not directory.is_dir():
         raise ValueError(f"--check {directory}: not a directory")
@@ -41,7 +48,7 @@ def _check_directory(directory: Path) -> bool:
     failed = 0
     for path in paths:
         try:
-            case = load_case(path)
+            case = _with_gates(load_case(path), gates)
         except CaseFileError as exc:
             failed += 1
             table.add_row(path.stem, "[red]FAIL[/]", "-", "-", error_line(exc))
@@ -78,12 +85,14 @@ def allocate(
             show_default=False,
         ),
     ] = None,
+    gates: FeatureGatesOption = None,
 ) -> None:
     """Allocate the claims of one pod on one node, exactly as kube-scheduler's DRA Filter would.
 
     Input: a DRA case file (the format of tests/conformance/README.md): the node, the
     DeviceClasses, the ResourceSlices, devices already allocated, the feature gates and the
-    pod's ResourceClaims. Output: one JSON object on stdout with `outcome` (allocated,
+    pod's ResourceClaims (--feature-gates turns gates on or off over the file's `features`).
+    Output: one JSON object on stdout with `outcome` (allocated,
     unschedulable or error), `message`, `errorScope` (null, node or fatal) and `results` (per
     claim: devices, nodeSelector, config). Exit code 0 for every outcome; 2 when the file cannot
     be read or is not a case file.
@@ -95,10 +104,11 @@ def allocate(
 
     Example: tessera dra allocate --check tests/conformance/dra
     """
+    overrides = feature_gates(gates)
     if case is not None and check is None:
-        _allocate_one(case)
+        _allocate_one(case, overrides)
     elif check is not None and case is None:
-        if not _check_directory(check):
+        if not _check_directory(check, overrides):
             raise typer.Exit(EXIT_FAILED)
     else:
         raise ValueError("dra allocate: give exactly one of CASE.yaml or --check DIR")

@@ -4,12 +4,21 @@ Error policy (:class:`GuardedGroup`, used as the ``cls`` of the root app and of 
 sub-app that may run on its own): a command body raises, the group decides what the user sees.
 
 * bad input — :data:`BAD_INPUT`: ``ValueError`` and its subclasses (``LoadError``,
-  ``CaseFileError``, pydantic ``ValidationError``) and ``OSError`` (``FileNotFoundError``,
-  permissions) — one line ``error: <message>`` on stderr, exit code 2;
+  ``CaseFileError``, pydantic ``ValidationError``, without URLs), ``OSError``
+  (``FileNotFoundError``, permissions, a full disk: the user's path is named) and
+  ``RecursionError`` (input nested past what the readers' depth guards catch) — one line
+  ``error: <message>`` on stderr, exit code 2;
 * anything else — ``error: unexpected <Type>: <message>`` plus a hint to rerun with
   ``--debug``, exit code 1;
 * with ``tessera --debug`` (or ``TESSERA_DEBUG=1``) the traceback is printed as well;
-* typer/click signals (``typer.Exit``, usage errors, ``Abort``) pass through untouched.
+* usage errors (an unknown option, ``--seed abc``, a missing argument) print one line
+  ``error: <message> (see <command> --help)``, exit code 2 — no usage box;
+* typer/click signals (``typer.Exit``, ``Abort``, help for a bare group) pass through untouched;
+* signals: SIGINT (Ctrl-C, ``KeyboardInterrupt``) that reaches the group exits with 130 and
+  SIGTERM (raised as :class:`Terminated` while a command runs) with 143, after the stack has
+  unwound — every output in progress is removed on the way (:mod:`simulator.atomic`) and
+  worker pools are stopped by their owners. Commands for which Ctrl-C is the normal way out
+  (``cluster serve``, ``replay --linger``) catch it themselves and exit 0.
 
 Commands never write partial output files: they write to a temporary name and rename, so the
 policy only has to report.
@@ -18,8 +27,12 @@ policy only has to report.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -35,6 +48,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "GuardedGroup",
+    "Terminated",
     "error_line",
     "out_console",
 ]
@@ -45,11 +59,38 @@ BAD_INPUT: tuple[type[Exception], ...] = (
     ValidationError,
     ValueError,
     OSError,
+    RecursionError,
 )
 """Exceptions that mean "the user's input is wrong": exit code 2, one line, no traceback."""
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives while a command runs, so that the
+    stack unwinds (removing partial outputs) instead of the process dying on the spot."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While the block runs (main thread only), SIGTERM raises :class:`Terminated`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 _DEBUG_ENV = "TESSERA_DEBUG"
 
 
@@ -77,6 +118,11 @@ def error_line(exc: BaseException) -> str:
     """The exception as one line: multi-line messages are joined with ``; ``."""
     if isinstance(exc, ValidationError):
         return _validation_line(exc)
+    if isinstance(exc, RecursionError):
+        return "the input nests too deeply to read (Python's recursion limit); at most 100 levels"
+    format_message = getattr(exc, "format_message", None)
+    if callable(format_message):  # a click exception
+        return " ".join(str(format_message()).split())
     if isinstance(exc, OSError) and exc.strerror:
         where = exc.filename if exc.filename is not None else ""
         return f"{where}: {exc.strerror}" if where else exc.strerror
@@ -101,14 +147,49 @@ def _is_cli_signal(exc: BaseException) -> bool:
     return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click usage error (bad option value, unknown option, missing argument), but not the
+    help a bare group prints. By class name: typer may vendor its own copy of click."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
+
+
+def _usage_line(exc: Exception) -> typer.Exit:
+    """Print a usage error as one line; the exit to raise (code 2)."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "tessera"
+    typer.echo(f"error: {error_line(exc)} (see `{where} --help`)", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
 class GuardedGroup(TyperGroup):
     """A command group that applies the module's error policy to every command below it."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        """Parse the group's own options; a usage error there is one line, exit code 2."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            if _is_usage_error(exc):
+                raise _usage_line(exc) from None
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         """Run the selected command; map its exceptions to exit codes (see the module doc)."""
         try:
-            return super().invoke(ctx)
+            with sigterm_raises():
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            typer.echo("error: interrupted (SIGINT); no output was left half-written", err=True)
+            raise typer.Exit(EXIT_SIGINT) from None
+        except Terminated:
+            typer.echo("error: terminated (SIGTERM); no output was left half-written", err=True)
+            raise typer.Exit(EXIT_SIGTERM) from None
         except Exception as exc:
+            if _is_usage_error(exc):
+                raise _usage_line(exc) from None
             if _is_cli_signal(exc):
                 raise
             bad_input = isinstance(exc, BAD_INPUT)

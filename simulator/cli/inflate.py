@@ -1,22 +1,19 @@
 """``tessera inflate``: the FGD workload-inflation experiment, one run or a policy x seed matrix.
 
 One run executes in the calling process (so its per-step decisions can be written). A matrix
-(``--policy all`` or a list, and/or ``--seeds``) runs each (policy, seed) in a process pool;
-workers report step progress through a queue the parent drains while it waits, and results
-come back as JSON dicts that the parent orders by policy (the order of ``POLICIES``) then
-seed, so the output does not depend on which worker finished first.
+(``--policy all`` or a list, and/or ``--seeds``) runs each (policy, seed) on the process pool
+that ``tessera plan`` uses (:class:`simulator.plans.pool.LocalPool`): workers report step
+progress to the parent, results come back as JSON dicts in the order of the configs (policy
+in the order of ``POLICIES``, then seed), so the output does not depend on which worker
+finished first, and Ctrl-C leaves no worker behind.
 """
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
-import queue
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -34,18 +31,30 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from simulator.atomic import write_atomic
-from simulator.cli.common import ConfigOption, policy_or_config, shipped_file
+from simulator.atomic import check_output_file, write_atomic
+from simulator.cli.common import (
+    ConfigOption,
+    FeatureGatesOption,
+    feature_gates,
+    policy_or_config,
+    shipped_file,
+)
 from simulator.cli.errors import out_console
 from simulator.drivers.spec import read_openb_nodes, resolve_csv_path
 from simulator.experiments.inflate import (
     DeviceChoice,
     InflateConfig,
     config_profile,
+    logged_order,
+    node_rank_from_file,
     run_inflate,
     write_decisions,
 )
 from simulator.experiments.policies import POLICIES
+from simulator.jsonout import json_text
+from simulator.options import RATIO, SEED, WORKERS
+from simulator.options import parse_seeds as bounded_seeds
+from simulator.plans.pool import LocalPool, Report
 from simulator.traces.openb import read_pods
 
 DEFAULT_NODES = "traces/openb/openb_node_list_gpu_node.csv.gz"
@@ -80,28 +89,17 @@ def parse_policies(text: str) -> tuple[str, ...]:
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats.
+    """``42-51`` (inclusive), ``42,43`` or a mix such as ``1-3,7``; ascending, no repeats;
+    at most 1,000 seeds in 0..2^31-1 (:func:`simulator.options.parse_seeds`).
 
     ValueError naming the bad part.
     """
-    seeds: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        low, dash, high = part.partition("-")
-        try:
-            first, last = (int(low), int(high)) if dash else (int(part), int(part))
-        except ValueError:
-            raise ValueError(
-                f"--seeds {text!r}: {part!r} is not an integer or a range such as 42-51"
-            ) from None
-        if first > last or first < 0:
-            raise ValueError(f"--seeds {text!r}: {part!r} is not a range of seeds >= 0")
-        seeds.update(range(first, last + 1))
-    return tuple(sorted(seeds))
+    return bounded_seeds(text)
 
 
 def result_json_text(data: Any) -> str:
     """The JSON text written by ``--json``: sorted keys, indent 2, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+    return json_text(data, "--json")
 
 
 def _fmt(value: float | None) -> str:
@@ -124,89 +122,52 @@ def _progress(console: Console) -> Progress:
     )
 
 
-# -- worker side ----------------------------------------------------------------------------------
-
-_WORKER: dict[str, Any] = {}
+# -- the matrix on the process pool (simulator.plans.pool) -----------------------------------------
 
 
-def _init_worker(progress_queue: Any) -> None:
-    """Pool initializer: keep the parent's progress queue for this worker process."""
-    _WORKER["queue"] = progress_queue
+def _throttled(report: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """``report`` at most ``_PROGRESS_MESSAGES`` times per run (and at the last step)."""
 
-
-def _throttled(
-    index: int, sink: Callable[[tuple[int, int, int]], None]
-) -> Callable[[int, int], None]:
-    def report(step: int, total: int) -> None:
+    def throttled(step: int, total: int) -> None:
         every = max(1, total // _PROGRESS_MESSAGES)
         if step % every == 0 or step == total:
-            sink((index, step, total))
+            report(step, total)
 
-    return report
+    return throttled
 
 
-def _matrix_run(index: int, nodes: Path, pods: Path, config: InflateConfig) -> dict[str, Any]:
+def _matrix_run(job: tuple[Path, Path, InflateConfig], report: Report) -> dict[str, Any]:
     """One run of the matrix in a worker process; returns the result JSON."""
-    sink = _WORKER.get("queue")
-    report = _throttled(index, sink.put) if sink is not None else None
-    return run_inflate(nodes, pods, config, progress=report).to_json()
-
-
-# -- parent side ----------------------------------------------------------------------------------
-
-
-def _drain(
-    progress_queue: Any, progress: Progress, tasks: dict[int, TaskID], labels: Sequence[str]
-) -> None:
-    while True:
-        try:
-            index, step, total = progress_queue.get_nowait()
-        except queue.Empty:
-            return
-        if index not in tasks:
-            tasks[index] = progress.add_task(labels[index], total=total)
-        progress.update(tasks[index], completed=step)
+    nodes, pods, config = job
+    return run_inflate(nodes, pods, config, progress=_throttled(report)).to_json()
 
 
 def run_matrix(
     nodes: Path, pods: Path, configs: Sequence[InflateConfig], workers: int
 ) -> list[dict[str, Any]]:
-    """Run every config in a process pool; results in the order of ``configs``.
-
-    A failing run cancels the runs not yet started and re-raises its exception.
-    """
-    context = multiprocessing.get_context()
-    progress_queue = context.Queue()
+    """Run every config on a :class:`~simulator.plans.pool.LocalPool`; results in the order
+    of ``configs``. A failing run stops the others and re-raises its exception; Ctrl-C
+    stops every worker before it propagates."""
     labels = [f"{c.policy} seed {c.seed}" for c in configs]
-    results: list[dict[str, Any] | None] = [None] * len(configs)
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(configs))),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(progress_queue,),
-    )
-    try:
-        futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(_matrix_run, i, nodes, pods, c): i for i, c in enumerate(configs)
-        }
-        with _progress(_stderr_console()) as progress:
-            overall = progress.add_task("runs", total=len(configs))
-            tasks: dict[int, TaskID] = {}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(progress_queue, progress, tasks, labels)
-                for future in done:
-                    index = futures[future]
-                    results[index] = future.result()
-                    progress.advance(overall)
-                    if index in tasks:
-                        progress.remove_task(tasks.pop(index))
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return [r for r in results if r is not None]
+    jobs = [(nodes, pods, c) for c in configs]
+    with (
+        LocalPool(max(1, min(workers, len(configs)))) as pool,
+        _progress(_stderr_console()) as progress,
+    ):
+        overall = progress.add_task("runs", total=len(configs))
+        tasks: dict[int, TaskID] = {}
+
+        def on_step(index: int, step: int, total: int) -> None:
+            if index not in tasks:
+                tasks[index] = progress.add_task(labels[index], total=total)
+            progress.update(tasks[index], completed=step)
+
+        def on_done(index: int) -> None:
+            progress.advance(overall)
+            if index in tasks:
+                progress.remove_task(tasks.pop(index))
+
+        return pool.map(_matrix_run, jobs, on_step=on_step, on_done=on_done)
 
 
 def _single_table(data: dict[str, Any]) -> Table:
@@ -261,11 +222,16 @@ def matrix_table(runs: Sequence[dict[str, Any]]) -> Table:
 
 def _preflight(nodes: Path, pods: Path, extra: Sequence[tuple[str, Path | None]]) -> None:
     """Read the input files once in this process so bad input fails before any run."""
-    read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
-    read_pods(pods)
+    node_list = read_openb_nodes(resolve_csv_path(nodes, "--nodes"))
+    pod_list = read_pods(pods)
     for option, path in extra:
         if path is not None and not path.is_file():
             raise ValueError(f"{option} {path}: no such file")
+    order, node_order = (path for _, path in extra)
+    if order is not None:
+        logged_order(order, pod_list)
+    if node_order is not None:
+        node_rank_from_file(node_order, [n.name for n in node_list])
 
 
 def inflate(
@@ -300,7 +266,10 @@ def inflate(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help=f"Seed of one run (default {DEFAULT_SEED}).", show_default=False
+            "--seed",
+            help=f"Seed of one run (default {DEFAULT_SEED}; 0..2^31-1).",
+            show_default=False,
+            callback=SEED.option,
         ),
     ] = None,
     seeds: Annotated[
@@ -308,13 +277,18 @@ def inflate(
         typer.Option(
             "--seeds",
             metavar="SEEDS",
-            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both.",
+            help="Seeds of a matrix: a range 42-51 (inclusive), a list 42,43, or both "
+            "(at most 1,000).",
             show_default=False,
         ),
     ] = None,
     ratio: Annotated[
         float,
-        typer.Option("--ratio", help="Inflate the GPU request to this multiple of capacity."),
+        typer.Option(
+            "--ratio",
+            help="Inflate the GPU request to this multiple of capacity (0 < R <= 10).",
+            callback=RATIO.option,
+        ),
     ] = 1.3,
     device_choice: Annotated[
         DeviceChoiceOption | None,
@@ -366,10 +340,12 @@ def inflate(
         int | None,
         typer.Option(
             "--workers",
-            help="Parallel processes for a matrix (default: the number of CPUs).",
+            help="Parallel processes for a matrix (default: the number of CPUs; 1..1024).",
             show_default=False,
+            callback=WORKERS.option,
         ),
     ] = None,
+    gates: FeatureGatesOption = None,
 ) -> None:
     """Fill an openb cluster with the trace's pods under a policy (the FGD inflation experiment).
 
@@ -392,10 +368,13 @@ def inflate(
     """
     nodes_path = nodes if nodes is not None else shipped_file(DEFAULT_NODES, "--nodes")
     pods_path = pods if pods is not None else shipped_file(DEFAULT_PODS, "--pods")
-    if ratio <= 0:
-        raise ValueError(f"--ratio {ratio:g}: must be > 0")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers {workers}: must be >= 1")
+    RATIO.check(ratio)
+    if json_out is not None:
+        check_output_file(json_out, "--json")
+    if decisions is not None:
+        check_output_file(decisions, "--decisions")
+    if workers is not None:
+        WORKERS.check(workers)
     if seed is not None and seeds is not None:
         raise ValueError("--seed and --seeds: give one of them")
     chosen = policy_or_config(policy, config_file, "fgd")
@@ -427,6 +406,7 @@ def inflate(
         order=order,
         node_order=node_order,
         scheduler_config=config_file,
+        feature_gates=tuple(feature_gates(gates).items()),
     )
     configs = [replace(base, policy=p, seed=s) for p in policies for s in seed_list]
     if not matrix:

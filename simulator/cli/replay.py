@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -23,7 +23,14 @@ from simulator.apiserver.cli import (
     check_replay_api_options,
     replay_with_api,
 )
-from simulator.cli.common import ConfigOption, parse_topology, policy_or_config
+from simulator.atomic import check_output_directory, check_output_file
+from simulator.cli.common import (
+    ConfigOption,
+    FeatureGatesOption,
+    feature_gates,
+    parse_topology,
+    policy_or_config,
+)
 from simulator.cli.errors import out_console
 from simulator.cli.inflate import DeviceChoiceOption
 from simulator.clusters import LoadedCluster, load_cluster
@@ -34,12 +41,23 @@ from simulator.experiments.policies import (
     with_cluster_levels,
 )
 from simulator.experiments.replay import Fault, ReplayConfig
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
+from simulator.kubescheduler.cli import ExtenderOption, ExtenderSyncOption, extender_setup
+from simulator.options import FAULT_TIME, HORIZON, SEED
+from simulator.scenarios.model import cluster_path, is_scenario, load_scenario
+
+
+class OnlyOption(StrEnum):
+    """``--only``: the class of pods to keep."""
+
+    SERVING = "serving"
+    BATCH = "batch"
 
 
 def parse_fault(text: str) -> Fault:
-    """One ``--fault`` value: ``T:node:NAME`` or ``T:device:DRIVER/POOL/DEVICE`` with T a
-    finite number of seconds >= 0. ValueError naming the option, the value and the problem."""
+    """One ``--fault`` value: ``T:node:NAME`` or ``T:device:DRIVER/POOL/DEVICE`` with T in
+    :data:`~simulator.options.FAULT_TIME` (0 .. ten years). ValueError naming the option,
+    the value and the problem."""
     parts = text.split(":", 2)
     if len(parts) != 3:
         raise ValueError(f"--fault {text!r}: expected T:node:NAME or T:device:DRIVER/POOL/DEVICE")
@@ -48,8 +66,9 @@ def parse_fault(text: str) -> Fault:
         moment = float(when)
     except ValueError:
         raise ValueError(f"--fault {text!r}: time {when!r} is not a number of seconds") from None
-    if not math.isfinite(moment) or moment < 0:
-        raise ValueError(f"--fault {text!r}: time {when!r} must be a finite number of seconds >= 0")
+    found = FAULT_TIME.problem(moment)
+    if found is not None:
+        raise ValueError(f"--fault {text!r}: time {when!r} {found}")
     if kind == "node":
         if not target:
             raise ValueError(f"--fault {text!r}: node name is empty")
@@ -93,11 +112,19 @@ def _summary_table(summary: dict[str, object]) -> Table:
         "gangs_partial",
         "preemptions",
         "gpu_alloc_mean_pct",
+        "batch_fill_pct",
+        "batch_lost_gpu_hours",
         "device_choice",
         "events",
         "wall_seconds",
     ):
         table.add_row(key, str(summary[key]))
+    hours = summary["gpu_hours"]
+    assert isinstance(hours, dict)
+    table.add_row(
+        "gpu_hours capacity/serving/batch/idle",
+        " / ".join(f"{hours[k]:g}" for k in ("capacity", "serving", "batch", "idle")),
+    )
     pending = summary["pending_seconds"]
     assert isinstance(pending, dict)
     for cls, values in pending.items():
@@ -111,23 +138,25 @@ def _summary_table(summary: dict[str, object]) -> Table:
 
 
 def replay(
-    cluster: Annotated[
-        Path,
-        typer.Option(
-            "--cluster",
-            metavar="SPEC|DIR",
-            help="A cluster spec (traces/clusters/*.yaml) or a directory/file of Node, "
-            "DeviceClass and ResourceSlice objects.",
-        ),
-    ],
     trace: Annotated[
         Path,
         typer.Option(
             "--trace",
             metavar="TRACE",
-            help="An openb pod CSV (.csv/.csv.gz) or a Kubernetes object dump (YAML/JSON).",
+            help="An openb pod CSV (.csv/.csv.gz), a scenario (kind: Scenario, generated for "
+            "--seed) or a Kubernetes object dump (YAML/JSON).",
         ),
     ],
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            "--cluster",
+            metavar="SPEC|DIR",
+            help="A cluster spec (traces/clusters/*.yaml) or a directory/file of Node, "
+            "DeviceClass and ResourceSlice objects (default for a scenario: its own).",
+            show_default=False,
+        ),
+    ] = None,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -138,6 +167,7 @@ def replay(
         ),
     ] = None,
     config_file: ConfigOption = None,
+    gates: FeatureGatesOption = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -155,7 +185,14 @@ def replay(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of ties and random policies.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Seed of ties, random policies and a scenario's trace (0..2^31-1).",
+            callback=SEED.option,
+        ),
+    ] = 0,
     topology: Annotated[
         str | None,
         typer.Option(
@@ -167,7 +204,11 @@ def replay(
     ] = None,
     horizon: Annotated[
         float | None,
-        typer.Option("--horizon", help="Stop at this many seconds of simulated time."),
+        typer.Option(
+            "--horizon",
+            help="Stop at this many seconds of simulated time (at most ten years).",
+            callback=HORIZON.option,
+        ),
     ] = None,
     fault: Annotated[
         list[str] | None,
@@ -193,6 +234,17 @@ def replay(
     realtime: RealtimeOption = None,
     kubeconfig_out: KubeconfigOutOption = None,
     linger: LingerOption = False,
+    only: Annotated[
+        OnlyOption | None,
+        typer.Option(
+            "--only",
+            help="Replay only the serving (or batch) pods: serving alone is the baseline "
+            "batch must not slow down.",
+            show_default=False,
+        ),
+    ] = None,
+    extender: ExtenderOption = None,
+    extender_sync: ExtenderSyncOption = None,
 ) -> None:
     """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
@@ -209,9 +261,19 @@ def replay(
         tessera replay --cluster traces/clusters/two-rack-h100-dynamic-mig.yaml
         --trace traces/scenarios/serving-batch-small.yaml --policy tessera --out out/small
 
+    Example: tessera replay --trace traces/scenarios/llm-serving-diurnal.yaml --seed 1
+
     Example: tessera replay --cluster CLUSTER --trace TRACE --config my-scheduler.yaml
+
+    Example: tessera replay --trace traces/scenarios/serving-batch-small.yaml --policy
+    kube-default --extender traces/schedulers/tessera-extender.yaml --api-port 8080
+    --kubeconfig-out /tmp/replay.kubeconfig --extender-sync http://127.0.0.1:8888/sync
     """
     check_replay_api_options(api_port, realtime, kubeconfig_out, linger)
+    check_output_directory(out, "--out")
+    if kubeconfig_out is not None:
+        check_output_file(kubeconfig_out, "--kubeconfig-out")
+    kube_scheduler = extender_setup(extender, extender_sync, api_port)
     chosen = policy_or_config(policy, config_file, "tessera")
     if config_file is not None and device_choice is not None:
         raise ValueError(
@@ -226,9 +288,17 @@ def replay(
     levels = parse_topology(topology) if topology else None
     specs = fault or []
     faults = [parse_fault(text) for text in specs]
-    loaded = load_cluster(cluster, levels=levels)
+    scenario = is_scenario(trace)
+    if cluster is None:
+        if not scenario:
+            raise ValueError("--cluster: required unless --trace is a scenario (kind: Scenario)")
+        cluster = cluster_path(load_scenario(trace), trace)
+    loaded = load_cluster(cluster, levels=levels, feature_gates=feature_gates(gates))
     check_fault_targets(specs, faults, loaded)
-    data = read_trace(trace)
+    data = read_trace(trace, seed=seed, cluster=loaded)
+    keep: Literal["serving", "batch"] | None = None
+    if only is not None:
+        keep = "serving" if only is OnlyOption.SERVING else "batch"
     ordered = tuple(sorted(faults, key=lambda f: f.time))
     if scheduler_config is None:
         choice: DeviceChoice = (
@@ -237,7 +307,9 @@ def replay(
         profiles: tuple[Profile, ...] = (
             replay_profile(chosen, seed=seed, device_choice=choice, levels=loaded.levels),
         )
-        config = ReplayConfig(device_choice=choice, seed=seed, horizon=horizon, faults=ordered)
+        config = ReplayConfig(
+            device_choice=choice, seed=seed, horizon=horizon, faults=ordered, only=keep
+        )
     else:
         profiles = tuple(with_cluster_levels(p, loaded.levels) for p in resolved)
         config = ReplayConfig(
@@ -247,20 +319,23 @@ def replay(
             faults=ordered,
             initial_backoff=float(scheduler_config.pod_initial_backoff_seconds),
             max_backoff=float(scheduler_config.pod_max_backoff_seconds),
+            only=keep,
         )
     if scheduler_name:
         config = dataclasses.replace(config, scheduler_names=tuple(scheduler_name))
+    if kube_scheduler is not None:
+        config = dataclasses.replace(config, kube_scheduler=kube_scheduler)
     result = replay_with_api(
         loaded,
         data,
         profiles,
         config,
+        out,
         api_port=api_port,
         realtime=realtime,
         kubeconfig_out=kubeconfig_out,
         linger=linger,
     )
-    result.write(out)
     console: Console = out_console()
     console.print(_summary_table(result.summary))
     console.print(f"wrote {out}/summary.json, placements.jsonl, timeline.csv")

@@ -266,9 +266,14 @@ def _pool_label(labels: Mapping[str, str]) -> str:
 
 
 def summary_from_objects(
-    name: str, source: str, objects: Sequence[KubeObject], levels: Sequence[str]
+    name: str,
+    source: str,
+    objects: Sequence[KubeObject],
+    levels: Sequence[str],
+    gates: Mapping[str, bool] | None = None,
 ) -> ClusterSummary:
-    """Summarise the Nodes and ResourceSlices of a dump (other kinds are ignored)."""
+    """Summarise the Nodes and ResourceSlices of a dump (other kinds are ignored); ``gates``
+    (``--feature-gates``) over the 1.35 defaults."""
     nodes = [o for o in objects if isinstance(o, Node)]
     slices_of: dict[str, list[dict[str, Any]]] = {}
     unbound = 0
@@ -313,11 +318,12 @@ def summary_from_objects(
         pools=pools,
         levels=stats,
         cliques=cliques,
-        gates=default_gates(),
+        gates={**default_gates(), **(gates or {})},
         unbound_slices=unbound,
         notes=[
-            f"feature gates: Kubernetes {DUMP_KUBERNETES_VERSION} defaults "
-            "(a dump does not record the scheduler's gates)"
+            f"feature gates: Kubernetes {DUMP_KUBERNETES_VERSION} defaults"
+            + (" with --feature-gates" if gates else "")
+            + " (a dump does not record the scheduler's gates)"
         ],
     )
 

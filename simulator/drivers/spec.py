@@ -29,10 +29,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from scheduler.api.documents import read_yaml_file
+from scheduler.api.limits import MAX_NODES
 from simulator.drivers.catalog import GPU_MODELS, gpu_model
 from simulator.drivers.mig import place_layout
 from simulator.drivers.tpu import tpu_slice_shape
@@ -448,12 +449,28 @@ class ClusterSpec(_Spec):
         gates.update(self.feature_gates)
         return dict(sorted(gates.items()))
 
+    def with_feature_gates(self, gates: Mapping[str, bool]) -> ClusterSpec:
+        """This spec with ``gates`` over its ``featureGates`` (as ``--feature-gates`` sets them
+        over a kube-scheduler's configuration), validated again: turning off a gate a pool
+        needs is a ValueError naming the pool."""
+        if not gates:
+            return self
+        data = self.model_dump(by_alias=True, exclude_unset=True)
+        data["featureGates"] = {**self.feature_gates, **gates}
+        try:
+            return ClusterSpec.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"--feature-gates: {validation_message(exc)}") from None
+
     @model_validator(mode="after")
     def _cluster_rules(self) -> ClusterSpec:
         names = [pool.name for pool in self.node_pools]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"nodePools: repeated pool name(s) {duplicates}")
+        total = sum(pool.count or 0 for pool in self.node_pools)
+        if total > MAX_NODES:
+            raise ValueError(f"nodePools: {total:,} nodes in all, at most {MAX_NODES:,}")
         gates = self.effective_feature_gates()
         for index, pool in enumerate(self.node_pools):
             where = f"nodePools[{index}] (pool {pool.name!r})"
@@ -524,14 +541,7 @@ def load_cluster_spec(path: str | Path) -> ClusterSpec:
     at load time. Raises ValueError naming the file and the field for any problem.
     """
     spec_path = Path(path)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{spec_path}: cannot read cluster spec: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{spec_path}: not valid YAML: {exc}") from None
+    data = read_yaml_file(spec_path, "cluster spec")
     spec = parse_cluster_spec(data, str(spec_path))
     pools = []
     for index, pool in enumerate(spec.node_pools):

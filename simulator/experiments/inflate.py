@@ -72,6 +72,8 @@ class InflateConfig:
     order: Path | None = None
     node_order: Path | None = None
     scheduler_config: Path | None = None
+    feature_gates: tuple[tuple[str, bool], ...] = ()
+    """``--feature-gates`` over the openb cluster's (1.35 defaults + DRAConsumableCapacity)."""
 
 
 @dataclass(slots=True)
@@ -161,12 +163,21 @@ def logged_order(path: Path, pods: Sequence[OpenbPod]) -> list[tuple[str, OpenbP
     by_name = {p.name: p for p in pods}
     opener = gzip.open if path.suffix == ".gz" else open
     order: list[tuple[str, OpenbPod]] = []
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            orig = row.get("orig_pod", "")
-            if orig not in by_name:
-                raise ValueError(f"{path}: line {line}: orig_pod {orig!r} is not in the pod list")
-            order.append((row["pod"].rpartition("/")[2], by_name[orig]))
+    line = 1
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not {"pod", "orig_pod"} <= set(reader.fieldnames):
+                raise ValueError(f"{path}: line 1: expected a CSV header with pod and orig_pod")
+            for line, row in enumerate(reader, start=2):
+                orig = row.get("orig_pod") or ""
+                if orig not in by_name:
+                    raise ValueError(
+                        f"{path}: line {line}: orig_pod {orig!r} is not in the pod list"
+                    )
+                order.append(((row.get("pod") or "").rpartition("/")[2], by_name[orig]))
+    except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path}: line {line}: not a placements CSV ({exc})") from None
     return order
 
 
@@ -174,7 +185,14 @@ def node_rank_from_file(path: Path, node_names: Sequence[str]) -> npt.NDArray[np
     """Tie-break ranks from a file of prefixed names (``0007-openb-node-0123``) in order."""
     rank = np.full(len(node_names), len(node_names), dtype=np.int64)
     index = {name: i for i, name in enumerate(node_names)}
-    for position, line in enumerate(path.read_text(encoding="utf-8").split()):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} "
+            "(a binary file?)"
+        ) from None
+    for position, line in enumerate(text.split()):
         name = line.split("-", 1)[1] if "-" in line else line
         if name not in index:
             raise ValueError(f"{path}: node {name!r} is not in the cluster")
@@ -234,7 +252,7 @@ def _run_inflate(
             "nodePools": [{"name": "openb", "fromOpenbCSV": str(Path(nodes_csv).resolve())}],
         },
         source=str(nodes_csv),
-    )
+    ).with_feature_gates(dict(config.feature_gates))
     loaded = cluster_from_spec(spec, templated=True, source=str(nodes_csv))
     cache = loaded.cache
     pods = read_pods(pods_csv)

@@ -13,6 +13,12 @@ and building them through the same models and validation keeps them ordinary con
   upstream's DefaultPreemption: priority preemption only, and none to free DRA devices, as
   1.35's DynamicResources reports device shortfalls as unresolvable); pods are scheduled one
   by one.
+* ``kueue`` — what a stock cluster running Kueue's topology-aware scheduling does: the
+  default profile, with whole gangs placed by GangTopology's ``algorithm: kueue`` (Kueue
+  TAS's greedy BestFit over topology domains, no fragmentation scoring) and preempted whole
+  by tessera's Preemption planner in place of DefaultPreemption (Kueue evicts whole
+  workloads of lower priority; its own victim ordering is not modelled); no GPU scorer, no
+  serving headroom;
 * every other replay policy (:data:`REPLAY_POLICIES`) — tessera's profile: the filters
   (NodeUnschedulable, NodeName, NodeResourcesFit as a filter only, NodeAffinity,
   TaintToleration, NodePorts, PodTopologySpread, InterPodAffinity, DynamicResources with
@@ -79,6 +85,7 @@ POLICIES = (*PAPER_POLICIES, "tessera")
 """The inflate policies, in table order."""
 REPLAY_POLICIES = (
     "kube-default",
+    "kueue",
     "tessera",
     "fgd",
     "bestfit",
@@ -175,6 +182,21 @@ def replay_config(
         stock: dict[str, Any] = {}
         return KubeSchedulerConfiguration.model_validate(
             _document(policy, stock, {"DefaultPreemption": {"seed": seed}})
+        )
+    if policy == "kueue":
+        gangs = {
+            "multiPoint": {
+                "enabled": [{"name": "GangTopology"}, {"name": "Preemption"}],
+                "disabled": [{"name": "DefaultPreemption"}],
+            }
+        }
+        kueue_args: dict[str, dict[str, Any]] = {
+            "GangTopology": {"algorithm": "kueue", **topology},
+            "Preemption": topology,
+            "DynamicResources": {"devicePreemption": True},
+        }
+        return KubeSchedulerConfiguration.model_validate(
+            _document(policy, gangs, {n: a for n, a in kueue_args.items() if a})
         )
     scorer = GPU_SCORERS[policy]
     enabled = [

@@ -21,7 +21,14 @@ seconds since the earliest arrival.
 Kept for the replay: ResourceClaimTemplates, ResourceClaims, PriorityClasses, PodGroups,
 LeaderWorkerSets, and the cluster-wide DeviceClasses and DeviceTaintRules (they join the
 cluster). Nodes and ResourceSlices in a trace are reported and ignored: the cluster comes
-from ``--cluster``.
+from ``--cluster``. A dumped worker pod of an exclusive-topology LWS group is created once its
+leader is bound, as the LWS controller creates it.
+
+Faults: a DeviceTaintRule with a ``NoExecute`` taint on one device (driver, pool and device
+named) fails that device at its ``creationTimestamp`` (else the taint's ``timeAdded``); a Node
+carrying a ``NoExecute`` taint ``node.kubernetes.io/unreachable`` or ``.../not-ready`` with a
+``timeAdded`` is lost then. ``tessera.io/finished-at`` on either is the repair (the rule
+deleted, the node back).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from scheduler.api.defaults import AdmissionError, admit_priority
@@ -36,7 +44,11 @@ from scheduler.api.devicetaintrule import DeviceTaintRule
 from scheduler.api.dra import DeviceClass, ResourceClaim, ResourceClaimTemplate, ResourceSlice
 from scheduler.api.limits import MAX_DURATION_SECONDS, MAX_TIMESTAMP, MIN_TIMESTAMP
 from scheduler.api.loaders import API_MODELS, Loaded, ObjectReader, Origin, read_objects
-from scheduler.api.lws import LeaderWorkerSet
+from scheduler.api.lws import (
+    LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION,
+    LWS_LEADER_NAME_ANNOTATION,
+    LeaderWorkerSet,
+)
 from scheduler.api.meta import KubeObject
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
@@ -56,7 +68,13 @@ from simulator.traces.controllers.leaderworkerset import expand_leaderworkerset
 from simulator.traces.controllers.replicaset import expand_deployment, expand_replicaset
 from simulator.traces.controllers.statefulset import expand_statefulset
 from simulator.traces.gangs import check_gangs, check_pod_groups
-from simulator.traces.model import ANNOTATION_DURATION, ANNOTATION_FINISHED_AT, Trace, TraceItem
+from simulator.traces.model import (
+    ANNOTATION_DURATION,
+    ANNOTATION_FINISHED_AT,
+    Fault,
+    Trace,
+    TraceItem,
+)
 
 __all__ = ["GO_ZERO_TIME", "read_dump"]
 
@@ -202,6 +220,7 @@ def read_dump(path: str | Path) -> Trace:
     planned: list[PlannedPod] = []
     keep: list[KubeObject] = []
     ignored: dict[str, int] = {}
+    faults: list[_RawFault] = []
     for obj, where in loaded:
         if not obj.metadata.name:
             raise where.error(
@@ -210,10 +229,13 @@ def read_dump(path: str | Path) -> Trace:
                 path=("metadata", "name"),
             )
         if isinstance(obj, Pod):
-            planned.append(PlannedPod(obj, where))
+            planned.append(_dumped_pod(obj, where))
             continue
         planned.extend(_expand(obj, where, ctx, owned_replicasets))
-        if isinstance(obj, _KEPT):
+        fault = _fault(obj, where)
+        if fault is not None:
+            faults.append(fault)
+        elif isinstance(obj, _KEPT):
             keep.append(obj)
         elif isinstance(obj, Node | ResourceSlice):
             ignored[obj.kind] = ignored.get(obj.kind, 0) + 1
@@ -230,7 +252,11 @@ def read_dump(path: str | Path) -> Trace:
     check_gangs(((p.pod, p.origin) for p in planned), {g.key: g for g, _ in groups})
     if not planned:
         raise ValueError(f"{source}: no pods to replay (no Pod or workload creates any)")
-    return Trace(Path(path).name, _items(planned, source), keep, source)
+    times = _Times()
+    items, start = _items(planned, times)
+    trace_faults = [_fault_at(f, times, start) for f in faults]
+    times.report(source)
+    return Trace(Path(path).name, items, keep, source, trace_faults)
 
 
 def _admitted(planned: PlannedPod, classes: dict[str, PriorityClass]) -> PlannedPod:
@@ -258,8 +284,8 @@ def _admitted(planned: PlannedPod, classes: dict[str, PriorityClass]) -> Planned
     )
 
 
-def _items(planned: list[PlannedPod], source: str) -> list[TraceItem]:
-    times = _Times()
+def _items(planned: list[PlannedPod], times: _Times) -> tuple[list[TraceItem], float]:
+    """The trace items and the start (the earliest creation, seconds since the epoch)."""
     raw: list[tuple[PlannedPod, float | None, float | None, float | None]] = []
     for p in planned:
         subject: KubeObject = p.owner if p.owner is not None else p.pod
@@ -279,10 +305,9 @@ def _items(planned: list[PlannedPod], source: str) -> list[TraceItem]:
         found = _annotated(p, ANNOTATION_DURATION)
         duration = _duration(*found) if found is not None else None
         raw.append((p, created, duration, finished))
-    times.report(source)
     known = [t for _, t, *_ in raw if t is not None]
     start = min(known) if known else 0.0
-    return [
+    items = [
         TraceItem(
             pod=p.pod,
             arrival=(created - start) if created is not None else 0.0,
@@ -296,3 +321,72 @@ def _items(planned: list[PlannedPod], source: str) -> list[TraceItem]:
         )
         for p, created, duration, finished in raw
     ]
+    return items, start
+
+
+NODE_LOST_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+"""The taints the node lifecycle controller puts on a node it lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class _RawFault:
+    """A fault as read: the object, when it failed and was repaired (timestamp texts)."""
+
+    obj: KubeObject
+    where: Origin
+    failed: str | None
+    failed_field: str
+    node: str | None
+    device: tuple[str, str, str] | None
+
+
+def _fault(obj: KubeObject, where: Origin) -> _RawFault | None:
+    """A fault the object records, if any: a DeviceTaintRule with a ``NoExecute`` taint on
+    one device (driver, pool and device named), or a Node with a ``NoExecute`` taint
+    :data:`NODE_LOST_TAINTS` that has a ``timeAdded``."""
+    if isinstance(obj, DeviceTaintRule):
+        selector, taint = obj.spec.device_selector, obj.spec.taint
+        if taint.effect != "NoExecute" or selector is None:
+            return None
+        if not (selector.driver and selector.pool and selector.device):
+            return None  # a rule over many devices joins the cluster as a standing taint
+        when: str | None = obj.metadata.creation_timestamp
+        field = "metadata.creationTimestamp"
+        if not when:
+            when, field = taint.time_added, "spec.taint.timeAdded"
+        device = (selector.driver, selector.pool, selector.device)
+        return _RawFault(obj, where, when, field, None, device)
+    if isinstance(obj, Node):
+        for i, t in enumerate(obj.spec.taints):
+            if t.key in NODE_LOST_TAINTS and t.effect == "NoExecute" and t.time_added:
+                return _RawFault(
+                    obj, where, t.time_added, f"spec.taints[{i}].timeAdded", obj.name, None
+                )
+    return None
+
+
+def _fault_at(raw: _RawFault, times: _Times, start: float) -> Fault:
+    """The fault in trace time; ``tessera.io/finished-at`` on the object is its repair."""
+    failed = times.moment(raw.failed, raw.where, raw.obj, raw.failed_field)
+    failed = max(failed if failed is not None else start, start)
+    repair_text = raw.obj.metadata.annotations.get(ANNOTATION_FINISHED_AT)
+    repaired = times.moment(repair_text, raw.where, raw.obj, f"annotation {ANNOTATION_FINISHED_AT}")
+    return Fault(
+        time=failed - start,
+        node=raw.node,
+        device=raw.device,
+        repair_after=(repaired - failed) if repaired is not None else None,
+    )
+
+
+def _dumped_pod(pod: Pod, where: Origin) -> PlannedPod:
+    """A pod in the input as is; a worker of an exclusive-topology LWS group (its
+    annotations say so) is created once its leader is bound and follows its topology, as
+    the LWS controller creates it."""
+    notes = pod.metadata.annotations
+    exclusive = notes.get(LWS_EXCLUSIVE_TOPOLOGY_ANNOTATION)
+    leader = notes.get(LWS_LEADER_NAME_ANNOTATION)
+    if not exclusive or not leader:
+        return PlannedPod(pod, where)
+    namespace = pod.metadata.namespace or "default"
+    return PlannedPod(pod, where, after_bound_of=f"{namespace}/{leader}", follow_topology=exclusive)

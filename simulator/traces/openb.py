@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from scheduler.api.limits import MAX_DURATION_SECONDS, MAX_NODES, MAX_PODS_PER_INPUT
+
 __all__ = [
     "GPU_MILLI_PER_GPU",
     "OpenbNode",
@@ -31,6 +33,10 @@ __all__ = [
 ]
 
 GPU_MILLI_PER_GPU = 1000
+MAX_GPUS_PER_POD = 64
+"""``num_gpu`` of one pod: at most the GPUs of the largest node a cluster spec builds."""
+MAX_QUANTITY = 2**53
+"""``cpu_milli`` and ``memory_mib``: integers a float holds exactly (they meet numpy arrays)."""
 """One whole GPU in the trace's `gpu_milli` unit."""
 
 _QOS = frozenset({"LS", "BE", "Burstable", "Guaranteed"})
@@ -148,17 +154,32 @@ def _rows(
                         f"{path}: line {ctx.line}: expected {width} fields, got {len(cells)}"
                     )
                 yield ctx, index, cells
-    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path}: line {ctx.line}: cannot read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: line {ctx.line + 1}: not UTF-8: byte 0x{exc.object[exc.start]:02x} cannot "
+            "be decoded (a binary file?)"
+        ) from None
+    except csv.Error as exc:
+        hint = " (a binary file?)" if "NUL" in str(exc) else ""
+        raise ValueError(f"{path}: line {ctx.line + 1}: not a CSV file: {exc}{hint}") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValueError(f"{path}: cannot read: {problem}") from None
 
 
-def _int(ctx: _RowContext, column: str, text: str, minimum: int = 0) -> int:
+def _int(
+    ctx: _RowContext, column: str, text: str, minimum: int = 0, maximum: int = MAX_QUANTITY
+) -> int:
+    if len(text) > 20:
+        raise ctx.fail(column, text[:20] + "...", "not an integer of at most 20 digits")
     try:
         value = int(text)
     except ValueError:
         raise ctx.fail(column, text, "not an integer") from None
     if value < minimum:
         raise ctx.fail(column, text, f"must be >= {minimum}")
+    if value > maximum:
+        raise ctx.fail(column, text, f"must be <= {maximum:,}")
     return value
 
 
@@ -179,7 +200,8 @@ def _optional(
 
 
 def _time(ctx: _RowContext, column: str, text: str) -> int:
-    return _int(ctx, column, text)
+    """Seconds from the trace start: at most ten years (``MAX_DURATION_SECONDS``)."""
+    return _int(ctx, column, text, maximum=MAX_DURATION_SECONDS)
 
 
 def _float_time(ctx: _RowContext, column: str, text: str) -> float:
@@ -189,6 +211,8 @@ def _float_time(ctx: _RowContext, column: str, text: str) -> float:
         raise ctx.fail(column, text, "not a number") from None
     if not value >= 0.0 or value == float("inf"):
         raise ctx.fail(column, text, "must be a finite number >= 0")
+    if value > MAX_DURATION_SECONDS:
+        raise ctx.fail(column, text, f"must be <= {MAX_DURATION_SECONDS:,} (ten years)")
     return value
 
 
@@ -224,9 +248,11 @@ def read_nodes(path: str | Path) -> list[OpenbNode]:
             raise ctx.fail("sn", name, "empty node name")
         if name in seen:
             raise ctx.fail("sn", name, "duplicate node name")
+        if len(seen) >= MAX_NODES:
+            raise ctx.fail("sn", name, f"more than {MAX_NODES:,} nodes in one file")
         seen.add(name)
         gpu_text = cells[index["gpu"]]
-        gpu = _int(ctx, "gpu", gpu_text)
+        gpu = _int(ctx, "gpu", gpu_text, maximum=MAX_GPUS_PER_POD)
         model_text = cells[index["model"]]
         model = None if model_text in ("", "NaN", "nan") else model_text
         if gpu > 0 and model is None:
@@ -263,8 +289,10 @@ def read_pods(path: str | Path) -> list[OpenbPod]:
             raise ctx.fail("name", name, "empty pod name")
         if name in seen:
             raise ctx.fail("name", name, "duplicate pod name")
+        if len(seen) >= MAX_PODS_PER_INPUT:
+            raise ctx.fail("name", name, f"more than {MAX_PODS_PER_INPUT:,} pods in one file")
         seen.add(name)
-        num_gpu = _int(ctx, "num_gpu", cells[index["num_gpu"]])
+        num_gpu = _int(ctx, "num_gpu", cells[index["num_gpu"]], maximum=MAX_GPUS_PER_POD)
         milli_text = cells[index["gpu_milli"]]
         gpu_milli = _int(ctx, "gpu_milli", milli_text)
         if num_gpu == 0 and gpu_milli != 0:

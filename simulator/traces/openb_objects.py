@@ -14,7 +14,9 @@ Mapping of one openb pod:
     the CSV model string (``V100M16``, ``G2``, …) as ``productName``.
 
 Objects are built with ``model_construct`` from already-validated values (the trace reader
-checked every field), which keeps building 10,000 pods cheap.
+checked every field), and pods of one shape share one (frozen) PodSpec, which keeps building
+a pod cheap (a few microseconds): the replay builds openb pods on demand rather than holding
+100,000 of them.
 """
 
 from __future__ import annotations
@@ -34,12 +36,20 @@ from scheduler.api.dra import (
     ResourceClaimTemplateSpec,
 )
 from scheduler.api.meta import ObjectMeta
-from scheduler.api.pod import Container, Pod, PodResourceClaim, PodSpec, ResourceRequirements
+from scheduler.api.pod import (
+    Container,
+    Pod,
+    PodResourceClaim,
+    PodSpec,
+    PodStatus,
+    ResourceRequirements,
+)
 from simulator.traces.openb import OpenbPod
 
 NAMESPACE = "openb"
 GPU_CLASS = "gpu.nvidia.com"
 SCHEDULER_NAME = "tessera"
+_NO_STATUS = PodStatus()
 
 
 def gpu_spec_selector(models: tuple[str, ...]) -> str:
@@ -56,6 +66,7 @@ class OpenbObjects:
     templates: dict[tuple[int, int, tuple[str, ...]], ResourceClaimTemplate] = field(
         default_factory=dict
     )
+    specs: dict[tuple[int, int, str | None], PodSpec] = field(default_factory=dict)
 
     def template_for(self, pod: OpenbPod) -> ResourceClaimTemplate:
         """The claim template of a GPU pod's shape (created on first use)."""
@@ -94,26 +105,36 @@ class OpenbObjects:
             self.templates[key] = found
         return found
 
+    def spec_for(self, row: OpenbPod) -> PodSpec:
+        """The (shared, frozen) PodSpec of a row's shape."""
+        template = self.template_for(row).metadata.name if row.num_gpu > 0 else None
+        key = (row.cpu_milli, row.memory_mib, template)
+        found = self.specs.get(key)
+        if found is None:
+            claims: tuple[PodResourceClaim, ...] = ()
+            if template is not None:
+                claims = (
+                    PodResourceClaim.model_construct(
+                        name="gpu", resource_claim_template_name=template
+                    ),
+                )
+            requests = {"cpu": f"{row.cpu_milli}m", "memory": f"{row.memory_mib}Mi"}
+            container = Container.model_construct(
+                name="main",
+                resources=ResourceRequirements.model_construct(
+                    requests=requests, limits={}, claims=()
+                ),
+            )
+            found = PodSpec(
+                containers=(container,),
+                resource_claims=claims,
+                scheduler_name=SCHEDULER_NAME,
+            )
+            self.specs[key] = found
+        return found
+
     def pod(self, row: OpenbPod, name: str | None = None) -> Pod:
         """The Pod for one trace row (named ``name`` or the row's own name)."""
         pod_name = name or row.name
-        claims: tuple[PodResourceClaim, ...] = ()
-        if row.num_gpu > 0:
-            template = self.template_for(row)
-            claims = (
-                PodResourceClaim.model_construct(
-                    name="gpu", resource_claim_template_name=template.metadata.name
-                ),
-            )
-        requests = {"cpu": f"{row.cpu_milli}m", "memory": f"{row.memory_mib}Mi"}
-        container = Container.model_construct(
-            name="main",
-            resources=ResourceRequirements.model_construct(requests=requests, limits={}, claims=()),
-        )
-        spec = PodSpec(
-            containers=(container,),
-            resource_claims=claims,
-            scheduler_name=SCHEDULER_NAME,
-        )
         meta = ObjectMeta(name=pod_name, namespace=self.namespace, uid=f"uid-{pod_name}")
-        return Pod(metadata=meta, spec=spec)
+        return Pod(metadata=meta, spec=self.spec_for(row), status=_NO_STATUS)

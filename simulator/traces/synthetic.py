@@ -1,7 +1,7 @@
 """Seeded synthetic openb-like traces, written as openb pod CSVs.
 
 Who calls: ``bench/bench_replay.py`` and tests, to get traces of any size whose pods look
-like the shipped openb ones; the file is read back by :func:`simulator.traces.read_trace`
+like the shipped openb ones; the file is read back by :func:`simulator.inputs.read_trace`
 (the openb reader) like any openb pod list.
 
 The model is fitted once from a shipped openb pod list (``openb_pod_list_default`` unless

@@ -33,7 +33,7 @@ from simulator.cli.errors import GuardedGroup
 from simulator.clusters import load_cluster
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, run_replay
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "traces/clusters/two-rack-h100-dynamic-mig.yaml"
@@ -193,7 +193,7 @@ def test_replay_api_options_need_api_port(tmp_path: Path) -> None:
     args = ["replay", "--out", str(tmp_path / "o"), "--api-port", "0", "--realtime", "0"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: --realtime 0: must be > 0"
+    assert result.stderr.strip() == "error: --realtime 0: must be in (0, 1,000,000] x wall time"
     assert not (tmp_path / "o").exists()
 
 

@@ -22,7 +22,7 @@ from simulator.apiserver.live import (
 from simulator.clusters import load_cluster
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import Replay, ReplayConfig
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 from tests.apiserver.conftest import kubectl_binaries
 
 ROOT = Path(__file__).resolve().parents[2]

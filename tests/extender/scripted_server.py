@@ -1,13 +1,16 @@
 """A scriptable extender: a real HTTP server (Starlette under uvicorn, 127.0.0.1, free port).
 
 Tests say what each path answers (``server.reply("/ext/filter", body=...)``: a JSON-able
-value or raw bytes, a status, a delay, or a function of the request body) and read back what
-kube-scheduler's side sent (``server.requests``). ``conftest.py`` runs one per test module.
+value or raw bytes, a status, a delay, or a function of the request body — which may be a
+coroutine function, to hold a reply until something else happens) and read back what
+kube-scheduler's side sent (``server.requests``). POST and GET are served (a GET's body is
+``None`` and its query is recorded). ``conftest.py`` runs one per test module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +32,7 @@ class Recorded:
     path: str
     content_type: str
     body: bytes
+    query: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         """The body as JSON."""
@@ -75,13 +79,19 @@ class ExtenderServer:
     async def _serve(self, request: Request) -> Response:
         body = await request.body()
         path = request.url.path
-        self.requests.append(Recorded(path, request.headers.get("content-type", ""), body))
+        query = dict(request.query_params)
+        self.requests.append(Recorded(path, request.headers.get("content-type", ""), body, query))
         script = self.scripts.get(path)
         if script is None:
             return Response(b"no script", status_code=404)
         if script.delay:
             await asyncio.sleep(script.delay)
-        answer = script.handler(orjson.loads(body)) if script.handler else script.body
+        if script.handler is not None:
+            answer = script.handler(orjson.loads(body) if body else None)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        else:
+            answer = script.body
         content = answer if isinstance(answer, bytes) else orjson.dumps(answer)
         return Response(content, status_code=script.status, media_type="application/json")
 
@@ -90,7 +100,7 @@ def start_server(
     server: ExtenderServer, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
 ) -> Callable[[], None]:
     """Run ``server`` in a thread; return the function that stops it."""
-    app = Starlette(routes=[Route("/{path:path}", server._serve, methods=["POST"])])
+    app = Starlette(routes=[Route("/{path:path}", server._serve, methods=["POST", "GET"])])
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -32,7 +32,7 @@ from simulator.cli import app
 from simulator.clusters import load_cluster
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "traces" / "clusters" / "two-rack-h100-dynamic-mig.yaml"

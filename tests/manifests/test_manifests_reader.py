@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scheduler.api.pod import Pod
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 from simulator.traces.model import Trace, TraceItem
 
 TRACES = Path(__file__).resolve().parent / "traces"

@@ -21,7 +21,7 @@ from simulator.cli import app
 from simulator.clusters import load_cluster
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, run_replay
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

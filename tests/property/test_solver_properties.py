@@ -1,7 +1,6 @@
 """Hypothesis properties of the solver on random small clusters and gangs: answers are valid,
 all-or-nothing and optimal against brute force; preemption victim sets are minimal and of
-least cost against brute force; look-ahead never places less than the greedy; every answer
-repeats."""
+least cost against brute force; every answer repeats."""
 
 from __future__ import annotations
 

@@ -63,8 +63,8 @@ class PlannedPod:
 
     @property
     def key(self) -> str:
-        """``namespace/name`` of the pod."""
-        return f"{self.pod.metadata.namespace}/{self.pod.metadata.name}"
+        """``namespace/name`` of the pod (the same key as :attr:`TraceItem.key`)."""
+        return f"{self.pod.metadata.namespace or 'default'}/{self.pod.metadata.name or ''}"
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ K'`` every pod with subgroup labels gets the same pair of terms on ``K'``, keyed
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from scheduler.api.defaults import DEFAULT_NAMESPACE
 from scheduler.api.limits import MAX_GANG_SIZE, MAX_REPLICAS
@@ -169,10 +170,14 @@ def _check(lws: LeaderWorkerSet, where: Origin) -> None:
 
 
 def expand_leaderworkerset(
-    lws: LeaderWorkerSet, ctx: ControllerContext, where: Origin
+    lws: LeaderWorkerSet,
+    ctx: ControllerContext,
+    where: Origin,
+    groups: Iterable[int] | None = None,
 ) -> list[PlannedPod]:
-    """All pods of the LWS, leaders first in each group, with their creation rules (see the
-    module docstring). Pods whose names the input already holds are not created again."""
+    """All pods of the LWS (or of the group indices ``groups`` only), leaders first in each
+    group, with their creation rules (see the module docstring). Pods whose names the input
+    already holds are not created again."""
     _check(lws, where)
     spec = lws.spec
     template = spec.leader_worker_template
@@ -198,7 +203,7 @@ def expand_leaderworkerset(
         if sub_exclusive:
             notes_all[LWS_SUBGROUP_EXCLUSIVE_TOPOLOGY_ANNOTATION] = sub_exclusive
     planned: list[PlannedPod] = []
-    for g in range(lws.replicas):
+    for g in range(lws.replicas) if groups is None else groups:
         leader = f"{lws.name}-{g}"
         leader_key = f"{namespace}/{leader}"
         group_key = _sha1(f"{namespace}/{leader}")

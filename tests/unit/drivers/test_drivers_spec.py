@@ -212,7 +212,7 @@ def test_load_reports_file_and_yaml_errors(tmp_path: Path) -> None:
         load_cluster_spec(missing)
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodePools: [\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(ValueError, match=r"bad\.yaml: invalid YAML at line 2"):
         load_cluster_spec(bad)
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(yaml.safe_dump(_spec({"count": 0})))

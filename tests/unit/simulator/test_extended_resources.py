@@ -18,7 +18,7 @@ from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 from simulator.traces.model import Trace, TraceItem
 
 RACK = "topology.tessera.io/rack"

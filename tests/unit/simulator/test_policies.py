@@ -95,7 +95,9 @@ def test_kube_default_is_the_default_profile_with_upstream_preemption() -> None:
 
 def test_unknown_policy_names_the_choices() -> None:
     """An unknown policy is a ValueError listing the known ones."""
-    with pytest.raises(ValueError, match="policy 'best': expected one of kube-default, tessera"):
+    with pytest.raises(
+        ValueError, match="policy 'best': expected one of kube-default, kueue, tessera"
+    ):
         replay_config("best")
     with pytest.raises(ValueError, match="expected one of random, dotprod"):
         inflate_config("kube-default", seed=0, device_choice="policy", workload=WORKLOAD)

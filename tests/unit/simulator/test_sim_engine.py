@@ -34,7 +34,7 @@ def test_same_time_order_is_completion_fault_arrival_timer_schedule_sample() -> 
         PodArrival(0),
         DeviceTaintEvent("gpu.nvidia.com", "n0", "gpu-0", "k", "v", "NoExecute"),
         NodeFailure("n0"),
-        PodCompletion("default/p", 0),
+        PodCompletion(0, 0),
     ]
     for event in pushed:
         engine.push(5.0, event)
@@ -63,7 +63,7 @@ def test_same_time_order_is_completion_fault_arrival_timer_schedule_sample() -> 
 def test_time_first_then_rank_then_insertion_order() -> None:
     """An earlier time always wins; equal time and kind pop in insertion order."""
     engine = Engine()
-    engine.push(2.0, PodCompletion("default/late", 0))
+    engine.push(2.0, PodCompletion(7, 0))
     engine.push(1.0, Sample())
     for index in (3, 1, 2):
         engine.push(1.0, PodArrival(index))
@@ -73,7 +73,7 @@ def test_time_first_then_rank_then_insertion_order() -> None:
         (1.0, PodArrival(1)),
         (1.0, PodArrival(2)),
         (1.0, Sample()),
-        (2.0, PodCompletion("default/late", 0)),
+        (2.0, PodCompletion(7, 0)),
     ]
     assert engine.processed == 5 and len(engine) == 0 and engine.peek_time() is None
 
@@ -127,6 +127,6 @@ def test_two_engines_do_not_share_sequence_counters() -> None:
 
 def test_events_are_frozen() -> None:
     """Events are immutable values."""
-    event = PodCompletion("default/p", 1)
+    event = PodCompletion(0, 1)
     with pytest.raises(AttributeError):
         event.incarnation = 2  # type: ignore[misc]

@@ -14,7 +14,7 @@ from scheduler.api.pod import Pod
 from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import Fault, ReplayConfig, ReplayResult, run_replay
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 from simulator.traces.model import Trace, TraceItem
 from tests.builders import gpu_claim_pod, gpu_claim_template, h100_rack_spec
 
@@ -309,14 +309,22 @@ def test_timeline_has_one_row_per_simulated_minute(tmp_path: Path) -> None:
         "pending_serving",
         "pending_batch",
         "running",
+        "gpus_capacity",
+        "gpus_serving",
+        "gpus_batch",
+        "gpus_idle",
     ]
-    # last event: a completes at 150 -> samples at 0, 60, 120, 180
-    assert [int(r["minute"]) for r in rows] == [0, 1, 2, 3]
-    # 16 GPUs: a alone 2/16 = 12.5%; a + b (30..130) 10/16 = 62.5%; nothing at 180
-    assert [r["alloc_pct"] for r in rows] == ["12.5000", "62.5000", "62.5000", "0.0000"]
-    assert [r["running"] for r in rows] == ["1", "2", "2", "0"]
+    # the replay ends when the last pod completes (150 s): samples at 0, 60, 120
+    assert [int(r["minute"]) for r in rows] == [0, 1, 2]
+    # 16 GPUs: a alone 2/16 = 12.5%; a + b (30..130) 10/16 = 62.5%
+    assert [r["alloc_pct"] for r in rows] == ["12.5000", "62.5000", "62.5000"]
+    assert [r["running"] for r in rows] == ["1", "2", "2"]
+    # both pods are serving (priority 0): 2 GPUs, then 10; 16 GPUs in service
+    assert [r["gpus_serving"] for r in rows] == ["2.0000", "10.0000", "10.0000"]
+    assert [r["gpus_idle"] for r in rows] == ["14.0000", "6.0000", "6.0000"]
+    assert {(r["gpus_capacity"], r["gpus_batch"]) for r in rows} == {("16.0000", "0.0000")}
     assert {r["pending_serving"] for r in rows} == {"0"}
-    assert result.summary["gpu_alloc_mean_pct"] == 34.375  # (12.5 + 62.5 + 62.5 + 0) / 4
+    assert result.summary["gpu_alloc_mean_pct"] == 45.8333  # (12.5 + 62.5 + 62.5) / 3
 
 
 def test_horizon_stops_the_replay() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.traces import read_trace
+from simulator.inputs import read_trace
 from simulator.traces.openb import OpenbPod, read_pods
 from simulator.traces.synthetic import (
     DEFAULT_POD_LIST,

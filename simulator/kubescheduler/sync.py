@@ -1,0 +1,104 @@
+"""The extender sync probe: make the webhook catch up with the served API before a cycle.
+
+A real kube-scheduler and its extender watch the same API server, each at its own pace; a
+replay runs much faster than any informer could notice on its own. ``tessera replay
+--api-port P --extender-sync URL`` therefore asks, before each scheduling cycle that follows
+a change of the served API, that the extender has seen that change:
+
+1. the served API sends a BOOKMARK at its current ``resourceVersion`` N on every open watch
+   that asked for bookmarks (``allowWatchBookmarks=true``), so an informer whose kind did not
+   change learns at once that it is current;
+2. the simulator sends ``GET URL?resourceVersion=N`` and waits for a 200: the webhook answers
+   once each of its informers has processed every event up to N (its last event or bookmark
+   carries a ``resourceVersion`` >= N; a kind it does not serve counts as current). Any other
+   status, or no connection, is retried every ``retry_interval`` seconds until ``timeout``.
+
+The contract the webhook implements is written out in docs/extender.md (*Playing
+kube-scheduler in the simulator*). Nothing is sent while the API has not changed since the
+last successful probe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+__all__ = ["DEFAULT_SYNC_TIMEOUT", "ExtenderSyncError", "SyncProbe"]
+
+DEFAULT_SYNC_TIMEOUT = 30.0
+"""Seconds the simulator waits for the webhook to reach a resourceVersion."""
+
+
+class ExtenderSyncError(ConnectionError):
+    """The webhook did not confirm a resourceVersion in time (the replay stops; the CLI
+    prints one line and exits 2, as for an unreachable input)."""
+
+
+class SyncProbe:
+    """``GET URL?resourceVersion=N`` before scheduling cycles (see the module docstring).
+
+    ``version`` returns the served API's current resourceVersion; ``request_progress`` makes
+    it send bookmarks at that version. Both are wired by the served replay
+    (``simulator.apiserver.live``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        version: Callable[[], int],
+        request_progress: Callable[[], None],
+        timeout: float = DEFAULT_SYNC_TIMEOUT,
+        retry_interval: float = 0.05,
+    ) -> None:
+        self.url = url
+        self._version = version
+        self._progress = request_progress
+        self.timeout = timeout
+        self.retry_interval = retry_interval
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False)
+        self.synced = -1
+        self.probes = 0
+        self.seconds = 0.0
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+    def before_cycle(self) -> None:
+        """Wait until the webhook has seen the API's current state (no-op when nothing
+        changed since the last probe). ExtenderSyncError naming the URL, the version and the
+        last answer when it does not confirm within ``timeout`` seconds."""
+        version = self._version()
+        if version == self.synced:
+            return
+        self._progress()
+        start = time.perf_counter()
+        deadline = time.monotonic() + self.timeout
+        last = "no answer"
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.seconds += time.perf_counter() - start
+                raise ExtenderSyncError(
+                    f"--extender-sync {self.url}: the webhook did not reach resourceVersion "
+                    f"{version} within {self.timeout:g} s (last answer: {last})"
+                )
+            try:
+                response = self._client.get(
+                    self.url,
+                    params={"resourceVersion": str(version)},
+                    timeout=httpx.Timeout(remaining),
+                )
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    break
+                last = f"HTTP {response.status_code} {response.text[:200]!r}"
+            time.sleep(min(self.retry_interval, max(deadline - time.monotonic(), 0.0)))
+        self.synced = version
+        self.probes += 1
+        self.seconds += time.perf_counter() - start

@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import uvicorn
 
@@ -35,6 +34,7 @@ from scheduler.extender.backend import Decisions
 from scheduler.extender.binding import ApiBindings, Binder, BindingWriter, InMemoryBindings
 from scheduler.extender.cluster import WebhookCluster
 from scheduler.extender.gangs import GangPlanner
+from scheduler.extender.informers import Informers
 from scheduler.extender.metrics import WebhookMetrics
 from scheduler.extender.state import ClusterState
 from scheduler.framework.profiles import Profile
@@ -253,8 +253,7 @@ def settle_heap() -> None:
 
 def informers_for(api_client: Any, state: ClusterState) -> InformersLike:
     """The informers of :mod:`scheduler.extender.informers` feeding ``state``."""
-    module = importlib.import_module("scheduler.extender.informers")
-    return cast(InformersLike, module.Informers(api_client, state))
+    return Informers(api_client, state)
 
 
 def api_client(kubeconfig: Path | None) -> Any:
@@ -268,6 +267,8 @@ def api_client(kubeconfig: Path | None) -> Any:
         load_file(config_file=str(kubeconfig), client_configuration=configuration)
     else:
         load_in_cluster(client_configuration=configuration)
+    # one watch per informer kind, plus the bind verb's worker threads
+    configuration.connection_pool_maxsize = 64
     return client.ApiClient(configuration)
 
 

@@ -24,7 +24,7 @@ import orjson
 from scheduler.dra.features import Features
 from scheduler.extender.app import Webhook
 from scheduler.extender.binding import BindingWriter, InMemoryBindings
-from scheduler.extender.server import ServeOptions, build_webhook, serve
+from scheduler.extender.server import InformersLike, ServeOptions, build_webhook, serve
 from scheduler.extender.state import ClusterState
 from scheduler.framework.profiles import Profile
 from simulator.drivers.build import build_cluster
@@ -163,12 +163,15 @@ def pods_and_claims(pairs: Iterable[tuple[Obj, Obj | None]]) -> list[Obj]:
 
 
 class Served:
-    """A running ``tessera serve`` app over a snapshot directory (a context manager)."""
+    """A running ``tessera serve`` app (a context manager) over a snapshot directory, or over
+    a ``state`` the caller feeds (informers)."""
 
     def __init__(
         self,
-        snapshot: Path,
+        snapshot: Path | None,
         *,
+        state: ClusterState | None = None,
+        informers: InformersLike | None = None,
         profile: Profile | None = None,
         gang_hold: float = 5.0,
         gang_ttl: float = 60.0,
@@ -176,14 +179,16 @@ class Served:
         prefix: str = "/",
         writer: BindingWriter | None = None,
     ) -> None:
-        self.state = ClusterState(features=FEATURES)
-        self.state.load_snapshot(snapshot)
+        self.state = state or ClusterState(features=FEATURES)
+        if snapshot is not None:
+            self.state.load_snapshot(snapshot)
         self.webhook: Webhook = build_webhook(
             self.state,
             profile or replay_profile("tessera", device_choice="first-fit"),
             writer or InMemoryBindings(self.state),
             gang_hold=gang_hold,
             gang_ttl=gang_ttl,
+            informers=informers,
         )
         self.options = ServeOptions(
             port=0,

@@ -53,7 +53,10 @@ log = logging.getLogger(__name__)
 
 
 class BindingWriter(Protocol):
-    """Writes one Binding (blocking; runs in a worker thread)."""
+    """Writes one Binding. A ``blocking`` writer (network I/O) runs in a worker thread; the
+    others run on the event loop (an in-memory binding takes microseconds)."""
+
+    blocking: bool
 
     def bind(self, namespace: str, name: str, uid: str, node: str) -> str:
         """Bind the pod (UID precondition) to ``node``: ``""`` on success — including a
@@ -63,6 +66,8 @@ class BindingWriter(Protocol):
 
 class InMemoryBindings:
     """Bindings applied to the state itself (``--snapshot``: no API server)."""
+
+    blocking = False
 
     def __init__(self, state: ClusterState) -> None:
         self.state = state
@@ -88,6 +93,8 @@ class InMemoryBindings:
 
 class ApiBindings:
     """Bindings POSTed to ``pods/binding`` with the official Kubernetes client."""
+
+    blocking = True
 
     def __init__(self, api_client: Any) -> None:
         from kubernetes import client  # noqa: PLC0415 (only with an API server)
@@ -217,14 +224,19 @@ class Binder:
     async def _bind_lone(self, args: ExtenderBindingArgs, pod: Pod | None) -> str:
         with self.state.lock:
             undo = self._assume(pod, args.node) if pod is not None else None
-        error = await anyio.to_thread.run_sync(
-            self.writer.bind, args.pod_namespace, args.pod_name, args.pod_uid, args.node
-        )
+        error = await self._write(args)
         with self.state.lock:
             if error and undo is not None:
                 undo()
         self.metrics.binds.labels(result="failed" if error else "bound").inc()
         return error
+
+    async def _write(self, args: ExtenderBindingArgs) -> str:
+        """One Binding through the writer (in a worker thread when it blocks)."""
+        call = (args.pod_namespace, args.pod_name, args.pod_uid, args.node)
+        if self.writer.blocking:
+            return await anyio.to_thread.run_sync(self.writer.bind, *call)
+        return self.writer.bind(*call)
 
     def _assume(self, pod: Pod, node: str) -> Callable[[], None] | None:
         """Assume a lone pod on ``node`` with the devices DynamicResources picks first-fit;
@@ -248,9 +260,7 @@ class Binder:
         return lambda: cache.forget_pod(info.key)
 
     async def _bind_member_now(self, plan: Plan, member: Member, args: ExtenderBindingArgs) -> str:
-        error = await anyio.to_thread.run_sync(
-            self.writer.bind, args.pod_namespace, args.pod_name, args.pod_uid, args.node
-        )
+        error = await self._write(args)
         with self.state.lock:
             if error:
                 self.planner.release(plan.gang.key, f"binding {member.key} failed", "released")
@@ -310,18 +320,7 @@ class Binder:
         if hold.timer is not None:
             hold.timer.cancel()
         held = list(hold.members.items())
-        results = await asyncio.gather(
-            *(
-                anyio.to_thread.run_sync(
-                    self.writer.bind,
-                    h.args.pod_namespace,
-                    h.args.pod_name,
-                    h.args.pod_uid,
-                    h.args.node,
-                )
-                for _, h in held
-            )
-        )
+        results = await asyncio.gather(*(self._write(h.args) for _, h in held))
         with self.state.lock:
             if self.holds.get(gang) is hold:
                 del self.holds[gang]

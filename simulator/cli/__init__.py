@@ -22,8 +22,8 @@ from simulator.cli.errors import GuardedGroup
 from simulator.cli.inflate import inflate
 from simulator.cli.plan import plan
 from simulator.cli.replay import replay
-from simulator.cli.serve import serve
 from simulator.cli.scenario import scenario_app
+from simulator.cli.serve import serve
 
 app = typer.Typer(
     name="tessera",

@@ -28,6 +28,10 @@ What it does with each object:
 * a re-list (:meth:`replace`) deletes what the new list lacks and skips objects whose
   ``resourceVersion`` did not change.
 
+Lists may come whole (:meth:`replace`) or in parts (:meth:`replace_page`, the informers'
+paged sink): parts are converted as they arrive and their dicts dropped, so a 5,000-node
+cluster's slices are never held as JSON objects all at once.
+
 Listeners (:class:`StateListener`, e.g. the gang planner) are told about every pod and claim
 change, under the lock, after the cache has it.
 """
@@ -37,7 +41,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,6 +112,16 @@ class StateListener(Protocol):
         ...
 
 
+@dataclass(slots=True)
+class _Listing:
+    """A list being received: every key seen with its version, the converted objects that
+    changed, and the slice loader of a first ResourceSlice list."""
+
+    seen: dict[str, str] = field(default_factory=dict)
+    changed: list[tuple[str, KubeObject]] = field(default_factory=list)
+    slices: SliceLoader | None = None
+
+
 def _scheduling_view(pod: Pod) -> tuple[object, ...]:
     """What the scheduler reads of a pod (an update changing nothing else is not a change)."""
     meta = pod.metadata
@@ -146,41 +161,59 @@ class ClusterState:
         self.resource_versions: dict[str, str] = {}
         """The last list's resourceVersion per kind."""
         self._versions: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+        self._listings: dict[str, _Listing] = {}
 
     # -- InformerSink -------------------------------------------------------------------------
     def replace(self, kind: str, objects: list[dict[str, Any]], resource_version: str) -> None:
         """The full set of one kind after a (re)list: what the list lacks is deleted, objects
         whose ``resourceVersion`` did not change are skipped, the rest added or updated."""
+        self.replace_page(kind, objects, resource_version, first=True, last=True)
+
+    def replace_page(
+        self,
+        kind: str,
+        objects: list[dict[str, Any]],
+        resource_version: str,
+        *,
+        first: bool,
+        last: bool,
+    ) -> None:
+        """A (re)list delivered in parts (the informers' ``PagedInformerSink``): each part is
+        converted as it comes and its dicts dropped — nothing holds the whole list. ``first``
+        starts a new list (an unfinished one is dropped); at ``last`` the kind's state
+        becomes the list (as :meth:`replace`). A first list of ResourceSlices streams into
+        the template-sharing loader."""
         if kind not in API_VERSIONS:
             log.warning("state: ignoring a list of unknown kind %r", kind)
             return
         with self.lock:
             self._touched()
-            converted: list[tuple[str, str, dict[str, Any]]] = []
+            listing = self._listings.get(kind)
+            if first or listing is None:
+                listing = _Listing()
+                if kind == "ResourceSlice" and not self._versions[kind]:
+                    listing.slices = SliceLoader(self.cache, lambda _name, _where: True)
+                self._listings[kind] = listing
+            known = self._versions[kind]
             for data in objects:
                 key = self._raw_key(kind, data)
                 if key is None:
                     self.unreadable += 1
                     log.warning("state: %s without metadata.name in a list: skipped", kind)
                     continue
-                converted.append((key, self._raw_version(data), data))
-            known = self._versions[kind]
-            fresh = {key for key, _, _ in converted}
-            for key in [k for k in known if k not in fresh]:
-                self._delete(kind, key, None)
-            if kind == "ResourceSlice" and not self.cache.devices.slices and not known:
-                self._bulk_slices([data for _, _, data in converted], f"{kind} list")
-            elif kind == "Node":
-                self._replace_nodes(converted)
-            else:
-                for key, version, data in converted:
-                    if version and known.get(key) == version:
-                        continue
-                    obj = self._convert(kind, data)
-                    if obj is not None:
-                        self._upsert(obj, version)
-            self.resource_versions[kind] = resource_version
-            self.listed.add(kind)
+                version = self._raw_version(data)
+                listing.seen[key] = version
+                if version and known.get(key) == version:
+                    continue
+                if listing.slices is not None:
+                    self._stream_slice(listing.slices, data, len(listing.seen))
+                    continue
+                obj = self._convert(kind, data)
+                if obj is not None:
+                    listing.changed.append((version, obj))
+            if last:
+                del self._listings[kind]
+                self._finish(kind, listing, resource_version)
 
     def apply(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
         """One watch event: ``ADDED``, ``MODIFIED`` or ``DELETED`` with the raw object."""
@@ -453,44 +486,47 @@ class ClusterState:
         if best is not None:
             self.cache.remove_slice(best[1])
 
-    def _bulk_slices(self, objects: Sequence[dict[str, Any]], source: str) -> None:
-        """A first list of ResourceSlices through the template-sharing loader; a bad slice
-        is logged and skipped like any unreadable object."""
-        loader = SliceLoader(self.cache, lambda _name, _where: True)
-        with gc_paused():
-            for i, data in enumerate(objects):
-                raw = dict(data)
-                raw.setdefault("apiVersion", API_VERSIONS["ResourceSlice"])
-                raw.setdefault("kind", "ResourceSlice")
-                try:
-                    loader.add(raw, Origin(source, item=i + 1))
-                except (LoadError, ValueError, TypeError) as err:
-                    self.unreadable += 1
-                    log.warning("state: unreadable ResourceSlice skipped: %s", err)
-                    continue
-                self._remember("ResourceSlice", raw)
+    def _stream_slice(self, loader: SliceLoader, data: Mapping[str, Any], item: int) -> None:
+        """One ResourceSlice of a first list into the loader (a bad one logged, skipped)."""
+        raw = dict(data)
+        raw.setdefault("apiVersion", API_VERSIONS["ResourceSlice"])
+        raw.setdefault("kind", "ResourceSlice")
+        try:
+            loader.add(raw, Origin("ResourceSlice list", item=item))
+        except (LoadError, ValueError, TypeError) as err:
+            self.unreadable += 1
+            log.warning("state: unreadable ResourceSlice skipped: %s", err)
+
+    def _finish(self, kind: str, listing: _Listing, resource_version: str) -> None:
+        """Make the kind's state the completed list."""
+        known = self._versions[kind]
+        for key in [k for k in known if k not in listing.seen]:
+            self._delete(kind, key, None)
+        if listing.slices is not None:
             try:
-                loader.finish()
+                with gc_paused():
+                    listing.slices.finish()
             except (LoadError, ValueError, TypeError) as err:
                 self.unreadable += 1
                 log.warning("state: ResourceSlices skipped: %s", err)
-
-    def _replace_nodes(self, converted: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        known = self._versions["Node"]
-        fresh: list[Node] = []
-        for key, version, data in converted:
-            if version and known.get(key) == version:
-                continue
-            obj = self._convert("Node", data)
-            if not isinstance(obj, Node):
-                continue
-            if obj.name in self.cache.node_index:
-                self.cache.add_node(obj)
-            else:
-                fresh.append(obj)
-            known[key] = version
-        if fresh:
-            self.cache.add_nodes(fresh)
+            known.update(listing.seen)
+        elif kind == "Node":
+            fresh: list[Node] = []
+            for version, obj in listing.changed:
+                if not isinstance(obj, Node):
+                    continue
+                if obj.name in self.cache.node_index:
+                    self.cache.add_node(obj)
+                else:
+                    fresh.append(obj)
+                known[obj.key] = version
+            if fresh:
+                self.cache.add_nodes(fresh)
+        else:
+            for version, obj in listing.changed:
+                self._upsert(obj, version)
+        self.resource_versions[kind] = resource_version
+        self.listed.add(kind)
 
     def _delete(self, kind: str, key: str, data: Mapping[str, Any] | None) -> None:
         cache = self.cache

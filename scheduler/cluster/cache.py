@@ -176,6 +176,25 @@ class ClusterCache:
         else:
             log.debug("cache ignores %s %s", obj.kind, obj.key)
 
+    def remove_object(self, kind: str, key: str) -> None:
+        """Remove a PriorityClass, PodGroup, LeaderWorkerSet or DeviceClass by key (a
+        deletion seen by the webhook's informers); unknown keys are ignored. Nodes, pods,
+        slices and claims have their own ``remove_*``."""
+        if kind == "DeviceClass":
+            if self.classes.pop(key, None) is None:
+                return
+            self.class_specs.pop(key, None)
+            self.extended_resources = extended_resource_classes(self.classes.values())
+        elif kind == "PriorityClass":
+            if self.priority_classes.pop(key, None) is None:
+                return
+        elif kind == "PodGroup":
+            if self.pod_groups.pop(key, None) is None:
+                return
+        elif kind != "LeaderWorkerSet" or self.leader_worker_sets.pop(key, None) is None:
+            return
+        self._touch()
+
     def add_all(self, objects: Iterable[KubeObject]) -> None:
         """Add many objects; nodes and slices first so pods and claims find them."""
         items = list(objects)

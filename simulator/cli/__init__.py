@@ -23,6 +23,7 @@ from simulator.cli.inflate import inflate
 from simulator.cli.plan import plan
 from simulator.cli.replay import replay
 from simulator.cli.scenario import scenario_app
+from simulator.cli.serve import serve
 
 app = typer.Typer(
     name="tessera",
@@ -72,6 +73,7 @@ app.add_typer(dra_app, name="dra")
 app.command("inflate")(inflate)
 app.command("plan")(plan)
 app.command("replay")(replay)
+app.command("serve")(serve)
 app.add_typer(scenario_app, name="scenario")
 
 

@@ -41,6 +41,7 @@ from scheduler.framework.podinfo import pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework
 from scheduler.plugins.configuration import profiles_from_config
+from scheduler.plugins.gpu.base import DeviceChoice as PluginDeviceChoice
 from scheduler.plugins.gpu.fragmentation import Fragmentation
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.registry import build_framework
@@ -53,7 +54,8 @@ from simulator.gctune import simulation_gc
 from simulator.traces.openb import OpenbPod, read_pods
 from simulator.traces.openb_objects import OpenbObjects
 
-DeviceChoice = Literal["first-fit", "policy", "config"]
+DeviceChoice = Literal[PluginDeviceChoice, "config"]
+"""The GPU score plugin's ``deviceChoice``, or ``config`` when --config plugin args set it."""
 
 MAX_ARRIVED_PCT = 130
 POPULARITY = 0.95

@@ -37,13 +37,14 @@ run's seed, so that a replay repeats bit for bit whatever the machine's load.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import yaml
 
 from scheduler.api.kubeschedulerconfig import KubeSchedulerConfiguration
 from scheduler.framework.profiles import Profile
 from scheduler.plugins.configuration import profiles_from_config
+from scheduler.plugins.gpu.base import DeviceChoice
 from scheduler.plugins.gpu.fragmentation import Fragmentation
 from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix
 from scheduler.plugins.registry import REGISTRY
@@ -65,8 +66,6 @@ __all__ = [
     "with_target_workload",
     "workload_args",
 ]
-
-DeviceChoice = Literal["first-fit", "policy"]
 
 GPU_SCORERS: dict[str, str] = {
     "tessera": "Tessera",

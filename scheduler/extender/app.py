@@ -34,6 +34,7 @@ from typing import TypeVar
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -65,6 +66,8 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """Default request size cap: a full ``Nodes`` list of 5,000 nodes is about 15 MiB."""
 
 VERBS = ("filter", "prioritize", "preempt", "bind")
+SYNC_WAIT = 5.0
+"""Seconds ``GET /sync`` holds a request before answering 503 (the prober retries)."""
 _T = TypeVar("_T")
 _ARGS_KEYS = frozenset({"Pod", "Nodes", "NodeNames"})
 _STR = frozenset({str})
@@ -80,6 +83,9 @@ class Webhook:
     binder: Binder
     metrics: WebhookMetrics
     ready: Callable[[], bool]
+    synced_to: Callable[[int, float], bool] | None = None
+    """Block until the state has processed the API up to a resourceVersion, or a timeout
+    (seconds); whether it has (``GET /sync``)."""
 
 
 class _TooLarge(Exception):
@@ -273,10 +279,25 @@ def _health_routes(webhook: Webhook) -> list[Route]:
     async def metrics(request: Request) -> Response:
         return Response(webhook.metrics.render(), media_type=CONTENT_TYPE)
 
+    async def sync(request: Request) -> Response:
+        # the simulator's sync probe (docs/extender.md, "What the webhook must do for a
+        # replay"): 200 once every informer has processed the API up to ?resourceVersion=N
+        text = request.query_params.get("resourceVersion", "")
+        if not text:
+            return await readyz(request)
+        if not text.isdigit() or len(text) > 30:
+            return _text(400, f"resourceVersion {text[:40]!r}: expected a decimal integer")
+        wanted = int(text)
+        synced_to = webhook.synced_to
+        if synced_to is not None and await run_in_threadpool(synced_to, wanted, SYNC_WAIT):
+            return _text(200, "ok")
+        return _text(503, f"not synced to resourceVersion {wanted} yet")
+
     return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/sync", sync, methods=["GET"]),
     ]
 
 

@@ -368,6 +368,9 @@ class Informers:
         self._threads: list[threading.Thread] = []
         self._last_event: float | None = None
         self._started = False
+        # per kind: the resourceVersion its sink has processed up to (None: not served)
+        self._reached: dict[str, int | None] = {}
+        self._progress = threading.Condition(self._lock)
 
     # -- public -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -412,7 +415,52 @@ class Informers:
         last = self._last_event
         return None if last is None else time.monotonic() - last
 
+    def reached(self, resource_version: int) -> bool:
+        """Whether every kind has synced and its sink has processed everything up to
+        ``resource_version`` (its last list, event or bookmark carries at least that version);
+        a kind the server does not serve counts as current. resourceVersions are compared as
+        the decimal integers tessera's API facade (and etcd) issue; a kind whose version is
+        not a number never counts as reached."""
+        with self._lock:
+            return self._reached_locked(resource_version)
+
+    def wait_reached(self, resource_version: int, timeout: float) -> bool:
+        """Block until :meth:`reached` or ``timeout`` seconds; returns :meth:`reached`."""
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while not self._reached_locked(resource_version):
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return False
+                self._progress.wait(min(left, 0.5))
+            return True
+
+    def _reached_locked(self, resource_version: int) -> bool:
+        if len(self._synced) < len(self.kinds):
+            return False
+        for kind in self.kinds:
+            if kind not in self._reached:
+                return False
+            version = self._reached[kind]
+            if version is not None and version < resource_version:
+                return False
+        return True
+
     # -- for the reflectors ------------------------------------------------------------------
+    def _advance(self, kind: str, resource_version: str | None) -> None:
+        """Record that ``kind``'s sink has processed up to ``resource_version`` (None: the kind
+        is not served)."""
+        if resource_version is None:
+            version: int | None = None
+        else:
+            try:
+                version = int(resource_version)
+            except ValueError:
+                version = -1
+        with self._progress:
+            self._reached[kind] = version
+            self._progress.notify_all()
+
     def _touch(self) -> None:
         self._last_event = time.monotonic()
 
@@ -493,6 +541,7 @@ class _Reflector:
                     rv = self._list(version)
                     need_list = False
                     self.owner._mark_synced(self.kind)
+                    self.owner._advance(self.kind, rv)
                 rv, short = self._watch(version, rv)
                 if short:
                     log.warning("%s: watch ended within %.0f s without events; re-listing",
@@ -553,6 +602,7 @@ class _Reflector:
             self._deliver([], "", first=True, last=True)
         self.owner._touch()
         self.owner._mark_synced(self.kind)
+        self.owner._advance(self.kind, None)
 
     # -- requests -----------------------------------------------------------------------------
     def _path(self, version: str) -> str:
@@ -663,6 +713,7 @@ class _Reflector:
         kind, gv = self.kind, f"{self.spec.group}/{version}" if self.spec.group else version
         apply = self.sink.apply
         touch = self.owner._touch
+        advance = self.owner._advance
         pending = b""
         try:
             for received in resp.stream(None, decode_content=True):
@@ -697,6 +748,7 @@ class _Reflector:
                         continue
                     if new_rv:
                         rv = str(new_rv)
+                        advance(kind, rv)
         except _TRANSPORT_ERRORS as exc:
             if self.owner._stop.is_set():
                 raise _Stopped from None

@@ -113,6 +113,8 @@ class InformersLike(Protocol):
 
     def last_event_age(self) -> float | None: ...
 
+    def wait_reached(self, resource_version: int, timeout: float) -> bool: ...
+
 
 def build_webhook(
     state: ClusterState,
@@ -153,7 +155,12 @@ def build_webhook(
             return False
         return informers is None or informers.synced()
 
-    return Webhook(state, decisions, binder, metrics, ready or is_ready)
+    def synced_to(resource_version: int, timeout: float) -> bool:
+        if informers is None:
+            return is_ready()  # a snapshot is always current once loaded
+        return informers.wait_reached(resource_version, timeout)
+
+    return Webhook(state, decisions, binder, metrics, ready or is_ready, synced_to)
 
 
 def _ssl(options: ServeOptions) -> dict[str, Any]:

@@ -335,3 +335,32 @@ def test_the_webhook_command_serves_the_api_cluster(stack: Stack, tmp_path: Path
         process.terminate()
         process.wait(20)
     assert "Traceback" not in log.read_text()
+
+
+def test_sync_probe_waits_for_the_informers(stack: Stack) -> None:
+    """``GET /sync?resourceVersion=N`` (the simulator's probe): 200 once every informer has
+    processed the API up to N — a write's resourceVersion is reached shortly after it — 503
+    for a version the API has not issued yet, 400 for a version that is not a number."""
+    client_ = stack.webhook.client
+    assert client_ is not None
+    raw = stack.core.create_namespaced_pod(
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "sync-probe", "namespace": "default"},
+            "spec": {"containers": [{"name": "main", "image": "x"}]},
+        },
+        _preload_content=False,
+    )
+    written = int(orjson.loads(raw.data)["metadata"]["resourceVersion"])
+    reply = client_.get("/sync", params={"resourceVersion": str(written)})
+    assert reply.status_code == 200, reply.text
+    with stack.webhook.state.lock:
+        assert stack.webhook.state.pod("default/sync-probe") is not None
+    started = time.monotonic()
+    ahead = client_.get("/sync", params={"resourceVersion": str(written + 10**9)})
+    assert ahead.status_code == 503
+    assert time.monotonic() - started >= 4.0  # held for SYNC_WAIT before giving up
+    assert client_.get("/sync", params={"resourceVersion": "abc"}).status_code == 400
+    assert client_.get("/sync").status_code == 200  # without a version: readiness

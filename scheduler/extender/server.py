@@ -264,16 +264,21 @@ def informers_for(api_client: Any, state: ClusterState) -> InformersLike:
 
 
 def api_client(kubeconfig: Path | None) -> Any:
-    """A Kubernetes ApiClient from ``kubeconfig``, else the in-cluster configuration."""
+    """A Kubernetes ApiClient from ``kubeconfig``, else the in-cluster configuration;
+    ValueError naming the source when it cannot be read."""
     from kubernetes import client, config  # noqa: PLC0415 (only with an API server)
 
     configuration = client.Configuration()
     load_file: Any = config.load_kube_config
     load_in_cluster: Any = config.load_incluster_config
-    if kubeconfig is not None:
-        load_file(config_file=str(kubeconfig), client_configuration=configuration)
-    else:
-        load_in_cluster(client_configuration=configuration)
+    try:
+        if kubeconfig is not None:
+            load_file(config_file=str(kubeconfig), client_configuration=configuration)
+        else:
+            load_in_cluster(client_configuration=configuration)
+    except config.ConfigException as exc:
+        where = f"--kubeconfig {kubeconfig}" if kubeconfig is not None else "in-cluster config"
+        raise ValueError(f"{where}: {exc}") from None
     # one watch per informer kind, plus the bind verb's worker threads
     configuration.connection_pool_maxsize = 64
     return client.ApiClient(configuration)

@@ -186,6 +186,7 @@ def servers(webhook: Webhook, options: ServeOptions) -> list[uvicorn.Server]:
         log_level=options.log_level,
         access_log=False,
         lifespan="off",
+        http="h11",  # the same parser whether or not httptools happens to be installed
         timeout_keep_alive=120,
         **_ssl(options),
     )

@@ -75,6 +75,9 @@ class ApiServer:
             access_log=False,
             lifespan="off",
             ws="none",
+            # h11 answers every malformed request through the app's Status errors; httptools,
+            # picked automatically when installed, answers some itself in plain text
+            http="h11",
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )

@@ -26,7 +26,9 @@ from tests.apiserver.conftest import serve
 
 SEED = 20260501
 REQUESTS = 5000
-BUDGET_SECONDS = 30.0
+BUDGET_SECONDS = 180.0
+"""A runaway guard, not a speed test (about 10 s on a quiet 2-core machine; speed is
+measured by bench/bench_apiserver.py)."""
 RV_WAIT = 0.01
 """How long the fuzz server waits for a too-new resourceVersion before its 504 (3 s upstream;
 a fuzz request has nothing to wait for)."""

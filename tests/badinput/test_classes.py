@@ -289,6 +289,6 @@ def test_out_is_checked_before_the_run(tmp_path: Path) -> None:
         ["replay", "--cluster", "missing.yaml", "--trace", "missing", "--out", str(blocker)]
     )
     assert line == f"error: --out {blocker}: exists and is not a directory"
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 10  # before any input is read
     line = _one_error(["inflate", "--json", str(tmp_path), "--seed", "1"])
     assert line == f"error: --json {tmp_path}: is a directory (expected a file name)"

@@ -34,6 +34,7 @@ from scheduler.framework.interfaces import (
     Diagnosis,
     FilterPlugin,
     GangPlacementPlugin,
+    GangPreemptionPlugin,
     NodeIds,
     PermitPlugin,
     Plugin,
@@ -99,6 +100,8 @@ class _Points:
     pre_bind: list[PreBindPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     gang: list[GangPlacementPlugin] = field(default_factory=list)
+    gang_preemption: list[GangPreemptionPlugin] = field(default_factory=list)
+    """The PostFilter plugins that also preempt for whole gangs (checked once, here)."""
 
 
 def _score_and_normalize(
@@ -166,6 +169,9 @@ class Framework:
         for point, names in expanded.points.items():
             if names:  # nothing implements PostBind: its list is always empty
                 getattr(points, point).extend(by_name[name] for name in names)
+        points.gang_preemption = [
+            p for p in points.post_filter if isinstance(p, GangPreemptionPlugin)
+        ]
         if len(points.queue_sort) > 1:
             sorts = [p.name for p in points.queue_sort]
             raise ValueError(f"profile {profile.name}: more than one QueueSort plugin: {sorts}")

@@ -242,6 +242,7 @@ class _Tables:
     q_index: NDArray[np.intp]  # each class's share index
     table_t: NDArray[np.bool_]  # access: models x classes, last row for nodes without a model
     cpu_only: NDArray[np.bool_]
+    cpu_levels: NDArray[np.int64]  # the classes' distinct CPU requests, ascending
     # plain-Python copies for the scalar path
     shares: tuple[int, ...]
     classes: tuple[
@@ -250,14 +251,23 @@ class _Tables:
     access: tuple[tuple[bool, ...], ...]
 
 
-_TABLES: dict[int, tuple[WorkloadMix, _Tables]] = {}
+_TABLES: dict[int, tuple[WorkloadMix, _Tables, dict[bytes, float]]] = {}
+MEMO_MAX = 200_000
+"""F_n(M) values remembered per mix (node states recur: a cluster runs few distinct shapes);
+past this many the memo starts over (its values never change, only its size is bounded)."""
 
 
 def _mix_tables(mix: WorkloadMix) -> _Tables:
     """The constants of ``mix`` (cached by object identity)."""
+    return _mix_entry(mix)[0]
+
+
+def _mix_entry(mix: WorkloadMix) -> tuple[_Tables, dict[bytes, float]]:
+    """The constants of ``mix`` and its memo of F_n(M) per node state key (cached by object
+    identity)."""
     found = _TABLES.get(id(mix))
     if found is not None and found[0] is mix:
-        return found[1]
+        return found[1], found[2]
     shares, q_index = np.unique(mix.gpu_milli, return_inverse=True)
     any_model = np.asarray(np.all(mix.allowed, axis=1), dtype=np.bool_)
     table = np.concatenate([mix.allowed, any_model[:, None]], axis=1)  # [M, T + 1]
@@ -267,6 +277,7 @@ def _mix_tables(mix: WorkloadMix) -> _Tables:
         q_index=q_index.astype(np.intp),
         table_t=np.ascontiguousarray(table.T),
         cpu_only=cpu_only,
+        cpu_levels=np.unique(mix.cpu_milli),
         shares=tuple(int(q) for q in shares),
         classes=tuple(
             (int(c), int(i), int(k), float(w), bool(o))
@@ -278,8 +289,9 @@ def _mix_tables(mix: WorkloadMix) -> _Tables:
     )
     if len(_TABLES) > 64:
         _TABLES.clear()
-    _TABLES[id(mix)] = (mix, tables)
-    return tables
+    memo: dict[bytes, float] = {}
+    _TABLES[id(mix)] = (mix, tables, memo)
+    return tables, memo
 
 
 def _frag_one(cpu: int, gpus: Sequence[int], model: int, t: _Tables) -> float:
@@ -352,21 +364,64 @@ def node_frag(
             f"got {model.min()}..{model.max()}"
         )
     batch = np.broadcast_shapes(cpu.shape, gpu.shape[:-1], model.shape)
-    tables = _mix_tables(mix)
-    if math.prod(batch) <= SCALAR_BATCH:
-        width = gpu.shape[-1]
-        flat_cpu = np.broadcast_to(cpu, batch).reshape(-1).tolist()
-        flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(math.prod(batch), width).tolist()
-        flat_model = np.broadcast_to(model, batch).reshape(-1).tolist()
-        values = [
-            _frag_one(c, g, m, tables)
-            for c, g, m in zip(flat_cpu, flat_gpu, flat_model, strict=True)
-        ]
-        return np.array(values, dtype=np.float64).reshape(batch)
-    cpu = np.broadcast_to(cpu, batch)
-    model = np.broadcast_to(model, batch)
-    gpu = np.broadcast_to(gpu, (*batch, gpu.shape[-1]))
+    tables, memo = _mix_entry(mix)
+    count = math.prod(batch)
+    width = gpu.shape[-1]
+    flat_cpu = np.broadcast_to(cpu, batch).reshape(-1)
+    flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(count, width)
+    flat_model = np.broadcast_to(model, batch).reshape(-1)
+    keys = _state_keys(flat_cpu, flat_gpu, flat_model, tables)
+    values = [memo.get(k) for k in keys]
+    missing = [i for i, v in enumerate(values) if v is None]
+    if missing:
+        if len(memo) + len(missing) > MEMO_MAX:
+            memo.clear()
+        rows = np.array(missing, dtype=np.intp)
+        if len(missing) <= SCALAR_BATCH:
+            fresh = [
+                _frag_one(c, g, m, tables)
+                for c, g, m in zip(
+                    flat_cpu[rows].tolist(),
+                    flat_gpu[rows].tolist(),
+                    flat_model[rows].tolist(),
+                    strict=True,
+                )
+            ]
+        else:
+            fresh = _frag_rows(
+                flat_cpu[rows], flat_gpu[rows], flat_model[rows], tables, mix
+            ).tolist()
+        for i, value in zip(missing, fresh, strict=True):
+            values[i] = memo[keys[i]] = value
+    return np.array(values, dtype=np.float64).reshape(batch)
 
+
+def _state_keys(
+    cpu: NDArray[np.int64], gpu: NDArray[np.int64], model: NDArray[np.int64], tables: _Tables
+) -> list[bytes]:
+    """One key per node state, equal for states F_n(M) cannot tell apart: the GPUs' free
+    milli and the model as they are, the CPU as how many of the classes' CPU requests it
+    meets (F_n(M) reads the CPU only through ``cpu >= cpu_m``)."""
+    level = np.searchsorted(tables.cpu_levels, cpu, side="right")
+    packed = np.empty((len(cpu), gpu.shape[1] + 2), dtype=np.int32)
+    packed[:, 0] = level
+    packed[:, 1] = model
+    packed[:, 2:] = gpu
+    row = np.dtype((np.void, packed.shape[1] * packed.itemsize))
+    keys: list[bytes] = np.ascontiguousarray(packed).view(row).ravel().tolist()
+    return keys
+
+
+def _frag_rows(
+    cpu: NDArray[np.int64],
+    gpu: NDArray[np.int64],
+    model: NDArray[np.int64],
+    tables: _Tables,
+    mix: WorkloadMix,
+) -> NDArray[np.float64]:
+    """F_n(M) of node states given as rows (``cpu[n]``, ``gpu[n, G]``, ``model[n]``),
+    vectorised; bit for bit :func:`_frag_one` of each row."""
+    n_models = mix.allowed.shape[1]
     idle = gpu.sum(axis=-1).astype(np.float64)  # R_n
     # Per distinct share q: how many GPUs fit q, and the idle milli on GPUs too small for q.
     q_axis, q_index, table_t, cpu_only = (

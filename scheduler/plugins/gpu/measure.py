@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -408,8 +408,7 @@ def _state_keys(
     packed[:, 1] = model
     packed[:, 2:] = gpu
     row = np.dtype((np.void, packed.shape[1] * packed.itemsize))
-    keys: list[bytes] = np.ascontiguousarray(packed).view(row).ravel().tolist()
-    return keys
+    return cast("list[bytes]", np.ascontiguousarray(packed).view(row).ravel().tolist())
 
 
 def _frag_rows(

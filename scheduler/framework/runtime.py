@@ -190,7 +190,9 @@ class Framework:
         try:
             return call(*args, **kwargs)
         finally:
-            timing = self.timings.setdefault((point, name), PluginTiming())
+            timing = self.timings.get((point, name))
+            if timing is None:
+                timing = self.timings[(point, name)] = PluginTiming()
             timing.calls += 1
             timing.seconds += time.perf_counter() - start
 

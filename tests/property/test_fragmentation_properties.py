@@ -1,6 +1,6 @@
 """F_n(M) is one function however it is computed: the plain-Python row, the vectorised rows
 and the memoised batch agree bit for bit, and node states F_n(M) cannot tell apart (CPU
-between the same two class requests) share their value."""
+between the same two class requests, GPUs in another order) share their value."""
 
 from __future__ import annotations
 
@@ -68,11 +68,12 @@ def test_every_path_gives_the_same_bits(
 
 @PROFILE
 @given(mix=mixes(), data=states())
-def test_states_between_the_same_cpu_requests_share_their_value(
+def test_states_the_memo_keys_alike_share_their_value(
     mix: WorkloadMix, data: tuple[list[int], list[list[int]], list[int]]
 ) -> None:
-    """Moving a node's free CPU anywhere between the same two class requests does not change
-    F_n(M) (what lets the memo key the CPU by level)."""
+    """Moving a node's free CPU anywhere between the same two class requests, or reordering
+    its GPUs, does not change F_n(M) (what lets the memo key the CPU by level and the GPUs
+    sorted)."""
     cpu, rows, model = data
     levels = sorted({int(c) for c in mix.cpu_milli})
     tables = measure._mix_tables(mix)
@@ -82,3 +83,5 @@ def test_states_between_the_same_cpu_requests_share_their_value(
         for other in {below, above - 1, c}:
             if other >= below and other < above:
                 assert measure._frag_one(other, g, m, tables) == measure._frag_one(c, g, m, tables)
+        for order in (sorted(g), sorted(g, reverse=True), g[1:] + g[:1]):
+            assert measure._frag_one(c, order, m, tables) == measure._frag_one(c, g, m, tables)

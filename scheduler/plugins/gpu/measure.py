@@ -28,6 +28,7 @@ bit-for-bit those of the reference.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, cast
@@ -243,6 +244,7 @@ class _Tables:
     table_t: NDArray[np.bool_]  # access: models x classes, last row for nodes without a model
     cpu_only: NDArray[np.bool_]
     cpu_levels: NDArray[np.int64]  # the classes' distinct CPU requests, ascending
+    cpu_level_list: tuple[int, ...]  # the same, for the scalar path
     # plain-Python copies for the scalar path
     shares: tuple[int, ...]
     classes: tuple[
@@ -251,7 +253,8 @@ class _Tables:
     access: tuple[tuple[bool, ...], ...]
 
 
-_TABLES: dict[int, tuple[WorkloadMix, _Tables, dict[bytes, float]]] = {}
+_Memo = dict[bytes | tuple[int, ...], float]
+_TABLES: dict[int, tuple[WorkloadMix, _Tables, _Memo]] = {}
 MEMO_MAX = 200_000
 """F_n(M) values remembered per mix (node states recur: a cluster runs few distinct shapes);
 past this many the memo starts over (its values never change, only its size is bounded)."""
@@ -262,7 +265,7 @@ def _mix_tables(mix: WorkloadMix) -> _Tables:
     return _mix_entry(mix)[0]
 
 
-def _mix_entry(mix: WorkloadMix) -> tuple[_Tables, dict[bytes, float]]:
+def _mix_entry(mix: WorkloadMix) -> tuple[_Tables, _Memo]:
     """The constants of ``mix`` and its memo of F_n(M) per node state key (cached by object
     identity)."""
     found = _TABLES.get(id(mix))
@@ -278,6 +281,7 @@ def _mix_entry(mix: WorkloadMix) -> tuple[_Tables, dict[bytes, float]]:
         table_t=np.ascontiguousarray(table.T),
         cpu_only=cpu_only,
         cpu_levels=np.unique(mix.cpu_milli),
+        cpu_level_list=tuple(int(c) for c in np.unique(mix.cpu_milli)),
         shares=tuple(int(q) for q in shares),
         classes=tuple(
             (int(c), int(i), int(k), float(w), bool(o))
@@ -289,7 +293,7 @@ def _mix_entry(mix: WorkloadMix) -> tuple[_Tables, dict[bytes, float]]:
     )
     if len(_TABLES) > 64:
         _TABLES.clear()
-    memo: dict[bytes, float] = {}
+    memo: _Memo = {}
     _TABLES[id(mix)] = (mix, tables, memo)
     return tables, memo
 
@@ -353,26 +357,23 @@ def node_frag(
     model = np.asarray(gpu_model, dtype=np.int64)
     if gpu.ndim < 1:
         raise ValueError(f"node_frag: gpu_free needs a trailing GPU axis, got shape {gpu.shape}")
-    if gpu.size and (gpu.min() < 0 or gpu.max() > GPU_MILLI):
-        raise ValueError(
-            f"node_frag: gpu_free values must be in 0..1000, got {gpu.min()}..{gpu.max()}"
-        )
-    n_models = mix.allowed.shape[1]
-    if model.size and (model.min() < -1 or model.max() >= n_models):
-        raise ValueError(
-            f"node_frag: gpu_model ids must be in -1..{n_models - 1}, "
-            f"got {model.min()}..{model.max()}"
-        )
     batch = np.broadcast_shapes(cpu.shape, gpu.shape[:-1], model.shape)
-    tables, memo = _mix_entry(mix)
     count = math.prod(batch)
     width = gpu.shape[-1]
     flat_cpu = np.broadcast_to(cpu, batch).reshape(-1)
     flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(count, width)
     flat_model = np.broadcast_to(model, batch).reshape(-1)
+    tables, memo = _mix_entry(mix)
+    n_models = mix.allowed.shape[1]
+    if count <= SCALAR_BATCH:
+        values = _frag_few(
+            flat_cpu.tolist(), flat_gpu.tolist(), flat_model.tolist(), tables, memo, n_models
+        )
+        return np.array(values, dtype=np.float64).reshape(batch)
+    _check_states(gpu.min() if gpu.size else 0, gpu.max() if gpu.size else 0, model, n_models)
     keys = _state_keys(flat_cpu, flat_gpu, flat_model, tables)
-    values = [memo.get(k) for k in keys]
-    missing = [i for i, v in enumerate(values) if v is None]
+    found = [memo.get(k) for k in keys]
+    missing = [i for i, v in enumerate(found) if v is None]
     if missing:
         if len(memo) + len(missing) > MEMO_MAX:
             memo.clear()
@@ -392,21 +393,61 @@ def node_frag(
                 flat_cpu[rows], flat_gpu[rows], flat_model[rows], tables, mix
             ).tolist()
         for i, value in zip(missing, fresh, strict=True):
-            values[i] = memo[keys[i]] = value
-    return np.array(values, dtype=np.float64).reshape(batch)
+            found[i] = memo[keys[i]] = value
+    return np.array(found, dtype=np.float64).reshape(batch)
+
+
+def _check_states(low: int, high: int, model: NDArray[np.int64], n_models: int) -> None:
+    """ValueError for a GPU share outside 0..1000 (``low``/``high``: the batch's extremes) or
+    a model id outside -1..T-1."""
+    if low < 0 or high > GPU_MILLI:
+        raise ValueError(f"node_frag: gpu_free values must be in 0..1000, got {low}..{high}")
+    if model.size and (model.min() < -1 or model.max() >= n_models):
+        raise ValueError(
+            f"node_frag: gpu_model ids must be in -1..{n_models - 1}, "
+            f"got {model.min()}..{model.max()}"
+        )
+
+
+def _frag_few(
+    cpu: list[int],
+    gpus: list[list[int]],
+    models: list[int],
+    tables: _Tables,
+    memo: _Memo,
+    n_models: int,
+) -> list[float]:
+    """F_n(M) of a few node states in plain Python, through the memo (tuple keys: the CPU
+    level, the model, the GPUs' free milli in ascending order; see :func:`_state_keys`)."""
+    flat = [g for row in gpus for g in row]
+    _check_states(
+        min(flat, default=0), max(flat, default=0), np.asarray(models, dtype=np.int64), n_models
+    )
+    levels = tables.cpu_level_list
+    out: list[float] = []
+    for c, g, m in zip(cpu, gpus, models, strict=True):
+        key = (bisect_right(levels, c), m, *sorted(g))
+        value = memo.get(key)
+        if value is None:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            value = memo[key] = _frag_one(c, g, m, tables)
+        out.append(value)
+    return out
 
 
 def _state_keys(
     cpu: NDArray[np.int64], gpu: NDArray[np.int64], model: NDArray[np.int64], tables: _Tables
 ) -> list[bytes]:
-    """One key per node state, equal for states F_n(M) cannot tell apart: the GPUs' free
-    milli and the model as they are, the CPU as how many of the classes' CPU requests it
+    """One key per node state, equal for states F_n(M) cannot tell apart: the model, the
+    GPUs' free milli in ascending order (F_n(M) reads them only through integer sums and
+    counts, which ignore the order), the CPU as how many of the classes' CPU requests it
     meets (F_n(M) reads the CPU only through ``cpu >= cpu_m``)."""
     level = np.searchsorted(tables.cpu_levels, cpu, side="right")
-    packed = np.empty((len(cpu), gpu.shape[1] + 2), dtype=np.int32)
+    packed = np.empty((len(cpu), gpu.shape[1] + 2), dtype=np.int16)  # all below 2**15
     packed[:, 0] = level
     packed[:, 1] = model
-    packed[:, 2:] = gpu
+    packed[:, 2:] = np.sort(gpu, axis=1)
     row = np.dtype((np.void, packed.shape[1] * packed.itemsize))
     return cast("list[bytes]", np.ascontiguousarray(packed).view(row).ravel().tolist())
 

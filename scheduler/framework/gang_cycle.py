@@ -83,7 +83,12 @@ class GangCycle:
         for member in prepared:
             key = feasibility_key(member)
             if key not in seen:
-                nodes, _ = fw.find_feasible(CycleState(), member, snapshot)
+                known = fw.filter_memo.get(member, snapshot)
+                if known is None:
+                    nodes, diagnosis = fw.find_feasible(CycleState(), member, snapshot)
+                    fw.filter_memo.put(member, snapshot, nodes, diagnosis)
+                else:
+                    nodes = known[0]
                 seen[key] = nodes
             feasible.append(seen[key])
         plugin = fw.points.gang[0]

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.filter_memo import FilterMemo
 from scheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     BindPlugin,
@@ -156,6 +157,8 @@ class Framework:
         self.plugins = list(plugins)
         self.node_rank = node_rank
         self.rng = np.random.default_rng(profile.seed)
+        self.filter_memo = FilterMemo()
+        """PreFilter + Filter verdicts of the current cache generation, per pod shape."""
         self.timings: dict[tuple[str, str], PluginTiming] = {}
         by_name = {plugin.name: plugin for plugin in self.plugins}
         try:
@@ -380,7 +383,12 @@ class Framework:
         """One full cycle for a lone pod (see the module docstring)."""
         snapshot = self.handle.cache.snapshot()
         state = CycleState()
-        nodes, diagnosis = self.find_feasible(state, pod, snapshot)
+        known = self.filter_memo.get(pod, snapshot)
+        if known is not None and len(known[0]) == 0:
+            nodes, diagnosis = known  # a pod of this shape found no node at this generation
+        else:
+            nodes, diagnosis = self.find_feasible(state, pod, snapshot)
+            self.filter_memo.put(pod, snapshot, nodes, diagnosis)
         if len(nodes) == 0:
             if diagnosis.prefilter is not None and diagnosis.prefilter.code == Code.ERROR:
                 # an internal error is not a FitError: upstream runs no PostFilter for it

@@ -14,16 +14,26 @@ an offered load of 1.0 gives roughly 70-85% GPU allocation over the second half 
 
 Everything runs in a fresh Python subprocess (peak RSS is its ``ru_maxrss``): trace
 generation, the replay (wall and CPU seconds, events per second = engine events processed /
-replay wall seconds, pods scheduled), and with ``--profile`` a cProfile of the replay whose
-top functions (by own time and by cumulative time) go into the report.
+replay wall seconds, pods scheduled, the SHA-256 of placements.jsonl and timeline.csv), and
+with ``--profile`` a cProfile of the replay whose top functions (by own time and by
+cumulative time) go into the report.
 
-Run: ``python bench/bench_replay.py [--pods N] [--load L] [--profile]``.
+Baseline: the same replay of the code at ``--baseline REV`` (default
+:data:`BASELINE_REV`, the commit before the replay's hot paths were reworked), exported with
+``git archive`` into a temporary directory and run in its own subprocess in the same
+invocation, right before the current code, so the ratios (``speedup_wall``,
+``speedup_cpu``, ``rss_ratio``) compare the two on the same machine under the same load;
+``same_outputs`` says whether both wrote byte-identical placements and timelines.
+``--baseline none`` skips it.
+
+Run: ``python bench/bench_replay.py [--pods N] [--load L] [--profile] [--baseline REV]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
 import json
 import os
@@ -41,6 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "replay.json"
 CLUSTER = ROOT / "traces" / "clusters" / "openb.yaml"
 SEED = 42
+BASELINE_REV = "4df470e"
+"""The serving + batch scenarios commit: the replay as it was measured at 5,589 events/s."""
 
 
 def _top(profile: cProfile.Profile, key: str, count: int = 15) -> list[dict[str, Any]]:
@@ -109,6 +121,10 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
             profiler.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     events = replay.engine.processed
+    digests = {
+        name: hashlib.sha256((result.directory / name).read_bytes()).hexdigest()
+        for name in ("placements.jsonl", "timeline.csv")
+    }
     out: dict[str, Any] = {
         "pods": pods,
         "seed": SEED,
@@ -141,6 +157,7 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
             else None,
             "gpu_alloc_final_pct": alloc[-1] if alloc else None,
             "pending_seconds": summary["pending_seconds"],
+            "sha256": digests,
         }
     )
     if profiler is not None:
@@ -152,8 +169,9 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
     return out
 
 
-def run_child(pods: int, load: float, profile: bool) -> dict[str, Any]:
-    """:func:`child` in a fresh interpreter (its stderr is echoed if it dies)."""
+def run_child(pods: int, load: float, profile: bool, code: Path = ROOT) -> dict[str, Any]:
+    """:func:`child` in a fresh interpreter importing the code under ``code`` (its stderr
+    is echoed if it dies)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child"]
     command += ["--pods", str(pods), "--load", str(load)]
     if profile:
@@ -163,8 +181,8 @@ def run_child(pods: int, load: float, profile: bool) -> dict[str, Any]:
         check=False,
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code)},
     )
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
@@ -181,6 +199,11 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the replay")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE_REV,
+        help="git revision measured in the same run for the ratios ('none': skip)",
+    )
     args = parser.parse_args()
     if args.child:
         json.dump(child(args.pods, args.load, args.profile), sys.stdout)
@@ -189,6 +212,16 @@ def main() -> int:
 
     load = os.getloadavg()
     started = time.perf_counter()
+    baseline = None
+    if args.baseline != "none":
+        with tempfile.TemporaryDirectory(prefix="tessera-baseline-") as tree:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.baseline],
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+            baseline = run_child(args.pods, args.load, False, Path(tree))
     run = run_child(args.pods, args.load, args.profile)
     report: dict[str, Any] = {
         "benchmark": "replay",
@@ -201,6 +234,15 @@ def main() -> int:
         "load_average_at_start": [round(x, 2) for x in load],
         "run": run,
     }
+    if baseline is not None:
+        report["baseline"] = {"rev": args.baseline, "run": baseline}
+        report["ratios"] = {
+            "speedup_wall": round(baseline["replay_wall_s"] / run["replay_wall_s"], 3),
+            "speedup_cpu": round(baseline["replay_cpu_s"] / run["replay_cpu_s"], 3),
+            "rss_ratio": round(run["peak_rss_mib"] / baseline["peak_rss_mib"], 3),
+            "same_events": baseline["events"] == run["events"],
+            "same_outputs": baseline["sha256"] == run["sha256"],
+        }
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["process_wall_s"] = round(time.perf_counter() - started, 3)
     args.output.parent.mkdir(parents=True, exist_ok=True)

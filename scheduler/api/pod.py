@@ -357,10 +357,24 @@ def pod_requests(pod: Pod) -> ResourceList:
     no ``pods`` entry: the Fit plugin counts the pod itself separately).
     """
     spec = pod.spec
+    found = _REQUESTS_MEMO.get(id(spec))
+    if found is not None and found[0] is spec:
+        return dict(found[1])
     total = aggregate_container_resources(spec, "requests")
     if spec.resources is not None:
         for name, q in spec.resources.requests.items():
             if _pod_level_supported(name):
                 total[name] = parse_quantity(q)
     _add(total, spec.overhead)
-    return {name: resource_amount(name, amount) for name, amount in total.items()}
+    requests = {name: resource_amount(name, amount) for name, amount in total.items()}
+    if len(_REQUESTS_MEMO) >= _REQUESTS_MEMO_MAX:
+        _REQUESTS_MEMO.clear()
+    _REQUESTS_MEMO[id(spec)] = (spec, requests)
+    return dict(requests)
+
+
+_REQUESTS_MEMO: dict[int, tuple[PodSpec, ResourceList]] = {}
+""":func:`pod_requests` per spec object (specs are frozen and shared by the copies a pod
+goes through: created, prepared, assumed, bound); the memo holds the spec, so an id is never
+reused while it is in there."""
+_REQUESTS_MEMO_MAX = 4096

@@ -68,7 +68,17 @@ def gpu_free_rows(
     compute = t.capacity_names.index("compute") if "compute" in t.capacity_names else -1
     memory = t.capacity_names.index("memory") if "memory" in t.capacity_names else -1
     slices = layout.slice_counters
-    for g in range(layout.count):
+    columns: Sequence[int] = range(layout.count)
+    if compute >= 0:
+        # shared GPUs, all at once: the same integer arithmetic as one column at a time
+        shared_cols = [g for g in columns if layout.shared_kind[g] >= 0]
+        if shared_cols:
+            kinds = np.array([layout.shared_kind[g] for g in shared_cols], dtype=np.intp)
+            total = t.capacity[kinds, compute]
+            used = state.shared_used[rows][:, t.shared_slot[kinds], compute]
+            out[:, shared_cols] = (total - used) * GPU_MILLI // np.maximum(total, 1)
+            columns = [g for g in columns if layout.shared_kind[g] < 0]
+    for g in columns:
         shared = layout.shared_kind[g]
         full = layout.full_kind[g]
         counter_set = layout.counter_set[g]

@@ -174,6 +174,8 @@ class _Counts:
     matches: dict[int, _KindMatch]
     exact: bool
     everywhere: bool
+    collide: bool = False
+    """Two picks of matched devices may draw on one counter set (:func:`picks_may_collide`)."""
 
 
 class PrefilterCache:
@@ -293,7 +295,8 @@ def _full_counts(
             continue
         local = alive & (nodes >= 0)
         np.add.at(counts, nodes[local], per_row[local])
-    return _Counts(counts, snapshot.node_version.copy(), matches, exact, everywhere)
+    collide = any(picks_may_collide(snapshot.templates[t], m) for t, m in matches.items())
+    return _Counts(counts, snapshot.node_version.copy(), matches, exact, everywhere, collide)
 
 
 def prefilter(
@@ -337,9 +340,7 @@ def prefilter(
                     continue
                 group_ok |= entry.counts >= wanted
                 exact = exact and entry.exact
-                if wanted > 1 and any(
-                    picks_may_collide(snapshot.templates[t], m) for t, m in entry.matches.items()
-                ):
+                if wanted > 1 and entry.collide:
                     exact = False
             if not alternatives:
                 group_ok[:] = True

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scheduler.framework.cycle_state import CycleState
-from scheduler.framework.interfaces import GangPlan, GangPreemptionPlugin, NodeIds
+from scheduler.framework.interfaces import GangPlan, NodeIds
 from scheduler.framework.podinfo import PodInfo, feasibility_key
 from scheduler.framework.status import Status
 
@@ -83,7 +83,12 @@ class GangCycle:
         for member in prepared:
             key = feasibility_key(member)
             if key not in seen:
-                nodes, _ = fw.find_feasible(CycleState(), member, snapshot)
+                known = fw.filter_memo.get(member, snapshot)
+                if known is None:
+                    nodes, diagnosis = fw.find_feasible(CycleState(), member, snapshot)
+                    fw.filter_memo.put(member, snapshot, nodes, diagnosis)
+                else:
+                    nodes = known[0]
                 seen[key] = nodes
             feasible.append(seen[key])
         plugin = fw.points.gang[0]
@@ -143,13 +148,12 @@ class GangCycle:
     def _preempt(self, members: Sequence[PodInfo], snapshot: Snapshot) -> tuple[str, ...]:
         """Ask gang-preemption plugins to make room; the victims they evicted."""
         fw = self.framework
-        for plugin in fw.points.post_filter:
-            if isinstance(plugin, GangPreemptionPlugin):
-                result, status = fw._timed(
-                    "PostFilter", plugin.name, plugin.preempt_gang, CycleState(), members, snapshot
-                )
-                if status.ok and result is not None:
-                    return result.victims
+        for plugin in fw.points.gang_preemption:
+            result, status = fw._timed(
+                "PostFilter", plugin.name, plugin.preempt_gang, CycleState(), members, snapshot
+            )
+            if status.ok and result is not None:
+                return result.victims
         return ()
 
     def _discard(

@@ -37,7 +37,7 @@ from scheduler.api.lws import (
     LWS_WORKER_INDEX_LABEL,
 )
 from scheduler.api.meta import ResourceList
-from scheduler.api.pod import Pod, pod_key, pod_requests
+from scheduler.api.pod import Pod, PodSpec, pod_key, pod_requests
 from scheduler.api.podgroup import PodGroup
 from scheduler.api.priority import PriorityClass
 
@@ -224,13 +224,30 @@ def feasibility_key(pod: PodInfo) -> tuple[object, ...]:
         claims if not any(c.resource_claim_name for c in spec.resource_claims) else pod.key,
         pod.namespace,
         tuple(sorted(pod.pod.metadata.labels.items())),
-        spec.model_dump_json(
-            include={
-                "node_selector",
-                "affinity",
-                "tolerations",
-                "topology_spread_constraints",
-                "scheduler_name",
-            }
-        ),
+        _scheduling_fields(spec),
     )
+
+
+_SCHEDULING_FIELDS = {
+    "node_selector",
+    "affinity",
+    "tolerations",
+    "topology_spread_constraints",
+    "scheduler_name",
+}
+_FIELDS_MEMO: dict[int, tuple[PodSpec, str]] = {}
+_FIELDS_MEMO_MAX = 4096
+
+
+def _scheduling_fields(spec: PodSpec) -> str:
+    """The spec's scheduling fields as JSON, memoised per spec object (specs are frozen and
+    shared by the copies a pod goes through, so one gang retried many times serialises its
+    spec once; the memo holds the spec, so an id is never reused while it is in there)."""
+    found = _FIELDS_MEMO.get(id(spec))
+    if found is not None and found[0] is spec:
+        return found[1]
+    text = spec.model_dump_json(include=_SCHEDULING_FIELDS)
+    if len(_FIELDS_MEMO) >= _FIELDS_MEMO_MAX:
+        _FIELDS_MEMO.clear()
+    _FIELDS_MEMO[id(spec)] = (spec, text)
+    return text

@@ -29,12 +29,14 @@ import numpy.typing as npt
 
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.extenders import EXTENDER_NAME, SchedulerExtenders
+from scheduler.framework.filter_memo import FilterMemo
 from scheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     BindPlugin,
     Diagnosis,
     FilterPlugin,
     GangPlacementPlugin,
+    GangPreemptionPlugin,
     NodeIds,
     PermitPlugin,
     Plugin,
@@ -114,6 +116,8 @@ class _Points:
     pre_bind: list[PreBindPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     gang: list[GangPlacementPlugin] = field(default_factory=list)
+    gang_preemption: list[GangPreemptionPlugin] = field(default_factory=list)
+    """The PostFilter plugins that also preempt for whole gangs (checked once, here)."""
 
 
 def _score_and_normalize(
@@ -177,6 +181,8 @@ class Framework:
         self.plugins = list(plugins)
         self.node_rank = node_rank
         self.rng = np.random.default_rng(profile.seed)
+        self.filter_memo = FilterMemo()
+        """PreFilter + Filter verdicts of the current cache generation, per pod shape."""
         self.timings: dict[tuple[str, str], PluginTiming] = {}
         by_name = {plugin.name: plugin for plugin in self.plugins}
         try:
@@ -190,6 +196,9 @@ class Framework:
         for point, names in expanded.points.items():
             if names:  # nothing implements PostBind: its list is always empty
                 getattr(points, point).extend(by_name[name] for name in names)
+        points.gang_preemption = [
+            p for p in points.post_filter if isinstance(p, GangPreemptionPlugin)
+        ]
         if len(points.queue_sort) > 1:
             sorts = [p.name for p in points.queue_sort]
             raise ValueError(f"profile {profile.name}: more than one QueueSort plugin: {sorts}")
@@ -208,7 +217,9 @@ class Framework:
         try:
             return call(*args, **kwargs)
         finally:
-            timing = self.timings.setdefault((point, name), PluginTiming())
+            timing = self.timings.get((point, name))
+            if timing is None:
+                timing = self.timings[(point, name)] = PluginTiming()
             timing.calls += 1
             timing.seconds += time.perf_counter() - start
 
@@ -579,7 +590,12 @@ class Framework:
             return self._schedule_kube(pod, bind=bind)
         snapshot = self.handle.cache.snapshot()
         state = CycleState()
-        nodes, diagnosis = self.find_feasible(state, pod, snapshot)
+        known = self.filter_memo.get(pod, snapshot)
+        if known is not None and len(known[0]) == 0:
+            nodes, diagnosis = known  # a pod of this shape found no node at this generation
+        else:
+            nodes, diagnosis = self.find_feasible(state, pod, snapshot)
+            self.filter_memo.put(pod, snapshot, nodes, diagnosis)
         if len(nodes) == 0:
             if diagnosis.prefilter is not None and diagnosis.prefilter.code == Code.ERROR:
                 # an internal error is not a FitError: upstream runs no PostFilter for it

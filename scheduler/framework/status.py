@@ -19,7 +19,7 @@ which plugin produced a status (``plugin``). What each code makes the caller do:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 
 class Code(enum.IntEnum):
@@ -99,7 +99,7 @@ class Status:
 
     def with_plugin(self, plugin: str) -> Status:
         """The same status attributed to ``plugin`` (done by the runtime)."""
-        return self if self.plugin == plugin else replace(self, plugin=plugin)
+        return self if self.plugin == plugin else type(self)(self.code, self.reasons, plugin)
 
 
 _SUCCESS = Status()

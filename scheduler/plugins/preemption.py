@@ -91,6 +91,7 @@ class Preemption:
         self.tables = TableBuilder(self.args.levels)
         self._scan: _Running | None = None
         self._floor_key: tuple[int, int, int] | None = None
+        self._floor_seen: tuple[int, int] | None = None
         self._floor_versions = np.zeros(0, dtype=np.int64)
         self._floor = np.zeros(0, dtype=np.int64)
 
@@ -146,6 +147,9 @@ class Preemption:
         an empty node), recomputed only for nodes whose version moved: a cheap proof that
         a pod has no victim, which a saturated cluster asks for with every failing pod."""
         classes = snapshot.priority_classes
+        seen = (snapshot.cache_id, snapshot.generation)
+        if seen == self._floor_seen:
+            return self._floor  # nothing changed since the last call
         key = (snapshot.cache_id, snapshot.node_generation, len(classes))
         if self._floor_key != key or len(self._floor) != snapshot.size:
             self._floor_key = key
@@ -158,6 +162,7 @@ class Preemption:
                 (pod_priority(r.pod, classes) for r in records), default=np.iinfo(np.int64).max
             )
         self._floor_versions[stale] = snapshot.node_version[stale]
+        self._floor_seen = seen
         return self._floor
 
     def _running(self, snapshot: Snapshot) -> _Running:

@@ -214,6 +214,7 @@ class _PodState:
     bound_at: float | None = None
     ever_bound: bool = False
     completion_due: bool = False
+    completes_slot: str | None = None
 
 
 class Replay:
@@ -544,6 +545,7 @@ class Replay:
             created_at=now,
             remaining=item.duration,
             checkpoint=checkpoint,
+            completes_slot=item.completes_slot,
         )
 
     def _arrive(self, index: int, now: float) -> None:
@@ -921,7 +923,7 @@ class Replay:
             self._stale -= 1
             return
         state.completion_due = False
-        slot = self._items[state.index].completes_slot
+        slot = state.completes_slot
         self._finish(state, now)
         waiting = self.slot_waiting.get(slot) if slot is not None else None
         if waiting:

@@ -28,9 +28,10 @@ bit-for-bit those of the reference.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -242,6 +243,8 @@ class _Tables:
     q_index: NDArray[np.intp]  # each class's share index
     table_t: NDArray[np.bool_]  # access: models x classes, last row for nodes without a model
     cpu_only: NDArray[np.bool_]
+    cpu_levels: NDArray[np.int64]  # the classes' distinct CPU requests, ascending
+    cpu_level_list: tuple[int, ...]  # the same, for the scalar path
     # plain-Python copies for the scalar path
     shares: tuple[int, ...]
     classes: tuple[
@@ -250,14 +253,24 @@ class _Tables:
     access: tuple[tuple[bool, ...], ...]
 
 
-_TABLES: dict[int, tuple[WorkloadMix, _Tables]] = {}
+_Memo = dict[bytes | tuple[int, ...], float]
+_TABLES: dict[int, tuple[WorkloadMix, _Tables, _Memo]] = {}
+MEMO_MAX = 200_000
+"""F_n(M) values remembered per mix (node states recur: a cluster runs few distinct shapes);
+past this many the memo starts over (its values never change, only its size is bounded)."""
 
 
 def _mix_tables(mix: WorkloadMix) -> _Tables:
     """The constants of ``mix`` (cached by object identity)."""
+    return _mix_entry(mix)[0]
+
+
+def _mix_entry(mix: WorkloadMix) -> tuple[_Tables, _Memo]:
+    """The constants of ``mix`` and its memo of F_n(M) per node state key (cached by object
+    identity)."""
     found = _TABLES.get(id(mix))
     if found is not None and found[0] is mix:
-        return found[1]
+        return found[1], found[2]
     shares, q_index = np.unique(mix.gpu_milli, return_inverse=True)
     any_model = np.asarray(np.all(mix.allowed, axis=1), dtype=np.bool_)
     table = np.concatenate([mix.allowed, any_model[:, None]], axis=1)  # [M, T + 1]
@@ -267,6 +280,8 @@ def _mix_tables(mix: WorkloadMix) -> _Tables:
         q_index=q_index.astype(np.intp),
         table_t=np.ascontiguousarray(table.T),
         cpu_only=cpu_only,
+        cpu_levels=np.unique(mix.cpu_milli),
+        cpu_level_list=tuple(int(c) for c in np.unique(mix.cpu_milli)),
         shares=tuple(int(q) for q in shares),
         classes=tuple(
             (int(c), int(i), int(k), float(w), bool(o))
@@ -278,8 +293,9 @@ def _mix_tables(mix: WorkloadMix) -> _Tables:
     )
     if len(_TABLES) > 64:
         _TABLES.clear()
-    _TABLES[id(mix)] = (mix, tables)
-    return tables
+    memo: _Memo = {}
+    _TABLES[id(mix)] = (mix, tables, memo)
+    return tables, memo
 
 
 def _frag_one(cpu: int, gpus: Sequence[int], model: int, t: _Tables) -> float:
@@ -341,32 +357,111 @@ def node_frag(
     model = np.asarray(gpu_model, dtype=np.int64)
     if gpu.ndim < 1:
         raise ValueError(f"node_frag: gpu_free needs a trailing GPU axis, got shape {gpu.shape}")
-    if gpu.size and (gpu.min() < 0 or gpu.max() > GPU_MILLI):
-        raise ValueError(
-            f"node_frag: gpu_free values must be in 0..1000, got {gpu.min()}..{gpu.max()}"
-        )
+    batch = np.broadcast_shapes(cpu.shape, gpu.shape[:-1], model.shape)
+    count = math.prod(batch)
+    width = gpu.shape[-1]
+    flat_cpu = np.broadcast_to(cpu, batch).reshape(-1)
+    flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(count, width)
+    flat_model = np.broadcast_to(model, batch).reshape(-1)
+    tables, memo = _mix_entry(mix)
     n_models = mix.allowed.shape[1]
+    if count <= SCALAR_BATCH:
+        values = _frag_few(
+            flat_cpu.tolist(), flat_gpu.tolist(), flat_model.tolist(), tables, memo, n_models
+        )
+        return np.array(values, dtype=np.float64).reshape(batch)
+    _check_states(gpu.min() if gpu.size else 0, gpu.max() if gpu.size else 0, model, n_models)
+    keys = _state_keys(flat_cpu, flat_gpu, flat_model, tables)
+    found = [memo.get(k) for k in keys]
+    missing = [i for i, v in enumerate(found) if v is None]
+    if missing:
+        if len(memo) + len(missing) > MEMO_MAX:
+            memo.clear()
+        rows = np.array(missing, dtype=np.intp)
+        if len(missing) <= SCALAR_BATCH:
+            fresh = [
+                _frag_one(c, g, m, tables)
+                for c, g, m in zip(
+                    flat_cpu[rows].tolist(),
+                    flat_gpu[rows].tolist(),
+                    flat_model[rows].tolist(),
+                    strict=True,
+                )
+            ]
+        else:
+            fresh = _frag_rows(
+                flat_cpu[rows], flat_gpu[rows], flat_model[rows], tables, mix
+            ).tolist()
+        for i, value in zip(missing, fresh, strict=True):
+            found[i] = memo[keys[i]] = value
+    return np.array(found, dtype=np.float64).reshape(batch)
+
+
+def _check_states(low: int, high: int, model: NDArray[np.int64], n_models: int) -> None:
+    """ValueError for a GPU share outside 0..1000 (``low``/``high``: the batch's extremes) or
+    a model id outside -1..T-1."""
+    if low < 0 or high > GPU_MILLI:
+        raise ValueError(f"node_frag: gpu_free values must be in 0..1000, got {low}..{high}")
     if model.size and (model.min() < -1 or model.max() >= n_models):
         raise ValueError(
             f"node_frag: gpu_model ids must be in -1..{n_models - 1}, "
             f"got {model.min()}..{model.max()}"
         )
-    batch = np.broadcast_shapes(cpu.shape, gpu.shape[:-1], model.shape)
-    tables = _mix_tables(mix)
-    if math.prod(batch) <= SCALAR_BATCH:
-        width = gpu.shape[-1]
-        flat_cpu = np.broadcast_to(cpu, batch).reshape(-1).tolist()
-        flat_gpu = np.broadcast_to(gpu, (*batch, width)).reshape(math.prod(batch), width).tolist()
-        flat_model = np.broadcast_to(model, batch).reshape(-1).tolist()
-        values = [
-            _frag_one(c, g, m, tables)
-            for c, g, m in zip(flat_cpu, flat_gpu, flat_model, strict=True)
-        ]
-        return np.array(values, dtype=np.float64).reshape(batch)
-    cpu = np.broadcast_to(cpu, batch)
-    model = np.broadcast_to(model, batch)
-    gpu = np.broadcast_to(gpu, (*batch, gpu.shape[-1]))
 
+
+def _frag_few(
+    cpu: list[int],
+    gpus: list[list[int]],
+    models: list[int],
+    tables: _Tables,
+    memo: _Memo,
+    n_models: int,
+) -> list[float]:
+    """F_n(M) of a few node states in plain Python, through the memo (tuple keys: the CPU
+    level, the model, the GPUs' free milli in ascending order; see :func:`_state_keys`)."""
+    flat = [g for row in gpus for g in row]
+    _check_states(
+        min(flat, default=0), max(flat, default=0), np.asarray(models, dtype=np.int64), n_models
+    )
+    levels = tables.cpu_level_list
+    out: list[float] = []
+    for c, g, m in zip(cpu, gpus, models, strict=True):
+        key = (bisect_right(levels, c), m, *sorted(g))
+        value = memo.get(key)
+        if value is None:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            value = memo[key] = _frag_one(c, g, m, tables)
+        out.append(value)
+    return out
+
+
+def _state_keys(
+    cpu: NDArray[np.int64], gpu: NDArray[np.int64], model: NDArray[np.int64], tables: _Tables
+) -> list[bytes]:
+    """One key per node state, equal for states F_n(M) cannot tell apart: the model, the
+    GPUs' free milli in ascending order (F_n(M) reads them only through integer sums and
+    counts, which ignore the order), the CPU as how many of the classes' CPU requests it
+    meets (F_n(M) reads the CPU only through ``cpu >= cpu_m``)."""
+    level = np.searchsorted(tables.cpu_levels, cpu, side="right")
+    packed = np.empty((len(cpu), gpu.shape[1] + 2), dtype=np.int16)  # all below 2**15
+    packed[:, 0] = level
+    packed[:, 1] = model
+    packed[:, 2:] = np.sort(gpu, axis=1)
+    row = np.dtype((np.void, packed.shape[1] * packed.itemsize))
+    return cast("list[bytes]", np.ascontiguousarray(packed).view(row).ravel().tolist())
+
+
+def _frag_rows(
+    cpu: NDArray[np.int64],
+    gpu: NDArray[np.int64],
+    model: NDArray[np.int64],
+    tables: _Tables,
+    mix: WorkloadMix,
+) -> NDArray[np.float64]:
+    """F_n(M) of node states given as rows (``cpu[n]``, ``gpu[n, G]``, ``model[n]``),
+    vectorised; bit for bit :func:`_frag_one` of each row."""
+    n_models = mix.allowed.shape[1]
     idle = gpu.sum(axis=-1).astype(np.float64)  # R_n
     # Per distinct share q: how many GPUs fit q, and the idle milli on GPUs too small for q.
     q_axis, q_index, table_t, cpu_only = (

@@ -71,6 +71,7 @@ class PlacedPods:
     docstring)."""
 
     def __init__(self) -> None:
+        self._seen: tuple[int, int] | None = None  # (cache id, generation) last refreshed at
         self._node_generation = -1
         self._versions: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._by_node: list[tuple[PlacedPod, ...]] = []
@@ -80,7 +81,11 @@ class PlacedPods:
         self._by_label: dict[tuple[str, str | None], _Bucket] = {}  # value None: any value
 
     def refresh(self, snapshot: Snapshot) -> None:
-        """Bring the entries up to ``snapshot`` (re-reading only the nodes that changed)."""
+        """Bring the entries up to ``snapshot`` (re-reading only the nodes that changed;
+        nothing at all when the cache has not changed since the last refresh)."""
+        seen = (snapshot.cache_id, snapshot.generation)
+        if seen == self._seen:
+            return
         size = snapshot.size
         if snapshot.node_generation != self._node_generation or len(self._by_node) != size:
             self._node_generation = snapshot.node_generation
@@ -110,6 +115,7 @@ class PlacedPods:
             self._anti[i] = any(p.terms.required_anti_affinity for p in entries)
             self._affinity[i] = any(p.terms.has_affinity for p in entries)
         self._versions = np.array(snapshot.node_version, dtype=np.int64)
+        self._seen = seen
 
     def _index(self, node: int, pod: PlacedPod) -> None:
         for key, value in pod.labels.items():

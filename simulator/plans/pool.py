@@ -113,8 +113,14 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 def _worker_main(tasks: Any, results: Any) -> None:
-    """A worker: run ``(batch, index, fn, task)`` items until ``None``."""
+    """A worker: run ``(batch, index, fn, task)`` items until ``None``.
+
+    Signals are the parent's business: Ctrl-C (SIGINT to the whole process group) is
+    ignored here, and SIGTERM (from :meth:`LocalPool.terminate`, or sent to the group) ends
+    the worker at once, silently, instead of running the handler inherited from the CLI
+    (which unwinds with a traceback in a process that has no one to report to)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
         item = tasks.get()
         if item is None:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -62,18 +64,24 @@ def _gone(pids: list[int], timeout: float = 30) -> bool:
     return False
 
 
-def test_sigterm_stops_the_worker_pool(tmp_path: Path) -> None:
-    """SIGTERM to ``inflate --seeds`` with two workers: exit 143 with one line, every worker
-    gone, no --json file and no temporary file beside it."""
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "process-group"])
+def test_sigterm_stops_the_worker_pool(tmp_path: Path, group: bool) -> None:
+    """SIGTERM to ``inflate --seeds`` with two workers (to the parent alone, or to the whole
+    process group as ``kill -TERM -PGID`` does): exit 143 with one line and no traceback from
+    any process, every worker gone, no --json file and no temporary file beside it."""
     out = tmp_path / "out"
     proc = _start(
         ["inflate", "--seeds", "1-4", "--workers", "2", "--json", str(out / "m.json")], ROOT
     )
     workers = _wait_for_workers(proc, 2)
-    proc.send_signal(signal.SIGTERM)
+    if group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
-    assert stderr.strip().splitlines()[-1].startswith("error: terminated (SIGTERM)")
+    assert stderr.strip().splitlines()[-1].startswith("error: terminated (SIGTERM)"), stderr
+    assert "Traceback" not in stderr, stderr
     assert _gone(workers), "worker processes outlived the command"
     assert not out.exists() or not any(out.iterdir())
 

@@ -223,7 +223,10 @@ def _rapid(chunk: bytes, text: str) -> list[object]:
     ids = list(ryml.children(tree, root)) if tree.is_stream(root) else [root]
     out: list[object] = []
     for node in ids:
-        emitted = ryml.emit_json_malloc(tree, node)
+        try:
+            emitted = ryml.emit_json_malloc(tree, node)
+        except Exception:  # rapidyaml's own limits (nesting): the reference reader decides
+            raise _Ambiguous from None
         if emitted is None:  # a root without content: comments only
             if tree.is_stream(root):
                 raise _Ambiguous

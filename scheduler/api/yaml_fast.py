@@ -118,8 +118,11 @@ def _unquoted_by_ryml(text: str) -> bool:
         return False
     try:
         tree = ryml.parse_in_arena(b"k: " + text.encode())
-        emitted = ryml.emit_json_malloc(tree, tree.root_id())
-        value = orjson.loads(emitted)
+        buffer = bytearray(2 * len(text) + 64)
+        failed, size = ryml.emit_json_to_substr(tree, tree.root_id(), buffer)
+        if failed:
+            return False
+        value = orjson.loads(memoryview(buffer)[:size])
     except orjson.JSONDecodeError:
         return True  # written as it is, and not valid JSON: not a string
     except Exception:  # any rapidyaml failure: no conclusion
@@ -211,8 +214,9 @@ def _screened(chunk: bytes) -> bool:
     return False
 
 
-def _rapid(chunk: bytes, text: str) -> list[object]:
-    """The documents of ``chunk`` through rapidyaml, proven (raises :class:`_Ambiguous`)."""
+def _rapid(chunk: bytes, text: str, buffer: bytearray) -> list[object]:
+    """The documents of ``chunk`` through rapidyaml, proven (raises :class:`_Ambiguous`);
+    ``buffer`` receives the JSON (grown as needed)."""
     if not text.isascii() and _REFUSED_BY_LIBYAML.search(text):
         raise _Ambiguous
     try:
@@ -223,16 +227,20 @@ def _rapid(chunk: bytes, text: str) -> list[object]:
     ids = list(ryml.children(tree, root)) if tree.is_stream(root) else [root]
     out: list[object] = []
     for node in ids:
+        if not tree.is_stream(root) and not (tree.has_val(node) or tree.is_container(node)):
+            continue  # a root without content: comments only
         try:
-            emitted = ryml.emit_json_malloc(tree, node)
+            # into a buffer of ours: emit_json_malloc leaks its buffer (rapidyaml 0.15.2)
+            failed, size = ryml.emit_json_to_substr(tree, node, buffer)
+            if failed:
+                buffer.extend(bytes(size - len(buffer)))
+                failed, size = ryml.emit_json_to_substr(tree, node, buffer)
         except Exception:  # rapidyaml's own limits (nesting): the reference reader decides
             raise _Ambiguous from None
-        if emitted is None:  # a root without content: comments only
-            if tree.is_stream(root):
-                raise _Ambiguous
-            continue
+        if failed:
+            raise _Ambiguous
         try:
-            value = orjson.loads(emitted)
+            value = orjson.loads(memoryview(buffer)[:size])
         except orjson.JSONDecodeError:
             raise _Ambiguous from None
         _prove(value, text)
@@ -278,6 +286,7 @@ def fast_documents(path: Path, reference: Callable[[str], list[object]]) -> Iter
     if ryml is None:
         raise NotProven(1)
     done = 0
+    buffer = bytearray(1 << 16)
     for chunk in _chunks(path):
         if done == 0 and chunk[:3] == b"\xef\xbb\xbf":
             raise NotProven(done + 1)
@@ -288,7 +297,7 @@ def fast_documents(path: Path, reference: Callable[[str], list[object]]) -> Iter
         try:
             if _screened(chunk):
                 raise _Ambiguous
-            documents = _rapid(chunk, text)
+            documents = _rapid(chunk, text, buffer)
         except _Ambiguous:
             try:
                 documents = reference(text)

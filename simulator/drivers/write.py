@@ -187,8 +187,16 @@ def _stamper(builder: PoolBuilder, fmt: OutputFormat) -> Callable[[str], bytes |
         return None
     # the scalars the node name is substituted into, checked per node for YAML
     named = sorted(_scalars_with(template, PLACEHOLDER_NODE)) if fmt == "yaml" else []
+    # the template text as literal pieces around the token occurrences (found once)
     keys = [PLACEHOLDER_NODE, *sorted(tokens.values(), key=len, reverse=True)]
-    pattern = re.compile("|".join(re.escape(k) for k in keys))
+    pieces: list[str] = []
+    gaps: list[str] = []  # the token at each gap between pieces
+    position = 0
+    for match in re.finditer("|".join(re.escape(k) for k in keys), text):
+        pieces.append(text[position : match.start()])
+        gaps.append(match.group(0))
+        position = match.end()
+    pieces.append(text[position:])
 
     def stamp(node: str) -> bytes | None:
         if fmt == "json":
@@ -204,7 +212,10 @@ def _stamper(builder: PoolBuilder, fmt: OutputFormat) -> Callable[[str], bytes |
                 return None
             if table.setdefault(tokens[value], encoded) != encoded:
                 return None
-        return pattern.sub(lambda m: table[m.group(0)], text).encode()
+        out = [*pieces, *pieces[:-1]]
+        out[0::2] = pieces
+        out[1::2] = [table[token] for token in gaps]
+        return "".join(out).encode()
 
     for index in {0, len(names) - 1}:
         expected = _encode(builder.slices(names[index], index), fmt, first=False)

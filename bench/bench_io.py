@@ -11,13 +11,22 @@ times stretch).
   on it and takes the Snapshot and its GPU view. Sanity: nodes, GPUs, free GPU milli, one
   node's materialised pool checked against the driver's own uuid.
 * ``round_trip`` — budget: a 500-node cluster of the same nodes goes build -> write -> load
-  into a Snapshot in at most 15 s (``write_cluster`` JSON, then ``load_cluster``), with the
-  same sanity checks; the old object path took 117 s and 3.2 GB
-  (``bench/results/cluster.json``, ``yaml_round_trip``). The YAML writer and reader are
-  measured the same way for comparison (no budget).
+  into a Snapshot in at most 15 s and 1.5 GiB peak RSS (``write_cluster``, then
+  ``load_cluster``), as JSON and as YAML, each with the same sanity checks; the old object
+  path took 117 s and 3.2 GB (``bench/results/cluster.json``, ``yaml_round_trip``).
 
-Run: ``python bench/bench_io.py [--nodes N] [--round-trip-nodes M]``; the exit status is 1
-when a budget is missed or a sanity check fails.
+Baseline: the same round trips of the code at ``--baseline REV`` (default
+:data:`BASELINE_REV`, the commit before YAML was stamped and read through rapidyaml),
+exported with ``git archive`` into a temporary directory and run in their own subprocesses
+in the same invocation, so ``speedup`` (baseline seconds / current seconds, per stage and in
+total) compares the two on the same machine under the same load. ``--baseline none`` skips
+it; ``--skip-dump`` skips the 5,000-node dump (the report then has no ``dump_load``).
+
+Every child imports the code of its tree (``PYTHONPATH``), not whatever tessera is
+installed.
+
+Run: ``python bench/bench_io.py [--nodes N] [--round-trip-nodes M] [--baseline REV]
+[--skip-dump]``; the exit status is 1 when a budget is missed or a sanity check fails.
 """
 
 from __future__ import annotations
@@ -38,7 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cluster import DEVICES_PER_GPU, GPUS_PER_NODE, h100_spec
 
-RESULTS = Path(__file__).resolve().parent / "results" / "io.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "io.json"
+BASELINE_REV = "941f061"
 BUDGET_SECONDS = 15.0
 BUDGET_RSS_MIB = 1536.0
 MIB = 2**20
@@ -142,7 +153,7 @@ def child_round_trip(nodes: int, fmt: str) -> dict[str, Any]:
         stages["load_to_snapshot"] = round(time.perf_counter() - mark, 3)
     total = time.perf_counter() - start
     sanity = _sanity(loaded, nodes)
-    budgeted = fmt == "json"
+    peak = peak_rss_mib()
     return {
         "nodes": nodes,
         "format": fmt,
@@ -151,20 +162,57 @@ def child_round_trip(nodes: int, fmt: str) -> dict[str, Any]:
         "stages": stages,
         "seconds_total": round(total, 3),
         "cpu_seconds_total": round(time.process_time(), 3),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak,
         "sanity": sanity,
-        "budget": {"seconds": BUDGET_SECONDS} if budgeted else None,
-        "within_budget": sanity["ok"] and (not budgeted or total <= BUDGET_SECONDS),
+        "budget": {"seconds": BUDGET_SECONDS, "rss_mib": BUDGET_RSS_MIB},
+        "within_budget": sanity["ok"] and total <= BUDGET_SECONDS and peak <= BUDGET_RSS_MIB,
     }
 
 
 # -- parent ---------------------------------------------------------------------------------------
-def _run(*args: str) -> dict[str, Any]:
+def _run(*args: str, code: Path = ROOT) -> dict[str, Any]:
+    """A child measurement in a fresh interpreter importing the code under ``code`` (its
+    stderr is echoed if it dies)."""
     done = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        [sys.executable, str(Path(__file__).resolve()), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code)},
     )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(done.returncode)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def _round_trips(nodes: int, code: Path = ROOT) -> dict[str, dict[str, Any]]:
+    return {
+        fmt: _run("--child", "round-trip", "--nodes", str(nodes), "--format", fmt, code=code)
+        for fmt in ("json", "yaml")
+    }
+
+
+def _baseline(rev: str, nodes: int) -> dict[str, dict[str, Any]]:
+    """The round trips of the code at ``rev`` (``git archive`` into a temporary tree)."""
+    with tempfile.TemporaryDirectory(prefix="tessera-baseline-") as tree:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        return _round_trips(nodes, Path(tree))
+
+
+def _speedup(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float]:
+    ratios = {
+        stage: round(base["stages"][stage] / seconds, 2)
+        for stage, seconds in run["stages"].items()
+        if stage in base["stages"] and seconds > 0
+    }
+    ratios["total"] = round(base["seconds_total"] / run["seconds_total"], 2)
+    return ratios
 
 
 def main() -> int:
@@ -176,6 +224,8 @@ def main() -> int:
     parser.add_argument("--directory", default="")
     parser.add_argument("--format", default="json")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--baseline", default=BASELINE_REV, help="git revision, or none")
+    parser.add_argument("--skip-dump", action="store_true")
     args = parser.parse_args()
     if args.child == "write":
         json.dump(child_write(args.nodes, args.directory, args.format), sys.stdout)
@@ -187,29 +237,39 @@ def main() -> int:
         json.dump(child_round_trip(args.nodes, args.format), sys.stdout)
         return 0
     load_average = os.getloadavg()
-    nodes = str(args.nodes)
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = str(Path(tmp) / "dump")
-        written = _run("--child", "write", "--nodes", nodes, "--directory", directory)
-        loaded = _run("--child", "load", "--nodes", nodes, "--directory", directory)
-    loaded["dump"] = written
-    trips = {
-        fmt: _run("--child", "round-trip", "--nodes", str(args.round_trip_nodes), "--format", fmt)
-        for fmt in ("json", "yaml")
-    }
     report: dict[str, Any] = {
         "benchmark": "io",
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in load_average],
-        "dump_load": loaded,
-        "round_trip": trips,
     }
+    loaded: dict[str, Any] | None = None
+    if not args.skip_dump:
+        nodes = str(args.nodes)
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = str(Path(tmp) / "dump")
+            written = _run("--child", "write", "--nodes", nodes, "--directory", directory)
+            loaded = _run("--child", "load", "--nodes", nodes, "--directory", directory)
+        loaded["dump"] = written
+        report["dump_load"] = loaded
+    if args.baseline != "none":
+        base = _baseline(args.baseline, args.round_trip_nodes)
+    trips = _round_trips(args.round_trip_nodes)
+    report["round_trip"] = trips
+    if args.baseline != "none":
+        report["baseline"] = {
+            "rev": args.baseline,
+            "round_trip": base,
+            "speedup": {fmt: _speedup(base[fmt], trips[fmt]) for fmt in trips},
+        }
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    ok = loaded["within_budget"] and all(t["within_budget"] for t in trips.values())
+    ok = (loaded is None or loaded["within_budget"]) and all(
+        t["within_budget"] for t in trips.values()
+    )
     return 0 if ok else 1
 
 

@@ -36,13 +36,14 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import yaml
 
+from . import yaml_fast
 from .errors import LoadError
 from .limits import MAX_ALIAS_NODES, MAX_NESTING_DEPTH, alias_ratio_allowed
 
@@ -370,17 +371,52 @@ def _safe_loader_documents(text: str | IO[str] | _Text, source: str, skip: int) 
         loader.dispose()
 
 
-def yaml_documents(open_text: Callable[[], str | IO[str] | _Text], source: str) -> Iterator[object]:
+def yaml_documents(
+    open_text: Callable[[], str | IO[str] | _Text], source: str, *, path: Path | None = None
+) -> Iterator[object]:
     """Yield the documents of a YAML stream one at a time (see the module docstring).
 
     ``open_text`` returns the text, or a fresh reader positioned at its start; it is called
-    a second time only when the event reader hands over to SafeLoader.
+    again when the event reader hands over to SafeLoader. ``path``: the file the text is
+    read from, which lets a large file go through rapidyaml (:mod:`.yaml_fast`) — each
+    document proven equal to this reader's result or read by it — with this reader taking
+    over, from the document where the fast path stopped, to report a problem.
     """
+    done = 0
+    if path is not None and yaml_fast.available() and _size(path) >= yaml_fast.FAST_MIN_BYTES:
+        try:
+            for document in yaml_fast.fast_documents(path, partial(_reference, source=source)):
+                yield document
+                done += 1
+            return
+        except yaml_fast.NotProven as stop:
+            _log.debug("%s: reading from document %d with libyaml", source, stop.document)
+    yield from _reference_documents(open_text, source, skip=done)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the reader reports it
+
+
+def _reference(text: str, *, source: str) -> list[object]:
+    """One document's text through the reference reader (all its documents)."""
+    return list(_reference_documents(lambda: text, source, skip=0))
+
+
+def _reference_documents(
+    open_text: Callable[[], str | IO[str] | _Text], source: str, *, skip: int
+) -> Iterator[object]:
+    """The event reader, handing over to SafeLoader for what it leaves alone; the first
+    ``skip`` documents are read (their problems reported) but not yielded."""
     done = 0
     try:
         for document in _event_documents(open_text()):
-            yield document
             done += 1
+            if done > skip:
+                yield document
         return
     except LoadError:
         raise
@@ -390,7 +426,7 @@ def yaml_documents(open_text: Callable[[], str | IO[str] | _Text], source: str) 
         raise _refused(exc, source, done + 1) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise LoadError(_yaml_problem(exc), source=source, document=done + 1) from exc
-    yield from _safe_loader_documents(open_text(), source, done)
+    yield from _safe_loader_documents(open_text(), source, max(done, skip))
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -667,7 +703,7 @@ def file_entries(path: Path) -> Iterator[RawEntry]:
             reader = open_text()
             yield from json_entries(reader.read, source)
         else:
-            yield from entries_of_documents(yaml_documents(open_text, source))
+            yield from entries_of_documents(yaml_documents(open_text, source, path=path))
     finally:
         for raw in opened:
             raw.close()

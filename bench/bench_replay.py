@@ -103,6 +103,7 @@ def child(pods: int, load: float, profile: bool) -> dict[str, Any]:
         path = write_openb_csv(synthetic, Path(tmp) / "synthetic-openb.csv.gz")
         trace = read_trace(path)
     horizon = float(synthetic[-1].creation_time or 0)
+    del synthetic  # the replay reads the trace file's rows, not the generator's list
     replay = Replay(
         loaded,
         trace,

@@ -63,6 +63,22 @@ class _KindMatch:
     certain: bool
     needed: npt.NDArray[np.int64] | None  # per-capacity need of one share, per shared slot
     needed_exact: bool = True  # False when some need is fractional (needed truncates)
+    plan: _RowPlan | None = None  # what :func:`_count_few` reads, built on first use
+
+
+@dataclass(frozen=True, slots=True)
+class _RowPlan:
+    """A match's kinds as Python lists, for counting a few rows without arrays: the matched
+    exclusive kinds, and per matched shared kind ``(kind, [(total, used column, need)])``
+    for its capacities bounding the share count (None: the share count is not bounded by
+    capacity arithmetic — one slot each without a need, unbounded otherwise)."""
+
+    exclusive: tuple[int, ...]
+    shared: tuple[tuple[int, int, tuple[tuple[int, int, int], ...] | None], ...]
+    exact: bool
+    """Whether capacity arithmetic applies (the exact branch of :func:`_count`)."""
+    exact_capacity: bool
+    """The template state's ``exact_capacity`` the plan was built for."""
 
 
 def _match_kinds(
@@ -165,6 +181,80 @@ def _count(
     return count
 
 
+FEW_ROWS = 8
+"""Up to this many rows of one template, :meth:`PrefilterCache.counts` recounts them with
+:func:`_count_few` (plain Python on integers) rather than :func:`_count` (arrays): after a
+bind only a row or two changed, where numpy's per-call set-up costs more than the work."""
+
+
+def _row_plan(template: DeviceTemplate, state: TemplateState, match: _KindMatch) -> _RowPlan:
+    """The lists :func:`_count_few` reads (kept on the match and rebuilt when the state's
+    ``exact_capacity`` differs from the one it was built for; the template never changes)."""
+    kinds = match.kinds
+    exclusive = tuple(np.flatnonzero(kinds & template.exclusive).tolist())
+    exact = (
+        match.needed is not None
+        and match.needed_exact
+        and template.capacity_integral
+        and state.exact_capacity
+    )
+    shared: list[tuple[int, int, tuple[tuple[int, int, int], ...] | None]] = []
+    for k in np.flatnonzero(kinds & ~template.exclusive).tolist():
+        slot = int(template.shared_slot[k])
+        bounds: tuple[tuple[int, int, int], ...] | None = None
+        if exact:
+            assert match.needed is not None
+            total = template.capacity[k].tolist()
+            need = match.needed[slot].tolist()
+            bounds = tuple(
+                (int(total[q]), q, int(need[q]))
+                for q in range(len(total))
+                if total[q] >= 0 and need[q] > 0
+            )
+        shared.append((k, slot, bounds))
+    return _RowPlan(exclusive, tuple(shared), exact, bool(state.exact_capacity))
+
+
+def _count_few(
+    template: DeviceTemplate,
+    state: TemplateState,
+    match: _KindMatch,
+    admin: bool,
+    rows: list[int],
+) -> list[int]:
+    """:func:`_count` of a few rows in plain Python: the same integers (floor division,
+    the same clamps), row by row."""
+    plan = match.plan
+    if plan is None or plan.exact_capacity != state.exact_capacity:
+        plan = match.plan = _row_plan(template, state, match)
+    out: list[int] = []
+    for r in rows:
+        available = state.available[r].tolist()
+        if admin:
+            count = len(plan.exclusive)
+            allocated = state.allocated[r].tolist()
+        else:
+            count = sum(1 for k in plan.exclusive if available[k])
+            allocated = []
+        used: list[list[int]] | None = None
+        for k, slot, bounds in plan.shared:
+            if not (available[k] or (admin and allocated[k])):
+                continue
+            if match.needed is None:
+                count += 1
+            elif bounds is None:
+                count += UNBOUNDED
+            else:
+                if used is None:
+                    used = state.shared_used[r].tolist()
+                least = UNBOUNDED  # no bounding capacity: unbounded, as in _count
+                for total, q, need in bounds:
+                    least = min(least, (total - used[slot][q]) // max(need, 1))
+                count += min(max(least, 0), UNBOUNDED)
+        out.append(count)
+    return out
+
+
 @dataclass(slots=True)
 class _Counts:
     """Cached per-node device counts of one request signature."""
@@ -241,6 +331,13 @@ class PrefilterCache:
                     owners.append(i)
         entry.counts[stale] = 0
         for t, (rows, owners) in by_template.items():
+            if not all_mode and len(rows) <= FEW_ROWS:
+                counts = entry.counts
+                state = snapshot.template_states[t]
+                few = _count_few(snapshot.templates[t], state, entry.matches[t], admin, rows)
+                for owner, value in zip(owners, few, strict=True):
+                    counts[owner] += value
+                continue
             if all_mode:
                 per_row = np.ones(len(rows), dtype=np.int64)
             else:

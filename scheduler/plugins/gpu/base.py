@@ -36,6 +36,9 @@ from scheduler.plugins.gpu.kernels import NodeView, PodRequest, Scored
 from scheduler.plugins.gpu.shape import GpuShape, gpu_shape
 
 DeviceChoice = Literal["first-fit", "policy"]
+PER_POD_CACHE = 16_384
+"""Shapes kept per pod key (pending and running pods; past this many the cache starts over,
+so a long replay's memory does not grow with the number of pods it has seen)."""
 
 
 class GpuScoreArgs(BaseModel):
@@ -139,7 +142,7 @@ class GpuScorePlugin:
         found = self._shapes.get(pod.key)
         if found is None:
             found = gpu_shape(pod, snapshot, self._match)
-            if len(self._shapes) > 100_000:
+            if len(self._shapes) >= PER_POD_CACHE:
                 self._shapes.clear()
             self._shapes[pod.key] = found
         return found
@@ -150,7 +153,7 @@ class GpuScorePlugin:
         found = self._held.get(pod.key)
         if found is None:
             found = gpu_shape(pod, snapshot, self._match, allocated=True)
-            if len(self._held) > 100_000:
+            if len(self._held) >= PER_POD_CACHE:
                 self._held.clear()
             self._held[pod.key] = found
         return found

@@ -44,6 +44,7 @@ __all__ = [
     "TaskShape",
     "WorkloadMix",
     "node_frag",
+    "node_frag_states",
     "typical_mix",
 ]
 
@@ -395,6 +396,17 @@ def node_frag(
         for i, value in zip(missing, fresh, strict=True):
             found[i] = memo[keys[i]] = value
     return np.array(found, dtype=np.float64).reshape(batch)
+
+
+def node_frag_states(
+    cpu: list[int], gpus: list[list[int]], models: list[int], mix: WorkloadMix
+) -> list[float]:
+    """:func:`node_frag` of a few node states given as Python lists (``gpus[i]`` the free
+    milli of each GPU of state ``i``), in plain Python through the same memo: bit for bit
+    the values :func:`node_frag` gives, without its array set-up (callers with a handful of
+    states). Raises ValueError as :func:`node_frag` does."""
+    tables, memo = _mix_entry(mix)
+    return _frag_few(cpu, gpus, models, tables, memo, mix.allowed.shape[1])
 
 
 def _check_states(low: int, high: int, model: NDArray[np.int64], n_models: int) -> None:

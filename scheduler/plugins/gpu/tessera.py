@@ -62,9 +62,14 @@ from scheduler.plugins.gpu.kernels import (
     exclusive_gpus_all,
     rows_after_whole,
 )
-from scheduler.plugins.gpu.measure import GPU_MILLI, WorkloadMix, node_frag
+from scheduler.plugins.gpu.measure import GPU_MILLI, WorkloadMix, node_frag, node_frag_states
 
 MAX_SCORE = 100
+FEW_NODES = 32
+"""Up to this many candidates, :func:`tessera_scores` works on Python lists (the same
+arithmetic, element by element) instead of arrays: a replay rescores only the few nodes that
+changed since a shape was last scored, where numpy's per-call set-up costs more than the
+work."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -164,6 +169,10 @@ def tessera_scores(
     term); ``pressure`` is ρ per model id (None: no model term).
     """
     nodes = np.asarray(idx, dtype=np.intp).reshape(-1)
+    if len(nodes) <= FEW_NODES:
+        return _few_scores(
+            view, nodes, pod, mix, now, per_gpu, pressure, stranding_weight, scarcity_weight
+        )
     cpu = view.cpu_free[nodes].astype(np.int64)
     rows = view.gpu_free[nodes].astype(np.int64)
     models = view.gpu_model[nodes]
@@ -184,6 +193,114 @@ def tessera_scores(
         return _share_scores(cpu, rows, models, base, pod, mix)
     later = node_frag(cpu - pod.cpu_milli, rows_after_whole(rows, pod), models, mix)
     return Scored(_truncated(base - later), exclusive_gpus_all(rows, pod.num_gpu))
+
+
+def _stranded_one(cpu: int, idle: int, per_gpu: float) -> float:
+    """:func:`stranded_gpu` of one node (the same float64 operations in the same order)."""
+    return max(0.0, float(idle) - GPU_MILLI * float(cpu) / per_gpu)
+
+
+def _after_whole(row: list[int], pod: PodRequest) -> list[int]:
+    """:func:`~scheduler.plugins.gpu.kernels.rows_after_whole` of one node: the ``num_gpu``
+    fullest GPUs that fit (stable ascending order) lose ``gpu_milli``."""
+    after = list(row)
+    taken = 0
+    if pod.num_gpu > 0:
+        for g in sorted(range(len(row)), key=row.__getitem__):
+            if taken == pod.num_gpu:
+                break
+            if row[g] >= pod.gpu_milli:
+                after[g] -= pod.gpu_milli
+                taken += 1
+    return after
+
+
+def _idle_gpus(row: list[int], num_gpu: int) -> tuple[int, ...]:
+    """The lowest-index wholly idle GPUs, at most ``num_gpu`` (``exclusive_gpus_all``)."""
+    if num_gpu == 0:
+        return ()
+    return tuple([g for g, free in enumerate(row) if free == GPU_MILLI][:num_gpu])
+
+
+def _few_scores(
+    view: NodeView,
+    nodes: npt.NDArray[np.intp],
+    pod: PodRequest,
+    mix: WorkloadMix,
+    now: FloatArray | None,
+    per_gpu: float | None,
+    pressure: FloatArray | None,
+    stranding_weight: float,
+    scarcity_weight: float,
+) -> Scored:
+    """:func:`tessera_scores` of a few candidates, element by element in Python: the same
+    float64 operations in the same order per node, F_n(M) through the same memo
+    (:func:`~scheduler.plugins.gpu.measure.node_frag_states`) and the same vectorised
+    sigmoid, so scores and picks are bit for bit the array path's."""
+    cpus: list[int] = view.cpu_free[nodes].tolist()
+    rows: list[list[int]] = view.gpu_free[nodes].tolist()
+    models: list[int] = view.gpu_model[nodes].tolist()
+    if now is None:
+        current = node_frag_states(cpus, rows, models, mix)
+    else:
+        current = np.asarray(now, dtype=np.float64).reshape(-1).tolist()
+    gpu_total = pod.total_gpu_milli
+    strand = bool(stranding_weight) and per_gpu is not None
+    if per_gpu is not None and strand and per_gpu <= 0.0:
+        raise ValueError(f"stranded_gpu: cpu per GPU {per_gpu!r} must be > 0")
+    scarce = bool(scarcity_weight) and pressure is not None and bool(gpu_total)
+    weight = scarcity_weight * gpu_total
+    bases: list[float] = []
+    for cpu, row, model, value in zip(cpus, rows, models, current, strict=True):
+        offset = 0.0
+        if strand:
+            assert per_gpu is not None
+            idle = sum(row)
+            before = _stranded_one(cpu, idle, per_gpu)
+            after = _stranded_one(cpu - pod.cpu_milli, idle - gpu_total, per_gpu)
+            offset += stranding_weight * (before - after)
+        if scarce:
+            assert pressure is not None
+            rho = float(pressure[model]) if model >= 0 else 1.0
+            offset -= weight * (rho - 1.0)
+        bases.append(value + offset)
+    n = len(cpus)
+    if not pod.is_share:
+        later = node_frag_states(
+            [c - pod.cpu_milli for c in cpus], [_after_whole(r, pod) for r in rows], models, mix
+        )
+        delta = np.array([b - v for b, v in zip(bases, later, strict=True)], dtype=np.float64)
+        return Scored(_truncated(delta), [_idle_gpus(r, pod.num_gpu) for r in rows])
+    share = pod.gpu_milli
+    owner: list[int] = []
+    which: list[int] = []
+    states: list[list[int]] = []
+    for j, row in enumerate(rows):
+        for g, free in enumerate(row):
+            if free >= share:
+                state = list(row)
+                state[g] -= share
+                owner.append(j)
+                which.append(g)
+                states.append(state)
+    scores = np.zeros(n, dtype=np.int64)
+    gpus: list[tuple[int, ...]] = [() for _ in range(n)]
+    if not owner:
+        return Scored(scores, gpus)
+    later = node_frag_states(
+        [cpus[j] - pod.cpu_milli for j in owner], states, [models[j] for j in owner], mix
+    )
+    delta = np.array([bases[j] - v for j, v in zip(owner, later, strict=True)], dtype=np.float64)
+    option: list[int] = _truncated(delta).tolist()
+    best: dict[int, tuple[int, int]] = {}
+    for j, g, value in zip(owner, which, option, strict=True):
+        found = best.get(j)
+        if found is None or value > found[0]:
+            best[j] = (value, g)
+    for j, (value, g) in best.items():
+        scores[j] = value
+        gpus[j] = (g,)
+    return Scored(scores, gpus)
 
 
 def _share_scores(

@@ -292,3 +292,49 @@ def test_node_label_change_reaches_pool_gathering() -> None:
     assert [p.name for p in cache.snapshot().node_pools(0)] == ["p1"]
     cache.add_node(make_node("node-1", labels={"region": "region-2"}))
     assert cache.snapshot().node_pools(0) == []
+
+
+@pytest.mark.parametrize("admin", [False, True], ids=["plain", "admin"])
+def test_incremental_counts_equal_a_full_recount(admin: bool) -> None:
+    """After each allocation on one node, the cached counts (recounted for that node alone,
+    :func:`~scheduler.cluster.prefilter._count_few`) equal a fresh full count on every node.
+
+    Input: 16 nodes, each with a node-local pool of two shared devices (bw 100) and one
+    exclusive device; shares of bw 30 and 45 and the exclusive device taken one node at a
+    time. Expected: the same per-node counts from the kept cache as from a new one.
+    """
+    devices = [
+        gpu("s0", allowMultipleAllocations=True, capacity={"bw": {"value": "100"}}),
+        gpu("s1", allowMultipleAllocations=True, capacity={"bw": {"value": "100"}}),
+        gpu("x0"),
+    ]
+    slices = [rslice(f"sl{i}", f"p{i}", devices, nodeName=f"node-{i}") for i in range(1, 17)]
+    cache = cluster(Features(consumable_capacity=True), slices, 16)
+    spec = request(capacity_requests={"bw": 30}, admin_access=admin or None)
+    kept = PrefilterCache()
+    match = MatchCache(CelEnvironment(consumable_capacity=True))
+    takes = [("s0", 30), ("s1", 45), ("x0", 0), ("s0", 45), ("s0", 30), ("s1", 30)]
+    seen: set[tuple[int, ...]] = set()
+    for step, (device, amount) in enumerate(takes * 3):
+        node = 1 + (step * 5) % 16
+        result = (
+            DeviceResult(
+                "r",
+                "driver-a",
+                f"p{node}",
+                device,
+                share_id=f"h{step}",
+                consumed_capacity={"bw": amount},
+            )
+            if amount
+            else DeviceResult("r", "driver-a", f"p{node}", device)
+        )
+        if amount or not cache.snapshot().is_allocated(("driver-a", f"p{node}", device)):
+            hold(cache, f"c{step}", result)
+        snapshot = cache.snapshot()
+        cls = snapshot.classes["class-a"]
+        ours = kept.counts(snapshot, spec, cls, match).counts.tolist()
+        fresh = PrefilterCache().counts(snapshot, spec, cls, match).counts.tolist()
+        assert ours == fresh, (step, ours, fresh)
+        seen.add(tuple(fresh))
+    assert len(seen) > 3  # the counts did move

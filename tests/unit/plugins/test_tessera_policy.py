@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.framework.runtime import Framework
+from scheduler.plugins.gpu import tessera as tessera_module
 from scheduler.plugins.gpu.kernels import NodeView, PodRequest, fgd_scores
 from scheduler.plugins.gpu.measure import TaskShape, WorkloadMix
 from scheduler.plugins.gpu.tessera import (
@@ -170,6 +171,47 @@ def test_zero_weights_are_fgd_exactly(
     theirs = fgd_scores(view, idx, pod, FGD_MIX)
     assert ours.scores.tolist() == theirs.scores.tolist()
     assert ours.gpus == theirs.gpus
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(row_strategy, min_size=1, max_size=12),
+    pod_strategy,
+    st.booleans(),
+    st.sampled_from([0.0, 1.0, 2.5]),
+    st.sampled_from([0.0, 1.0, 0.5]),
+)
+def test_few_node_path_is_the_array_path_bit_for_bit(
+    rows: list[tuple[int, list[int], int, int]],
+    pod: PodRequest,
+    given_now: bool,
+    stranding: float,
+    scarcity: float,
+) -> None:
+    """Up to FEW_NODES candidates are scored element by element in Python; scores and GPU
+    picks equal the vectorised path's exactly, with and without the current F_n given."""
+    cleaned = [(c, [g if i < k else 0 for i, g in enumerate(gpus)], k, m) for c, gpus, k, m in rows]
+    view = view_of(cleaned)
+    idx = np.arange(len(cleaned), dtype=np.intp)[::-1].copy()  # any order, as a score cache
+    rho = model_pressure(FGD_MIX, [8000.0, 2000.0])
+    now = np.linspace(0.0, 9000.0, len(cleaned)) if given_now else None  # any current F_n values
+    kwargs: dict[str, Any] = {
+        "now": now,
+        "per_gpu": cpu_per_gpu(FGD_MIX),
+        "pressure": rho,
+        "stranding_weight": stranding,
+        "scarcity_weight": scarcity,
+    }
+    few = tessera_scores(view, idx, pod, FGD_MIX, **kwargs)
+    saved = tessera_module.FEW_NODES
+    tessera_module.FEW_NODES = 0
+    try:
+        full = tessera_scores(view, idx, pod, FGD_MIX, **kwargs)
+    finally:
+        tessera_module.FEW_NODES = saved
+    assert few.scores.dtype == full.scores.dtype
+    assert few.scores.tolist() == full.scores.tolist()
+    assert few.gpus == full.gpus
 
 
 def test_stranding_term_moves_a_cpu_only_pod_off_a_cpu_poor_gpu_node() -> None:

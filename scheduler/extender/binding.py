@@ -379,6 +379,16 @@ class Binder:
         self.metrics.gang_held.dec(len(hold.members))
         self.metrics.gang_releases.labels(outcome=outcome).inc()
 
+    def fail_all(self, reason: str) -> int:
+        """Answer every held bind with ``reason``, none bound (the server is shutting down:
+        a held request must not keep it waiting until the hold deadline, and kube-scheduler
+        retries the members). Returns how many were held. Call on the loop's thread."""
+        with self.state.lock:
+            count = self.held()
+            for gang in list(self.holds):
+                self._fail(gang, f"gang {gang}: {reason}", "failed")
+        return count
+
     def held(self) -> int:
         """Binds held right now."""
         return sum(len(h.members) for h in self.holds.values())

@@ -23,6 +23,8 @@ held requests wait on futures.
   dropped from the hold and never bound. A member of a plan whose other members do not exist
   yet is bound at once: their pods may only be created once it is bound (LWS creates an
   exclusive group's workers after its leader is scheduled); they stay reserved in the cache.
+* **Shutdown** — :meth:`Binder.fail_all` answers every held bind with an error, none bound,
+  when the server starts shutting down (the server calls it).
 """
 
 from __future__ import annotations

@@ -341,6 +341,20 @@ class ChaosRun:
         """The current webhook's Prometheus metrics."""
         return httpx.get(f"{self.hook}/metrics", timeout=10).text
 
+    def wait_held(self, minimum: int, timeout: float = 30) -> int:
+        """Until the webhook holds at least ``minimum`` binds
+        (``tessera_extender_gang_held_binds``); how many it holds."""
+        deadline = time.monotonic() + timeout
+        held = -1
+        while time.monotonic() < deadline:
+            for line in self.metrics().splitlines():
+                if line.startswith("tessera_extender_gang_held_binds "):
+                    held = int(float(line.split()[1]))
+            if held >= minimum:
+                return held
+            time.sleep(0.02)
+        raise AssertionError(f"the webhook holds {held} binds, expected at least {minimum}")
+
     def finish(self, timeout: float = 180) -> Obj:
         """Wait for the replay; its summary.json (the replay must exit 0)."""
         assert self.replay is not None

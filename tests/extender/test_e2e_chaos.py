@@ -64,21 +64,23 @@ def test_without_faults_every_gang_is_whole(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("resource", "pause", "mode"),
+    ("resource", "pause", "mode", "held"),
     [
-        (None, "filter:default/train-1", "reset"),
-        ("pods", "filter:default/serve-0-2", "reset"),
-        ("resourceclaims", "filter:default/train-1", "close"),
+        (None, "filter:default/train-1", "reset", 1),
+        ("pods", "filter:default/serve-0-2", "reset", 1),
+        ("resourceclaims", "filter:default/train-1", "close", 1),
     ],
     ids=["all-reset", "pods-reset", "resourceclaims-close"],
 )
 def test_watch_drop_mid_gang_loses_nothing(
-    tmp_path: Path, resource: str | None, pause: str, mode: str
+    tmp_path: Path, resource: str | None, pause: str, mode: str, held: int
 ) -> None:
-    """The watches drop (and their resume is 410 Gone) after a gang's first member was
-    filtered; the informers re-list and the replay ends as without the fault."""
+    """The watches drop (and their resume is 410 Gone) after a gang's first members were
+    filtered and their binds held; the informers re-list and the replay ends as without the
+    fault."""
     with ChaosRun(tmp_path, pause=pause) as run:
         assert run.wait_paused() == pause.replace(":", " ", 1)
+        run.wait_held(held)
         query = {"mode": mode} if resource is None else {"mode": mode, "resource": resource}
         before = run.report()
         expire = {} if resource is None else {"resource": resource}
@@ -100,16 +102,16 @@ def test_watch_drop_mid_gang_loses_nothing(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("sig", "pause"),
+    ("sig", "pause", "held"),
     [
-        (signal.SIGTERM, "filter:default/train-2"),
-        (signal.SIGKILL, "filter:default/train-2"),
-        (signal.SIGKILL, "filter:default/serve-0-3"),
+        (signal.SIGTERM, "filter:default/train-2", 2),
+        (signal.SIGKILL, "filter:default/train-2", 2),
+        (signal.SIGKILL, "filter:default/serve-0-3", 1),
     ],
     ids=["sigterm-train", "sigkill-train", "sigkill-lws"],
 )
 def test_webhook_restart_mid_gang_loses_nothing(
-    tmp_path: Path, sig: signal.Signals, pause: str
+    tmp_path: Path, sig: signal.Signals, pause: str, held: int
 ) -> None:
     """The webhook dies while a gang's first members are filtered and their binds held; a
     new one on the same port rebuilds its state from the API, and the replay ends with every
@@ -117,8 +119,12 @@ def test_webhook_restart_mid_gang_loses_nothing(
     with ChaosRun(tmp_path, pause=pause) as run:
         run.wait_ready()
         assert run.wait_paused() == pause.replace(":", " ", 1)
+        holding = run.wait_held(held)
         code = run.kill_serve(sig)
         assert code != 0 or sig == signal.SIGTERM
+        if sig == signal.SIGTERM:
+            # the held binds were answered at shutdown, not left to the hold deadline
+            assert f"shutting down: {holding} held bind(s) failed" in run.serve_log()
         run.start_serve()
         run.wait_ready()
         run.resume()

@@ -23,6 +23,8 @@ held requests wait on futures.
   dropped from the hold and never bound. A member of a plan whose other members do not exist
   yet is bound at once: their pods may only be created once it is bound (LWS creates an
   exclusive group's workers after its leader is scheduled); they stay reserved in the cache.
+* **Shutdown** — :meth:`Binder.fail_all` answers every held bind with an error, none bound,
+  when the server starts shutting down (the server calls it).
 """
 
 from __future__ import annotations
@@ -378,6 +380,16 @@ class Binder:
                 self.metrics.binds.labels(result="failed").inc()
         self.metrics.gang_held.dec(len(hold.members))
         self.metrics.gang_releases.labels(outcome=outcome).inc()
+
+    def fail_all(self, reason: str) -> int:
+        """Answer every held bind with ``reason``, none bound (the server is shutting down:
+        a held request must not keep it waiting until the hold deadline, and kube-scheduler
+        retries the members). Returns how many were held. Call on the loop's thread."""
+        with self.state.lock:
+            count = self.held()
+            for gang in list(self.holds):
+                self._fail(gang, f"gang {gang}: {reason}", "failed")
+        return count
 
     def held(self) -> int:
         """Binds held right now."""

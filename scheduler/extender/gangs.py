@@ -21,9 +21,11 @@ this module gives it tessera's all-or-nothing placement (docs/extender.md, "tess
   failed bind, or the bind hold's deadline (:mod:`scheduler.extender.binding`). A plan whose
   members are all bound is simply done.
 
-A restart loses the plans, never a committed gang: held binds fail with the dropped
-connection and kube-scheduler retries them; bound members are in the API, and the next
-member's filter plans the rest around them, pinned to their domain.
+A restart loses the plans, never a committed gang: plans are rebuilt from API state. Held
+binds fail (answered at once on shutdown, or with the dropped connection) and kube-scheduler
+retries them; bound members are in the API, and the next member's filter plans the rest
+around them, pinned to their domain (docs/extender.md, "Restarts: plans are rebuilt from API
+state"; tested end to end by ``tests/extender/test_e2e_chaos.py``).
 
 Every method runs under the state's lock (the caller holds it).
 """

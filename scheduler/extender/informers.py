@@ -295,7 +295,12 @@ class _Relist(Exception):
 
 class _Rewatch(Exception):
     """The watch could not be opened or its stream dropped: back off, watch from the last
-    version."""
+    version — ``resource_version``, the last one the dropped stream delivered (None: the
+    version the watch was opened at)."""
+
+    def __init__(self, message: str, resource_version: str | None = None) -> None:
+        super().__init__(message)
+        self.resource_version = resource_version
 
 
 class _ListExpired(Exception):
@@ -553,6 +558,8 @@ class _Reflector:
                 if stop.is_set():
                     break
                 rewatch = isinstance(exc, _Rewatch)
+                if isinstance(exc, _Rewatch) and exc.resource_version:
+                    rv = exc.resource_version
                 need_list = need_list or not rewatch
                 refresh = isinstance(exc, _Unserved)
                 delay = self.backoff.next()
@@ -752,7 +759,9 @@ class _Reflector:
         except _TRANSPORT_ERRORS as exc:
             if self.owner._stop.is_set():
                 raise _Stopped from None
-            raise _Rewatch(f"watch stream dropped: {_describe(exc)}") from None
+            # resume after the last event delivered, not from where this watch began: the
+            # server would replay (and the sink re-apply) every event of this stream
+            raise _Rewatch(f"watch stream dropped: {_describe(exc)}", rv) from None
         finally:
             self.owner._unregister(self.kind)
             resp.close()

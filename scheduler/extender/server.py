@@ -212,6 +212,18 @@ async def _housekeeping(webhook: Webhook) -> None:
             planner.expire()
 
 
+async def _fail_holds_on_exit(webhook: Webhook, running: Sequence[uvicorn.Server]) -> None:
+    """Once a server starts shutting down (SIGTERM, SIGINT, ``stop``), answer every held bind
+    with an error at once: uvicorn's graceful shutdown waits for open requests, and a held
+    bind would otherwise keep the process alive until its hold deadline (90 s by default)
+    while kube-scheduler waits for it."""
+    while not any(s.should_exit for s in running):
+        await asyncio.sleep(0.05)
+    count = webhook.binder.fail_all("tessera serve is shutting down")
+    if count:
+        log.info("shutting down: %d held bind(s) failed", count)
+
+
 async def serve(
     webhook: Webhook,
     options: ServeOptions,
@@ -224,6 +236,7 @@ async def serve(
     running = servers(webhook, options)
     tasks = [asyncio.create_task(s.serve()) for s in running]
     keeper = asyncio.create_task(_housekeeping(webhook))
+    closer = asyncio.create_task(_fail_holds_on_exit(webhook, running))
     try:
         while not all(s.started for s in running):
             if any(t.done() for t in tasks):
@@ -239,9 +252,10 @@ async def serve(
             waiter.cancel()
         await asyncio.gather(*tasks)
     finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        for task in (keeper, closer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 YOUNG_GC_THRESHOLD = 50_000

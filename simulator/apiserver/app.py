@@ -32,6 +32,8 @@ from starlette.types import ASGIApp
 
 from simulator.apiserver import bodies, discovery, listing, openapi_v2, status, tables, watch
 from simulator.apiserver.cluster import ServedCluster
+from simulator.apiserver.faults import PREFIX as FAULTS_PREFIX
+from simulator.apiserver.faults import faults_from_env
 from simulator.apiserver.handlers import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -147,6 +149,8 @@ class ApiApp:
         self.address = address
         self.bookmark_interval = bookmark_interval
         self.rv_wait = rv_wait
+        self.faults = faults_from_env()
+        """The test-only fault hook (:mod:`simulator.apiserver.faults`), None unless enabled."""
         self.asgi: ASGIApp = request_response(self.dispatch)
         """Every path and method goes to :meth:`dispatch` (no router: unknown methods get a
         405 Status like any other)."""
@@ -178,6 +182,8 @@ class ApiApp:
                 method,
             )
         head = segments[0]
+        if head == FAULTS_PREFIX and self.faults is not None:
+            return self._faults(segments[1:], query, method)
         if head in ("healthz", "livez", "readyz") and len(segments) == 1:
             return (
                 Response(b"ok", media_type="text/plain")
@@ -225,6 +231,31 @@ class ApiApp:
             return await self._bindings(request, rest[1] if len(rest) == 3 else "", method)
         target = self._target(group, version, rest)
         return await self._resource(request, target, method, query, accept)
+
+    def _faults(self, rest: list[str], query: Mapping[str, str], method: str) -> Response:
+        """The fault hook's control endpoints (:mod:`simulator.apiserver.faults`)."""
+        faults = self.faults
+        assert faults is not None
+        if rest == ["faults"] and method == "GET":
+            return Response(orjson.dumps(faults.report()), media_type=JSON)
+        if len(rest) != 2 or rest[0] != "faults" or method != "POST":
+            raise _not_found()
+        resource = query.get("resource") or None
+        if resource is not None and resource not in {r.name for r in self.table.resources}:
+            raise bad_request(f"resource {resource!r}: not served")
+        if rest[1] == "drop-watches":
+            mode = query.get("mode", "reset")
+            if mode not in ("reset", "close"):
+                raise bad_request(f"mode {mode!r}: expected reset or close")
+            before = faults.report()["open_watches"]
+            faults.drop(resource, mode)
+            self.store.wake_watchers()
+            count = sum(n for name, n in before.items() if resource in (None, name))
+            return Response(orjson.dumps({"dropped": count}), media_type=JSON)
+        if rest[1] == "expire":
+            faults.expire(resource)
+            return Response(orjson.dumps({"armed": resource or "all"}), media_type=JSON)
+        raise _not_found()
 
     # -- discovery helpers ----------------------------------------------------------------------
     @staticmethod
@@ -320,8 +351,20 @@ class ApiApp:
         self._check_write_query(request.query_params)
         body = await self._body(request)
         pods = self.cluster.resource("pods")
-        result = await run_in_threadpool(self.handlers.bind, pods, namespace, None, body)
+        result = await self._bind(pods, namespace, None, body)
         return Response(orjson.dumps(result), 201, media_type=JSON)
+
+    async def _bind(self, pods: Resource, namespace: str, name: str | None, body: Any) -> Any:
+        """``Handlers.bind`` in a worker thread, recorded by the fault hook when enabled."""
+        try:
+            result = await run_in_threadpool(self.handlers.bind, pods, namespace, name, body)
+        except ApiError as exc:
+            if self.faults is not None:
+                self.faults.binding(namespace, body, name, exc.code)
+            raise
+        if self.faults is not None:
+            self.faults.binding(namespace, body, name, 201)
+        return result
 
     async def _resource(
         self, request: Request, t: Target, method: str, query: dict[str, str], accept: str
@@ -355,7 +398,7 @@ class ApiApp:
         if method == "POST":
             if t.sub == "binding" and t.name is not None:
                 body = await self._body(request)
-                result = await run_in_threadpool(self.handlers.bind, r, t.namespace, t.name, body)
+                result = await self._bind(r, t.namespace, t.name, body)
                 return _encode(result, fmt, 201)
             if t.name is not None:
                 raise status.method_not_allowed()
@@ -431,6 +474,8 @@ class ApiApp:
             await asyncio.sleep(0.05)
 
     def _list(self, t: Target, query: dict[str, str], fmt: Format) -> Response:
+        if self.faults is not None:
+            self.faults.listed(t.resource.name)
         opts = parse_list_options(query, t.resource)
         at = self._list_version(opts)
         try:
@@ -534,7 +579,13 @@ class ApiApp:
                 return watch.event_line(kind, entry.raw)
 
         body: AsyncIterator[bytes] = watch.stream(
-            self.store, r, t.namespace, opts, render, bookmark_interval=self.bookmark_interval
+            self.store,
+            r,
+            t.namespace,
+            opts,
+            render,
+            bookmark_interval=self.bookmark_interval,
+            faults=self.faults,
         )
         return StreamingResponse(
             body, media_type=JSON, headers={"Cache-Control": "no-cache, private"}

@@ -8,7 +8,9 @@
   API holds (``bound_node``);
 * :class:`FailureWriter` — a failed attempt is written as kube-scheduler's
   ``handleSchedulingFailure`` writes it: the pod's ``PodScheduled=False`` condition, its
-  ``nominatedNodeName``, a ``FailedScheduling`` Event;
+  ``nominatedNodeName``, a ``FailedScheduling`` Event; and a binding cycle that failed after
+  PreBind releases what PreBind wrote, as DynamicResources' Unreserve and the resourceclaim
+  controller do (:meth:`FailureWriter.release_claims`);
 * the sync probe (``--extender-sync``) reads the API's resourceVersion and asks the watches
   for progress bookmarks (``Store.request_progress``).
 
@@ -94,6 +96,7 @@ class FailureWriter:
         self.store = cluster.store
         self._pods = cluster.resource("pods")
         self._events = cluster.resource("events")
+        self._claims = cluster.resource("resourceclaims")
         self._count = 0
 
     def __call__(self, attempt: FailedAttempt) -> None:
@@ -104,6 +107,7 @@ class FailureWriter:
         pod = entry.obj()
         if pod.get("spec", {}).get("nodeName"):
             return  # bound after all (an extender bound it, then failed to answer)
+        self.release_claims(namespace, pod, entry.uid)
         message = attempt.status.message()
         status = pod.setdefault("status", {})
         condition = {
@@ -152,6 +156,41 @@ class FailureWriter:
                 "count": 1,
             },
         )
+
+    def release_claims(self, namespace: str, pod: Obj, uid: str) -> None:
+        """An unbound pod's claims that PreBind reserved for it (its binding cycle failed
+        after PreBind: an extender's bind failed): the pod leaves ``reservedFor``, as
+        DynamicResources' Unreserve patches it (``pkg/scheduler/framework/plugins/
+        dynamicresources/dynamicresources.go``), and a claim left without consumers loses its
+        ``allocation``, as the resourceclaim controller deallocates it
+        (``pkg/controller/resourceclaim/controller.go``, ``syncClaim``). The simulator's own
+        cache forgot these allocations already (Unreserve); without this the API would keep
+        showing the devices taken and the pod reserved."""
+        names = {
+            ref.get("resourceClaimName")
+            for ref in [
+                *(pod.get("spec", {}).get("resourceClaims") or ()),
+                *(pod.get("status", {}).get("resourceClaimStatuses") or ()),
+            ]
+            if isinstance(ref, dict)
+        }
+        for claim_name in sorted(n for n in names if isinstance(n, str) and n):
+            claim_entry = self.store.get(self._claims, namespace, claim_name)
+            if claim_entry is None:
+                continue
+            claim = claim_entry.obj()
+            status = claim.get("status") or {}
+            reserved = status.get("reservedFor") or []
+            kept = [r for r in reserved if not (isinstance(r, dict) and r.get("uid") == uid)]
+            if len(kept) == len(reserved):
+                continue
+            status["reservedFor"] = kept or None
+            if not kept:
+                status.pop("allocation", None)
+            status = {k: v for k, v in status.items() if v is not None}
+            claim["status"] = status
+            claim["metadata"].pop("resourceVersion", None)
+            self.store.update(self._claims, claim)
 
 
 def _now() -> str:

@@ -175,6 +175,10 @@ class Store:
             self.progress += 1
         self._wake()
 
+    def wake_watchers(self) -> None:
+        """Wake every open watch without a change (they look at their state again)."""
+        self._wake()
+
     def _wake(self) -> None:
         with self._lock:
             wakers = list(self._wakers)

@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from simulator.apiserver import status
+from simulator.apiserver.faults import Faults, WatchDropped
 from simulator.apiserver.options import ListOptions
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.selectors import fields_match
@@ -118,16 +120,25 @@ async def stream(
     *,
     bookmark_interval: float,
     batch: int = 512,
+    faults: Faults | None = None,
 ) -> AsyncIterator[bytes]:
-    """The watch's encoded events until the timeout, an error, or the client leaves."""
+    """The watch's encoded events until the timeout, an error, or the client leaves
+    (``faults``: the test-only fault hook, :mod:`simulator.apiserver.faults`)."""
     accept = matcher(opts, namespace)
     loop = asyncio.get_running_loop()
     waker = AsyncWaker(loop)
     store.add_waker(waker)
     deadline = time.monotonic() + opts.timeout
+    requested = opts.rv_number
+    initial = opts.send_initial_events or not requested
+    generation = faults.generation(resource.name) if faults is not None else (0, 0)
+    dropped = False
     try:
-        requested = opts.rv_number
-        initial = opts.send_initial_events or not requested
+        if faults is not None and faults.watch_opened(resource.name, resumes=not initial):
+            yield error_line(
+                status.expired(f"too old resource version: {requested} (compacted by a fault)")
+            )
+            return
         if initial:
             listed = store.list_page(resource, namespace, accept=accept)
             cursor = listed.rv
@@ -143,6 +154,12 @@ async def stream(
         progress = store.progress
         while True:
             waker.event.clear()
+            mode = faults.drop_mode(resource.name, generation) if faults is not None else None
+            if mode is not None:
+                dropped = True
+                if mode == "close":
+                    return
+                raise WatchDropped(f"watch of {resource.name} dropped by a fault")
             asked = store.progress
             seen = store.rv
             try:
@@ -173,3 +190,5 @@ async def stream(
                 await asyncio.wait_for(waker.event.wait(), timeout=wait)
     finally:
         store.remove_waker(waker)
+        if faults is not None:
+            faults.watch_closed(resource.name, dropped)

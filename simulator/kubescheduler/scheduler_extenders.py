@@ -35,6 +35,7 @@ from scheduler.framework.status import Status
 from simulator.kubescheduler.extenders import Extenders
 from simulator.kubescheduler.http_extender import ExtenderError, is_interested
 from simulator.kubescheduler.objects import ModelObjects, Obj, ObjectSource
+from simulator.kubescheduler.pause import PausePoint
 
 __all__ = ["HTTPSchedulerExtenders", "VerbStats"]
 
@@ -79,6 +80,8 @@ class HTTPSchedulerExtenders:
         self._names_only = all(e.config.node_cache_capable for e in extenders.extenders)
         self.stats = {verb: VerbStats() for verb in VERBS}
         self._lock = threading.Lock()
+        self.pause: PausePoint | None = None
+        """A test-only pause before one call (:mod:`simulator.kubescheduler.pause`)."""
 
     def close(self) -> None:
         """Close every client."""
@@ -104,6 +107,7 @@ class HTTPSchedulerExtenders:
         self, pod: PodInfo, snapshot: Snapshot, nodes: NodeIds
     ) -> tuple[ExtenderFilterResult, Status]:
         """The filter chain on ``nodes`` (see the module docstring)."""
+        self._before("filter", pod.key)
         start = time.perf_counter()
         try:
             outcome = self.extenders.filter(self.objects.pod(pod.pod), self._nodes(snapshot, nodes))
@@ -181,6 +185,7 @@ class HTTPSchedulerExtenders:
 
     def bind_pod(self, pod: Pod, node: str) -> Status:
         """:meth:`bind` for a pod model."""
+        self._before("bind", f"{pod.metadata.namespace or 'default'}/{pod.metadata.name}")
         start = time.perf_counter()
         try:
             outcome = self.extenders.bind(self.objects.pod(pod), node)
@@ -191,6 +196,10 @@ class HTTPSchedulerExtenders:
         return Status.success() if outcome.binder is not None else Status.skip()
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _before(self, verb: str, pod_key: str) -> None:
+        if self.pause is not None:
+            self.pause.before(verb, pod_key)
+
     def _nodes(self, snapshot: Snapshot, ids: NodeIds) -> list[Obj]:
         names = snapshot.node_names
         if self._names_only:

@@ -36,6 +36,7 @@ from scheduler.framework.status import Code, Status
 from simulator.kubescheduler.binding import InFlightBinds
 from simulator.kubescheduler.extenders import Extenders
 from simulator.kubescheduler.objects import ObjectSource
+from simulator.kubescheduler.pause import PausePoint
 from simulator.kubescheduler.scheduler_extenders import HTTPSchedulerExtenders
 from simulator.kubescheduler.sync import DEFAULT_SYNC_TIMEOUT, SyncProbe
 from simulator.queue import QueuedPod
@@ -166,6 +167,7 @@ class KubeSchedulerSession:
     def __init__(self, setup: ExtenderSetup, objects: ObjectSource | None = None) -> None:
         self.setup = setup
         self.extenders = HTTPSchedulerExtenders(Extenders.from_configs(setup.extenders), objects)
+        self.extenders.pause = PausePoint.from_env()
         self.sampler = NodeSampler(setup.percentage_of_nodes_to_score)
         self.binds: InFlightBinds[PendingBind] = InFlightBinds()
         self.sync: SyncProbe | None = None

@@ -11,7 +11,10 @@ a change of the served API, that the extender has seen that change:
 2. the simulator sends ``GET URL?resourceVersion=N`` and waits for a 200: the webhook answers
    once each of its informers has processed every event up to N (its last event or bookmark
    carries a ``resourceVersion`` >= N; a kind it does not serve counts as current). Any other
-   status, or no connection, is retried every ``retry_interval`` seconds until ``timeout``.
+   status, or no connection, is retried every ``retry_interval`` seconds until ``timeout``,
+   and each retry asks for bookmarks again: a watch the informer opened after the first
+   request (its stream had dropped, or the webhook restarted) would otherwise get none until
+   the server's next periodic bookmark, and a kind without events would never confirm N.
 
 The contract the webhook implements is written out in docs/extender.md (*Playing
 kube-scheduler in the simulator*). Nothing is sent while the API has not changed since the
@@ -99,6 +102,7 @@ class SyncProbe:
                     break
                 last = f"HTTP {response.status_code} {response.text[:200]!r}"
             time.sleep(min(self.retry_interval, max(deadline - time.monotonic(), 0.0)))
+            self._progress()
         self.synced = version
         self.probes += 1
         self.seconds += time.perf_counter() - start

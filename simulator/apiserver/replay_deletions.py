@@ -8,7 +8,8 @@ preemption:
 
 * a pod's **status write** (``PATCH``/``PUT pods/{name}/status``) that changes only
   ``status.conditions`` (the ``DisruptionTarget`` condition) is stored as is: list and watch
-  show it; the simulator does not model conditions, so nothing else changes. A status write
+  show it; the simulator does not model conditions, so nothing else changes (a write that
+  changes nothing is not stored, as the API server skips no-op updates). A status write
   that changes anything else is refused (405: the simulator owns the rest of the status);
 * a **DELETE** of a running pod is a graceful deletion, as the API server makes it for a pod
   on a node: ``metadata.deletionTimestamp`` and ``deletionGracePeriodSeconds`` (the options',
@@ -148,6 +149,10 @@ class ReplayDeletions:
                 f"{_READ_ONLY}: a pod's status write may change only status.conditions)"
             )
         _check_conditions(self.pods, name, merged["status"].get("conditions"))
+        if merged["status"] == (before.get("status") or {}):
+            if expect_rv and expect_rv != str(old.rv):
+                raise status.conflict(self.pods, name, status.STALE)
+            return old  # nothing changes: no write, no event (as the API server)
         entry = self.store.update(self.pods, merged, expect_rv=expect_rv or None)
         self.changed.set()
         return entry

@@ -125,12 +125,18 @@ class Handlers:
         self.store = cluster.store
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _replay_write(self, resource: Resource, sub: str | None) -> ReplayDeletions | None:
+    def _replay_write(
+        self, resource: Resource, sub: str | None, *, delete: bool = False
+    ) -> ReplayDeletions | None:
         """The replay's deletions when this write to a read-only replay API is one a
         preempting extender makes (a pod's status, a pod's DELETE); else as
         :meth:`_writable`."""
         deletions = self.cluster.replay_deletions
-        if not self.cluster.writable and deletions is not None and deletions.accepts(resource, sub):
+        if (
+            not self.cluster.writable
+            and deletions is not None
+            and deletions.accepts(resource, sub, delete=delete)
+        ):
             return deletions
         self._writable()
         return None
@@ -209,9 +215,7 @@ class Handlers:
         self, resource: Resource, namespace: str, name: str, body: object, sub: str | None
     ) -> Entry:
         """Replace (PUT) the object or its ``status`` (see the module docstring)."""
-        deletions = self._replay_write(resource, sub) if sub == "status" else None
-        if deletions is None:
-            self._writable()
+        deletions = self._replay_write(resource, sub)
         if not isinstance(body, dict):
             raise bad_request("the request body must be a JSON or YAML object")
         obj = copy.deepcopy(body)
@@ -348,9 +352,7 @@ class Handlers:
         sub: str | None,
     ) -> Entry:
         """Patch the object or its status with the given patch type."""
-        deletions = self._replay_write(resource, sub) if sub == "status" else None
-        if deletions is None:
-            self._writable()
+        deletions = self._replay_write(resource, sub)
         with self.cluster.lock:
             old = self._entry(resource, namespace, name)
             before = old.obj()
@@ -394,7 +396,7 @@ class Handlers:
     # -- delete ----------------------------------------------------------------------------------
     def delete(self, resource: Resource, namespace: str, name: str, options: object) -> Entry:
         """Delete one object (see the module docstring)."""
-        deletions = self._replay_write(resource, None)
+        deletions = self._replay_write(resource, None, delete=True)
         expect_rv, expect_uid = _preconditions(options)
         with self.cluster.lock:
             if deletions is not None:

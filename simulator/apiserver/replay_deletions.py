@@ -128,9 +128,12 @@ class ReplayDeletions:
         self.applied = 0
         """Deletions the replay has applied."""
 
-    def accepts(self, resource: Resource, sub: str | None) -> bool:
-        """Whether a write to ``resource`` (``sub``: its subresource) is one of those."""
-        return resource.name == self.pods.name and sub in (None, "status")
+    def accepts(self, resource: Resource, sub: str | None, *, delete: bool = False) -> bool:
+        """Whether a write to ``resource`` (``sub``: its subresource) is one of those: a
+        pod's status write, or (``delete``) a pod's DELETE."""
+        if resource.name != self.pods.name:
+            return False
+        return sub is None if delete else sub == "status"
 
     # -- HTTP threads --------------------------------------------------------------------------
     def write_status(self, old: Entry, obj: Obj, expect_rv: str) -> Entry:

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from scheduler.extender.backend import Decisions
 from scheduler.extender.binding import Binder
+from scheduler.extender.evictions import GangPreemptions
 from scheduler.extender.metrics import CONTENT_TYPE, WebhookMetrics
 from scheduler.extender.state import ClusterState
 from scheduler.extender.wire import (
@@ -86,6 +87,8 @@ class Webhook:
     synced_to: Callable[[int, float], bool] | None = None
     """Block until the state has processed the API up to a resourceVersion, or a timeout
     (seconds); whether it has (``GET /sync``)."""
+    preemptions: GangPreemptions | None = None
+    """Gang preemption (``--preempt-gangs``): the filter that decides evictions awaits them."""
 
 
 class _TooLarge(Exception):
@@ -200,6 +203,9 @@ def create_app(
             log.exception("filter failed")
             reply = ExtenderFilterResult(error=f"tessera: internal error: {err}")
             return finish("filter", "error", start, _json(reply))
+        if webhook.preemptions is not None:
+            # evictions this filter decided: written (in worker threads) before it answers
+            await webhook.preemptions.run_pending()
         outcome = "error" if result.error else "ok"
         return finish("filter", outcome, start, _json(result))
 

@@ -9,7 +9,8 @@ nothing: each method takes the state's lock.
   plugin that rejected it, in ``FailedNodes`` (preemption may help: ``UNSCHEDULABLE``) or
   ``FailedAndUnresolvableNodes`` (it cannot); a node tessera does not know gets a
   ``FailedNodes`` reason. A gang member passes only its planned node
-  (:mod:`scheduler.extender.gangs`).
+  (:mod:`scheduler.extender.gangs`). With gang preemption on, a gang whose victims are gone
+  is planned first (:mod:`scheduler.extender.evictions`).
 * **prioritize** — the framework's weighted Score total over the nodes given, scaled to the
   protocol's integer 0..10: the node tessera itself would pick (its tie-break) gets 10, the
   others ``9 * (total - min) / (max - min)`` rounded down (0 when all totals are equal), so
@@ -207,6 +208,7 @@ class Decisions:
         names = list(args.candidate_names())
         with self.state.lock:
             info, key = self.identified(args.pod)
+            self.planner.plan_preempted()
             if self._gang_member(info):
                 node, status = self.planner.filter_member(info)
                 return self._gang_filter(args, names, info, node, status)

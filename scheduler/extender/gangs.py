@@ -41,6 +41,7 @@ from dataclasses import replace as dataclass_replace
 from scheduler.api.pod import Pod, pod_claim_keys, pod_key
 from scheduler.dra.extended import extended_claim_key
 from scheduler.extender.cluster import TemplateMissingError, WebhookCluster
+from scheduler.extender.evictions import GangPreemptions, waiting_message
 from scheduler.extender.members import GangMembers, collect_members
 from scheduler.extender.metrics import WebhookMetrics
 from scheduler.extender.state import ClusterState
@@ -129,6 +130,9 @@ class GangPlanner:
         self._gang_of: dict[str, str] = {}
         self.on_release: Callable[[Plan, str], None] | None = None
         """Called with each released plan and the reason (the binder fails held binds)."""
+        self.preemptions: GangPreemptions | None = None
+        """Carries out a failed gang's preemption (``--preempt-gangs``); None: the dry run's
+        victims are dropped (:mod:`scheduler.extender.evictions`)."""
         state.listeners.append(self)
         with state.lock:
             for key, record in state.cache.pods.items():
@@ -203,6 +207,10 @@ class GangPlanner:
             self.release(gang.key, f"{info.key} is not one of its members", "released")
         if not info.pod.spec.node_name and info.pod.metadata.uid:
             self.state.observe_pod(info.pod)
+        if self.preemptions is not None:
+            victims = self.preemptions.waiting(gang.key)
+            if victims:
+                return None, Status.unschedulable(waiting_message(victims))
         members = self.members_of(info)
         assert members is not None
         if members.waiting is not None:
@@ -231,10 +239,16 @@ class GangPlanner:
         except TemplateMissingError as err:
             return None, Status.unresolvable(str(err))
         finally:
-            self.cluster.take_evicted()  # a failed gang's preemption dry run: not acted on
+            self.cluster.take_evicted()  # the dry run's record: result.victims has them
         if not result.status.ok:
             self.metrics.gang_plans.labels(result="unschedulable").inc()
             status = result.status
+            if (
+                self.preemptions is not None
+                and result.victims
+                and status.code == Code.UNSCHEDULABLE
+            ):
+                return None, self.preemptions.start(info, result.victims)
             if status.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
                 status = Status.error(f"gang {gang.key}: {status.message()}")
             return None, status
@@ -264,6 +278,28 @@ class GangPlanner:
             ", ".join(f"{k}->{m.node}" for k, m in sorted(plan.members.items())),
         )
         return plan.members[info.key].node, Status.success()
+
+    def plan_preempted(self) -> None:
+        """Plan each gang whose preemption victims are all gone, before any other pod is
+        filtered: the room they freed is the gang's (kube-scheduler's nominated node). The
+        plan waits for the members' filters like any other."""
+        if self.preemptions is None or not self.preemptions.gangs:
+            return
+        for preemptor in self.preemptions.ready():
+            gang = preemptor.gang
+            record = self.state.cache.pods.get(preemptor.key)
+            if gang is None or gang.key in self.plans or record is None or record.node:
+                continue
+            if record.pod.metadata.uid != preemptor.pod.metadata.uid:
+                continue  # the preemptor was replaced: its gang plans on its next filter
+            try:
+                info = self.info(record.pod)
+            except GangSpecError:
+                continue
+            node, _ = self._plan(info)
+            plan = self.plans.get(gang.key)
+            if node is not None and plan is not None:
+                plan.members[info.key].filtered = False  # not filtered yet: its filter comes
 
     def _pin(self, gang: GangRef, placed: list[Pod]) -> dict[str, str] | None:
         """``{level label: value}`` of the placed members' required domain, if any."""

@@ -19,6 +19,11 @@ name                                      type         labels / meaning
 ``gang_plans_total``                      counter      ``result``: ``planned``, ``unschedulable``,
                                                        ``waiting`` (quorum), ``released``,
                                                        ``expired``
+``gang_preemptions_total``                counter      ``result``: ``started``, ``completed``
+                                                       (victims gone), ``expired``, ``refused``
+                                                       — gangs preempting (``--preempt-gangs``)
+``evictions_total``                       counter      ``result``: ``evicted``, ``failed`` —
+                                                       victims' condition + DELETE written
 ``gang_held_binds``                       gauge        gang members whose bind is held now
 ``gang_hold_seconds``                     histogram    first held bind of a gang to its release
 ``gang_releases_total``                   counter      ``outcome``: ``bound``, ``expired``,
@@ -102,6 +107,18 @@ class WebhookMetrics:
         self.binds = Counter(_PREFIX + "binds", "Bind outcomes.", ["result"], registry=r)
         self.gang_plans = Counter(
             _PREFIX + "gang_plans", "Gang plan events.", ["result"], registry=r
+        )
+        self.gang_preemptions = Counter(
+            _PREFIX + "gang_preemptions",
+            "Gang preemptions carried out by the webhook, by outcome.",
+            ["result"],
+            registry=r,
+        )
+        self.evictions = Counter(
+            _PREFIX + "evictions",
+            "Preemption victims evicted by the webhook (condition, then DELETE).",
+            ["result"],
+            registry=r,
         )
         self.gang_held = Gauge(
             _PREFIX + "gang_held_binds", "Gang members whose bind is held now.", registry=r

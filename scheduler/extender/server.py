@@ -8,9 +8,10 @@
   state is loaded — ``/healthz`` answers at once and ``/readyz`` turns 200 when the state is
   ready, as a startup probe expects;
 * :func:`run` is the command: the state comes from ``--snapshot DIR`` (loaded in a thread;
-  binds applied in memory) or from the Kubernetes API (``--kubeconfig FILE``, else the
-  in-cluster configuration) through informers (:mod:`scheduler.extender.informers`) that
-  feed the state as a sink; binds are POSTed to ``pods/binding``.
+  binds — and with ``--preempt-gangs`` evictions — applied in memory) or from the Kubernetes
+  API (``--kubeconfig FILE``, else the in-cluster configuration) through informers
+  (:mod:`scheduler.extender.informers`) that feed the state as a sink; binds are POSTed to
+  ``pods/binding``, evictions patch ``pods/status`` and DELETE the pod.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from scheduler.extender.app import DEFAULT_MAX_BODY_BYTES, Webhook, create_app, 
 from scheduler.extender.backend import Decisions
 from scheduler.extender.binding import ApiBindings, Binder, BindingWriter, InMemoryBindings
 from scheduler.extender.cluster import WebhookCluster
+from scheduler.extender.evictions import (
+    ApiEvictions,
+    EvictionWriter,
+    GangPreemptions,
+    InMemoryEvictions,
+)
 from scheduler.extender.gangs import GangPlanner
 from scheduler.extender.informers import Informers
 from scheduler.extender.metrics import WebhookMetrics
@@ -67,6 +74,8 @@ class ServeOptions:
     health_port: int | None = None
     gang_hold: float = 90.0
     gang_ttl: float = 300.0
+    preempt_gangs: bool = False
+    """Evict the victims of a gang that only preemption can place (``--preempt-gangs``)."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -125,15 +134,22 @@ def build_webhook(
     gang_ttl: float = 300.0,
     ready: Callable[[], bool] | None = None,
     informers: InformersLike | None = None,
+    evictions: EvictionWriter | None = None,
 ) -> Webhook:
     """The webhook over ``state`` with ``profile``'s framework (ValueError for a profile
-    the framework refuses, naming it)."""
+    the framework refuses, naming it). With an ``evictions`` writer the webhook carries out
+    gang preemption itself (:mod:`scheduler.extender.evictions`); victims wait at most
+    ``gang_ttl`` seconds."""
     cluster = WebhookCluster(state)
     framework = build_framework(profile, cluster)
     metrics = WebhookMetrics()
     planner = GangPlanner(state, cluster, framework, metrics, ttl=gang_ttl)
     decisions = Decisions(state, cluster, framework, planner, metrics)
     binder = Binder(state, planner, framework, writer, metrics, hold=gang_hold)
+    preemptions = None
+    if evictions is not None:
+        preemptions = GangPreemptions(state, evictions, metrics, wait=gang_ttl)
+        planner.preemptions = preemptions
     seen = {"predictions": 0, "mismatches": 0}
 
     def refresh(m: WebhookMetrics) -> None:
@@ -160,7 +176,9 @@ def build_webhook(
             return is_ready()  # a snapshot is always current once loaded
         return informers.wait_reached(resource_version, timeout)
 
-    return Webhook(state, decisions, binder, metrics, ready or is_ready, synced_to)
+    return Webhook(
+        state, decisions, binder, metrics, ready or is_ready, synced_to, preemptions=preemptions
+    )
 
 
 def _ssl(options: ServeOptions) -> dict[str, Any]:
@@ -210,6 +228,8 @@ async def _housekeeping(webhook: Webhook) -> None:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         with webhook.state.lock:
             planner.expire()
+        if webhook.preemptions is not None:
+            await webhook.preemptions.run_pending()  # any not started by their filter
 
 
 async def _fail_holds_on_exit(webhook: Webhook, running: Sequence[uvicorn.Server]) -> None:
@@ -313,14 +333,19 @@ def run(
     state = ClusterState(features=features)
     informers: InformersLike | None = None
     writer: BindingWriter
+    evictions: EvictionWriter | None = None
     if snapshot is not None:
         if not snapshot.exists():
             raise ValueError(f"--snapshot {snapshot}: no such file or directory")
         writer = InMemoryBindings(state)
+        if options.preempt_gangs:
+            evictions = InMemoryEvictions(state)
     else:
         client = api_client(kubeconfig)
         informers = informers_for(client, state)
         writer = ApiBindings(client)
+        if options.preempt_gangs:
+            evictions = ApiEvictions(client)
     webhook = build_webhook(
         state,
         profile,
@@ -328,6 +353,7 @@ def run(
         gang_hold=options.gang_hold,
         gang_ttl=options.gang_ttl,
         informers=informers,
+        evictions=evictions,
     )
     failure: list[BaseException] = []
 

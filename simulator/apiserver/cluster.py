@@ -23,7 +23,8 @@
 Writes from HTTP and from the in-process scheduler (:mod:`simulator.apiserver.scheduling`)
 take :attr:`ServedCluster.lock`; a replay thread writes the simulator alone (its API is
 read-only, except ``pods/binding`` in a replay played with an extender, which only writes the
-store: see :attr:`ServedCluster.replay_binds`).
+store: see :attr:`ServedCluster.replay_binds`, and a preempting extender's pod status writes
+and deletions: :attr:`ServedCluster.replay_deletions`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from scheduler.api.node import Node
 from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
 from simulator.apiserver import status
+from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.resources import TABLE, Resource
 from simulator.apiserver.status import ApiError
 from simulator.apiserver.store import Entry, Store
@@ -85,6 +87,9 @@ class ServedCluster:
         is read-only, and only recorded in the store — the replay applies it to the
         simulator when the extender's bind reply arrives (a replay thread writes the
         simulator alone)."""
+        self.replay_deletions: ReplayDeletions | None = None
+        """A replay played with an extender: the pod status writes and deletions a
+        preempting extender makes (set by ``simulator.apiserver.live``)."""
         self.kubelet = kubelet
         self.lock = threading.RLock()
         self.changed = threading.Event()

@@ -19,6 +19,9 @@ reason and wording. The rules mirrored (upstream files in docs/apiserver.md):
 * patch: merge, strategic-merge or JSON patch of the stored object, then the update rules.
 * delete: preconditions (``uid``, ``resourceVersion``) checked (409); deletion is immediate
   (the simulated kubelet confirms at once); the last state is returned.
+* a replay played with an extender (read-only otherwise) takes a pod's status write that
+  changes only its conditions and a running pod's DELETE from a preempting extender
+  (:mod:`simulator.apiserver.replay_deletions`).
 * pods/binding: 404 if the pod is missing, 409 if it is already bound or being deleted, 409
   on a uid mismatch; sets ``spec.nodeName`` and the ``PodScheduled`` condition; answers a
   Status Success (201).
@@ -34,6 +37,7 @@ from typing import Any
 from simulator.apiserver import bodies, status
 from simulator.apiserver import patch as patching
 from simulator.apiserver.cluster import ServedCluster
+from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.status import ApiError, bad_request
 from simulator.apiserver.store import Entry
@@ -121,6 +125,22 @@ class Handlers:
         self.store = cluster.store
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _replay_write(
+        self, resource: Resource, sub: str | None, *, delete: bool = False
+    ) -> ReplayDeletions | None:
+        """The replay's deletions when this write to a read-only replay API is one a
+        preempting extender makes (a pod's status, a pod's DELETE); else as
+        :meth:`_writable`."""
+        deletions = self.cluster.replay_deletions
+        if (
+            not self.cluster.writable
+            and deletions is not None
+            and deletions.accepts(resource, sub, delete=delete)
+        ):
+            return deletions
+        self._writable()
+        return None
+
     def _writable(self) -> None:
         if not self.cluster.writable:
             raise status.method_not_allowed(
@@ -195,7 +215,7 @@ class Handlers:
         self, resource: Resource, namespace: str, name: str, body: object, sub: str | None
     ) -> Entry:
         """Replace (PUT) the object or its ``status`` (see the module docstring)."""
-        self._writable()
+        deletions = self._replay_write(resource, sub)
         if not isinstance(body, dict):
             raise bad_request("the request body must be a JSON or YAML object")
         obj = copy.deepcopy(body)
@@ -209,6 +229,8 @@ class Handlers:
             )
         with self.cluster.lock:
             old = self._entry(resource, namespace, name)
+            if deletions is not None:
+                return deletions.write_status(old, obj, str(meta.get("resourceVersion") or ""))
             return self._commit_update(
                 resource, old, obj, sub, str(meta.get("resourceVersion") or "")
             )
@@ -330,7 +352,7 @@ class Handlers:
         sub: str | None,
     ) -> Entry:
         """Patch the object or its status with the given patch type."""
-        self._writable()
+        deletions = self._replay_write(resource, sub)
         with self.cluster.lock:
             old = self._entry(resource, namespace, name)
             before = old.obj()
@@ -367,14 +389,19 @@ class Handlers:
             expect = str(meta.get("resourceVersion") or "")
             if expect == str(old.rv):
                 expect = ""  # unchanged by the patch: unconditional
+            if deletions is not None:
+                return deletions.write_status(old, patched, expect)
             return self._commit_update(resource, old, patched, sub, expect)
 
     # -- delete ----------------------------------------------------------------------------------
     def delete(self, resource: Resource, namespace: str, name: str, options: object) -> Entry:
         """Delete one object (see the module docstring)."""
-        self._writable()
+        deletions = self._replay_write(resource, None, delete=True)
         expect_rv, expect_uid = _preconditions(options)
         with self.cluster.lock:
+            if deletions is not None:
+                grace = options.get("gracePeriodSeconds") if isinstance(options, dict) else None
+                return deletions.delete(namespace, name, expect_rv, expect_uid, grace)
             old = self._entry(resource, namespace, name)
             before = old.obj()
             gone = self.store.delete(

@@ -14,7 +14,10 @@ byte-identical ``placements.jsonl`` with or without the API (tested).
 A replay played with an extender (``ReplayConfig.kube_scheduler``) is also wired to the API
 (:func:`attach_extender`): extender requests carry the served objects, ``pods/binding`` is
 accepted from the extender and checked when its bind reply arrives, and the optional sync
-probe runs before each scheduling cycle.
+probe runs before each scheduling cycle. A preempting extender's pod status writes and
+deletions are accepted too (:mod:`simulator.apiserver.replay_deletions`); the deletions are
+applied by the replay thread before it takes its next event (:func:`apply_deletions`), at
+the current virtual time.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from scheduler.framework.profiles import Profile
 from simulator.apiserver.cluster import ServedCluster
+from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.replay_extender import attach_extender
 from simulator.apiserver.resources import TABLE
 from simulator.apiserver.server import LOOPBACK, ApiServer
@@ -137,10 +141,35 @@ def serve_replay(
     replay.engine = paced
     if kube is not None:
         attach_extender(kube, cluster)
+        deletions = ReplayDeletions(cluster.store, cluster.resource("pods"), cluster.changed)
+        cluster.replay_deletions = deletions
+        binds = paced.barrier
+
+        def barrier() -> None:
+            if binds is not None:
+                binds()
+            apply_deletions(replay, deletions)
+
+        paced.barrier = barrier
     server = ApiServer(cluster, host=host, port=port, bookmark_interval=bookmark_interval).start()
     if kubeconfig_out is not None:
         server.write_kubeconfig(kubeconfig_out)
     return LiveReplay(server, cluster, pacer)
+
+
+def apply_deletions(replay: Replay, deletions: ReplayDeletions) -> int:
+    """The replay thread's side of :class:`ReplayDeletions`: evict the pods deleted over the
+    API at the current virtual time, then move the unschedulable pods and ask for a
+    scheduling pass, as the replay does after any pod leaves (``Replay._finish``)."""
+    if not deletions.pending():
+        return 0
+    now = replay.engine.now
+
+    def moved() -> None:
+        replay.queue.move_all(now)
+        replay._want_pass(now)  # the replay's own "a pod left" step (no public hook)
+
+    return deletions.apply(replay.backend, moved)
 
 
 def run_replay_served(

@@ -174,6 +174,18 @@ def serve(
             help="How long a gang plan's reservations last when no bind of it is held.",
         ),
     ] = "300s",
+    preempt_gangs: Annotated[
+        bool,
+        typer.Option(
+            "--preempt-gangs/--no-preempt-gangs",
+            help="Carry out gang preemption: when a gang fits only if lower-priority pods go, "
+            "the webhook itself DELETES those pods (after setting their DisruptionTarget "
+            "condition, as kube-scheduler's preemption does) and holds the gang's filters "
+            "until they are gone. Needed with DRA: kube-scheduler 1.35 never preempts for "
+            "devices, so it never calls the preempt verb. Off by default: it deletes pods, "
+            "and needs RBAC to patch pods/status and delete pods (docs/extender.md).",
+        ),
+    ] = False,
     max_body_bytes: Annotated[
         int,
         typer.Option("--max-body-bytes", help="Largest request body accepted (413 above)."),
@@ -212,7 +224,8 @@ def serve(
     scores as 0..10), preempt (victims from tessera's preemption planner, never half a gang),
     bind (lone pods at once; gang members held until the whole gang asked, at most
     --gang-hold-timeout). Gangs (LeaderWorkerSet groups, PodGroups, tessera.io/gang) are
-    planned whole on their first member's filter. GET /healthz, /readyz (200 once the state
+    planned whole on their first member's filter; with --preempt-gangs a gang that fits only
+    by preemption has its victims deleted by the webhook. GET /healthz, /readyz (200 once the state
     is loaded and the informers synced), /metrics (Prometheus).
 
     Configure kube-scheduler with nodeCacheCapable extender entries and
@@ -233,6 +246,7 @@ def serve(
         health_port=health_port,
         gang_hold=parse_seconds(gang_hold, "--gang-hold-timeout"),
         gang_ttl=parse_seconds(gang_ttl, "--gang-ttl"),
+        preempt_gangs=preempt_gangs,
         max_body_bytes=max_body_bytes,
         tls_cert_file=tls_cert_file,
         tls_key_file=tls_key_file,

@@ -24,6 +24,7 @@ import orjson
 from scheduler.dra.features import Features
 from scheduler.extender.app import Webhook
 from scheduler.extender.binding import BindingWriter, InMemoryBindings
+from scheduler.extender.evictions import EvictionWriter
 from scheduler.extender.server import InformersLike, ServeOptions, build_webhook, serve
 from scheduler.extender.state import ClusterState
 from scheduler.framework.profiles import Profile
@@ -178,6 +179,7 @@ class Served:
         max_body_bytes: int = 1 << 20,
         prefix: str = "/",
         writer: BindingWriter | None = None,
+        evictions: EvictionWriter | None = None,
     ) -> None:
         self.state = state or ClusterState(features=FEATURES)
         if snapshot is not None:
@@ -189,6 +191,7 @@ class Served:
             gang_hold=gang_hold,
             gang_ttl=gang_ttl,
             informers=informers,
+            evictions=evictions,
         )
         self.options = ServeOptions(
             port=0,

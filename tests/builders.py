@@ -15,7 +15,8 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
 8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
 (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
-``Profile.of`` profile; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
+``Profile.of`` profile; ``rejections(result)`` is a Filter result per node (the rejecting
+status or None); ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
 through the CLI.
 
 Framework-level tests run the real registry on a simulated cluster::
@@ -48,9 +49,11 @@ from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.claims import ClaimAllocation
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.interfaces import FilterResult
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
+from scheduler.framework.status import Status
 from scheduler.plugins.registry import build_framework
 from scheduler.solver.instance import NodeSupply, NodeTable
 from simulator.backend import SimulatedCluster
@@ -353,6 +356,21 @@ def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:
 def info(pod: Pod) -> PodInfo:
     """The PodInfo plugins receive for ``pod``."""
     return pod_info(pod)
+
+
+def rejections(result: FilterResult) -> list[Status | None]:
+    """Per candidate node of a Filter ``result``: the status that rejected it, or None.
+
+    Asserts that no node is rejected by two statuses and that exactly the unrejected nodes
+    are marked passed.
+    """
+    out: list[Status | None] = [None] * len(result.passed)
+    for status, mask in result.failures:
+        for i in np.flatnonzero(mask):
+            assert out[i] is None, "a node is rejected by two statuses"
+            out[i] = status
+    assert [v is None for v in out] == result.passed.tolist()
+    return out
 
 
 @dataclass

@@ -22,7 +22,7 @@ from scheduler.plugins.interpodaffinity import (
     ERR_REASON_EXISTING_ANTI_AFFINITY,
     InterPodAffinity,
 )
-from tests.builders import info, make_handle, make_node, make_pod
+from tests.builders import info, make_handle, make_node, make_pod, rejections
 
 UU = Code.UNSCHEDULABLE_AND_UNRESOLVABLE
 U = Code.UNSCHEDULABLE
@@ -106,11 +106,7 @@ def run_filter(
         return status
     ids = np.arange(snapshot.size, dtype=np.intp)
     result = plugin.filter(state, info(incoming), snapshot, ids)
-    verdict: list[tuple[Code, str] | None] = [None] * len(ids)
-    for failure, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            verdict[i] = (failure.code, failure.message())
-    return verdict
+    return [None if s is None else (s.code, s.message()) for s in rejections(result)]
 
 
 NODE1 = [make_node("node1", labels={"region": "r1", "zone": "z11"})]

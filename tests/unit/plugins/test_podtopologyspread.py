@@ -23,7 +23,7 @@ from scheduler.plugins.podtopologyspread import (
     ERR_REASON_LABEL,
     PodTopologySpread,
 )
-from tests.builders import HOSTNAME_LABEL, info, make_handle, make_node, make_pod
+from tests.builders import HOSTNAME_LABEL, info, make_handle, make_node, make_pod, rejections
 
 SKEW = (Code.UNSCHEDULABLE, ERR_REASON_CONSTRAINTS)
 LABEL = (Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ERR_REASON_LABEL)
@@ -98,11 +98,7 @@ def run_filter(
     assert status.ok, status
     ids = np.arange(snapshot.size, dtype=np.intp)
     result = plugin.filter(state, info(pod), snapshot, ids)
-    verdict: list[tuple[Code, str] | None] = [None] * len(ids)
-    for failure, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            verdict[i] = (failure.code, failure.message())
-    return verdict
+    return [None if s is None else (s.code, s.message()) for s in rejections(result)]
 
 
 @pytest.mark.parametrize(

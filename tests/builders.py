@@ -11,13 +11,13 @@ Quantities are Kubernetes strings (``"500m"``, ``"2Gi"``) or plain numbers. Tain
 tolerations may be models, dicts in API form, or the shorthand ``key=value:Effect`` /
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
 ``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs and
-``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
-simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
-8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
-(free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
-``Profile.of`` profile; ``rejections(result)`` is a Filter result per node (the rejecting
-status or None); ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
-through the CLI.
+``gpu_claim_pod(name, n)`` a pod whose claim comes from it (``claim_pod``: from any template).
+``one_pool_spec(accelerator)`` is a simulated cluster spec of one node pool,
+``h100_rack_spec(nodes, per_rack)`` one of whole-GPU 8×H100 nodes in racks; ``rack_table(rows)``
+a solver NodeTable of (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out
+of PreScore/Score in a ``Profile.of`` profile; ``rejections(result)`` is a Filter result per
+node (the rejecting status or None); ``spot_scenario(dir)`` writes a tiny cluster spec and
+trace for replays through the CLI.
 
 Framework-level tests run the real registry on a simulated cluster::
 
@@ -273,11 +273,36 @@ def gpu_claim_pod(
     """Pod ``default/<name>`` requesting ``cpu`` and ``gpus`` whole GPUs through the claim
     template ``gpus-<gpus>`` (:func:`gpu_claim_template`); pinned to ``node`` by a hostname
     nodeSelector when given."""
+    return claim_pod(
+        name,
+        f"gpus-{gpus}",
+        requests={"cpu": cpu},
+        priority=priority,
+        node=node,
+        labels=labels,
+        annotations=annotations,
+    )
+
+
+def claim_pod(
+    name: str,
+    template: str,
+    *,
+    requests: Mapping[str, str],
+    claim: str = "gpu",
+    priority: int | None = None,
+    node: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Pod:
+    """Pod ``default/<name>`` with one container requesting ``requests`` and the claim
+    ``claim`` made from the ResourceClaimTemplate ``template``; pinned to ``node`` by a
+    hostname nodeSelector when given."""
     spec: dict[str, Any] = {
         "containers": [
-            {"name": "main", "resources": {"requests": {"cpu": cpu}, "claims": [{"name": "gpu"}]}}
+            {"name": "main", "resources": {"requests": dict(requests), "claims": [{"name": claim}]}}
         ],
-        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": f"gpus-{gpus}"}],
+        "resourceClaims": [{"name": claim, "resourceClaimTemplateName": template}],
     }
     if priority is not None:
         spec["priority"] = priority

@@ -57,7 +57,7 @@ from scheduler.framework.status import Status
 from scheduler.plugins.registry import build_framework
 from scheduler.solver.instance import NodeSupply, NodeTable
 from simulator.backend import SimulatedCluster
-from simulator.clusters import cluster_from_spec
+from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
 from simulator.traces.openb import OpenbPod
 from simulator.traces.openb_objects import OpenbObjects
@@ -364,6 +364,39 @@ def h100_rack_spec(nodes: int, per_rack: int, *, name: str = "mini") -> ClusterS
 
 
 RACK = "topology.tessera.io/rack"
+
+
+def gpu_rack_cluster(
+    nodes: int, per_rack: int, *, backend: type[SimulatedCluster] = SimulatedCluster
+) -> tuple[LoadedCluster, SimulatedCluster]:
+    """The :func:`h100_rack_spec` cluster and a ``backend`` over its cache with the claim
+    templates ``gpus-1``, ``gpus-2``, ``gpus-4`` and ``gpus-8`` (:func:`gpu_claim_template`)."""
+    loaded = cluster_from_spec(h100_rack_spec(nodes, per_rack))
+    sim = backend(loaded.cache)
+    for count in (1, 2, 4, 8):
+        sim.add_template(gpu_claim_template(count))
+    return loaded, sim
+
+
+@dataclass
+class RackEnv:
+    """A :func:`gpu_rack_cluster` and a framework over it."""
+
+    cache: ClusterCache
+    backend: SimulatedCluster
+    framework: Framework
+
+    def rack(self, node: str) -> str:
+        """The rack label of a node."""
+        return self.cache.nodes[node].metadata.labels[RACK]
+
+    def create(self, pod: Pod) -> PodInfo:
+        """Create a pod (and its template claims) as the API server would."""
+        return pod_info(self.backend.create_pod(pod))
+
+    def held_claims(self) -> dict[str, int]:
+        """Claim key -> number of devices it holds (allocated or assumed)."""
+        return {k: len(r.results) for k, r in self.cache.claims.items() if r.results}
 
 
 def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:

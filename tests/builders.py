@@ -16,7 +16,8 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU 8×H100 nodes in racks; ``rack_table(rows)``
 a solver NodeTable of (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out
 of PreScore/Score in a ``Profile.of`` profile; ``rejections(result)`` is a Filter result per
-node (the rejecting status or None); ``spot_scenario(dir)`` writes a tiny cluster spec and
+node (the rejecting status or None); ``rslice(name, pool, devices)`` a driver-a ResourceSlice
+document; ``spot_scenario(dir)`` writes a tiny cluster spec and
 trace for replays through the CLI.
 
 Framework-level tests run the real registry on a simulated cluster::
@@ -397,6 +398,23 @@ class RackEnv:
     def held_claims(self) -> dict[str, int]:
         """Claim key -> number of devices it holds (allocated or assumed)."""
         return {k: len(r.results) for k, r in self.cache.claims.items() if r.results}
+
+
+def rslice(
+    name: str, pool: str, devices: list[dict[str, Any]] | None, **spec: Any
+) -> dict[str, Any]:
+    """A ResourceSlice of driver-a: ``spec`` gives the node selection (and maybe
+    ``sharedCounters``); ``count`` sets resourceSliceCount; ``devices`` None = counters only."""
+    header = {"name": pool, "generation": 1, "resourceSliceCount": spec.pop("count", 1)}
+    body: dict[str, Any] = {"driver": "driver-a", "pool": header, **spec}
+    if devices is not None:
+        body["devices"] = devices
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": name},
+        "spec": body,
+    }
 
 
 def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:

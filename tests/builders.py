@@ -12,13 +12,14 @@ tolerations may be models, dicts in API form, or the shorthand ``key=value:Effec
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
 ``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs and
 ``gpu_claim_pod(name, n)`` a pod whose claim comes from it (``claim_pod``: from any template).
-``one_pool_spec(accelerator)`` is a simulated cluster spec of one node pool,
-``h100_rack_spec(nodes, per_rack)`` one of whole-GPU 8×H100 nodes in racks; ``rack_table(rows)``
-a solver NodeTable of (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out
-of PreScore/Score in a ``Profile.of`` profile; ``rejections(result)`` is a Filter result per
-node (the rejecting status or None); ``rslice(name, pool, devices)`` a driver-a ResourceSlice
-document; ``spot_scenario(dir)`` writes a tiny cluster spec and
-trace for replays through the CLI.
+``one_pool_spec(accelerator)`` is a simulated cluster spec of one node pool (``pools_spec``: of
+several), ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU 8×H100 nodes in racks and
+``gpu_rack_cluster`` that cluster with the claim templates; ``rack_table(rows)`` a solver
+NodeTable of (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of
+PreScore/Score in a ``Profile.of`` profile; ``rejections(result)`` is a Filter result per node
+(the rejecting status or None); ``rslice(name, pool, devices)`` a driver-a ResourceSlice
+document; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays through the
+CLI.
 
 Framework-level tests run the real registry on a simulated cluster::
 
@@ -323,25 +324,33 @@ def claim_pod(
     )
 
 
-def one_pool_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec:
-    """A one-pool spec of ``count`` nodes named gpu-node-0000... (64 cpu, 256Gi) with
-    ``accelerator``, partitionable devices and consumable capacity on."""
+def pools_spec(pools: Sequence[tuple[str, int, dict[str, Any] | None]]) -> ClusterSpec:
+    """A spec with one pool per (name, node count, accelerator or None for CPU-only)."""
+    node_pools = []
+    for name, count, accelerator in pools:
+        pool: dict[str, Any] = {
+            "name": name,
+            "count": count,
+            "node": {"cpu": "64", "memory": "256Gi"},
+        }
+        if accelerator is not None:
+            pool["accelerator"] = accelerator
+        node_pools.append(pool)
     return parse_cluster_spec(
         {
             "apiVersion": "tessera.io/v1alpha1",
             "kind": "ClusterSpec",
             "metadata": {"name": "unit"},
             "featureGates": {"DRAPartitionableDevices": True, "DRAConsumableCapacity": True},
-            "nodePools": [
-                {
-                    "name": "gpu-node",
-                    "count": count,
-                    "node": {"cpu": "64", "memory": "256Gi"},
-                    "accelerator": accelerator,
-                }
-            ],
+            "nodePools": node_pools,
         }
     )
+
+
+def one_pool_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec:
+    """A one-pool spec of ``count`` nodes named gpu-node-0000... (64 cpu, 256Gi) with
+    ``accelerator``, partitionable devices and consumable capacity on."""
+    return pools_spec([("gpu-node", count, accelerator)])
 
 
 def h100_rack_spec(nodes: int, per_rack: int, *, name: str = "mini") -> ClusterSpec:

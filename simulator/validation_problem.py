@@ -1,18 +1,21 @@
 """One-line problems from pydantic validation errors, for the simulator's YAML documents.
 
 The plan, scenario and cluster-spec loaders report a bad document as ``source: invalid KIND:
-field.path: message (got value)``; this module holds the two pieces they share: the field path
-a pydantic ``loc`` names, and the first error of a :class:`~pydantic.ValidationError` as one
-line.
+field.path: message (got value)``; this module holds the pieces they share: the field path a
+pydantic ``loc`` names, the first error of a :class:`~pydantic.ValidationError` as one line,
+and the validation of a parsed YAML mapping that raises it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-__all__ = ["field_path", "first_problem"]
+__all__ = ["field_path", "first_problem", "parse_mapping"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def field_path(loc: tuple[int | str, ...], tags: Collection[str] = ()) -> str:
@@ -53,3 +56,19 @@ def first_problem(exc: ValidationError, tags: Collection[str] = ()) -> str:
     more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return (f"{where}: {message}" if where else message) + suffix
+
+
+def parse_mapping(
+    model: type[M], data: Any, source: str, what: str, tags: Collection[str] = ()
+) -> M:
+    """``data`` (a parsed YAML document) validated as ``model``.
+
+    ValueError ``source: a WHAT must be a mapping, got TYPE`` when it is not a mapping, else
+    ``source: invalid WHAT: PROBLEM`` (:func:`first_problem` with ``tags``).
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{source}: invalid {what}: {first_problem(exc, tags)}") from None

@@ -36,7 +36,7 @@ from simulator.drivers.spec import (
 from simulator.drivers.tpu import tpu_slice_shape
 from simulator.experiments.policies import REPLAY_POLICIES
 from simulator.scenarios.model import Model, Scenario, Seconds, is_scenario, parse_scenario
-from simulator.validation_problem import field_path, first_problem
+from simulator.validation_problem import field_path, parse_mapping
 
 __all__ = [
     "KIND",
@@ -303,12 +303,7 @@ def merge_overrides(base: Any, patch: Any) -> Any:
 
 def parse_plan(data: Any, source: str = "<plan>") -> Plan:
     """Validate a parsed plan; ValueError (one line: source, field path, value)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: a plan must be a mapping, got {type(data).__name__}")
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        raise ValueError(f"{source}: invalid plan: {first_problem(exc)}") from None
+    return parse_mapping(Plan, data, source, "plan")
 
 
 def _read_yaml(path: Path, what: str) -> Any:

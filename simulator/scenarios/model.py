@@ -24,7 +24,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -39,7 +38,7 @@ from scheduler.api.limits import (
     MIN_TIMESTAMP,
 )
 from scheduler.api.quantity import parse_quantity
-from simulator.validation_problem import first_problem
+from simulator.validation_problem import parse_mapping
 
 API_VERSION = "tessera.io/v1alpha1"
 KIND = "Scenario"
@@ -487,13 +486,7 @@ _UNION_TAGS = ("LeaderWorkerSet", "Deployment", "Job", "int", "Choice")
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     """Validate a parsed scenario; ValueError (one line: source, field path, value)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: a scenario must be a mapping, got {type(data).__name__}")
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        problem = first_problem(exc, _UNION_TAGS)
-        raise ValueError(f"{source}: invalid scenario: {problem}") from None
+    return parse_mapping(Scenario, data, source, "scenario", _UNION_TAGS)
 
 
 def is_scenario(path: str | Path) -> bool:

@@ -17,7 +17,8 @@ several), ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU 8×H100 nodes in 
 ``gpu_rack_cluster`` that cluster with the claim templates; ``rack_table(rows)`` a solver
 NodeTable of (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of
 PreScore/Score in a ``Profile.of`` profile; ``rejections(result)`` is a Filter result per node
-(the rejecting status or None); ``rslice(name, pool, devices)`` a driver-a ResourceSlice
+(the rejecting status or None), ``filter_all`` / ``score_all`` run one plugin's filter or score
+points over every node; ``rslice(name, pool, devices)`` a driver-a ResourceSlice
 document; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays through the
 CLI.
 
@@ -55,7 +56,7 @@ from scheduler.framework.interfaces import FilterResult
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
-from scheduler.framework.status import Status
+from scheduler.framework.status import Code, Status
 from scheduler.plugins.registry import build_framework
 from scheduler.solver.instance import NodeSupply, NodeTable
 from simulator.backend import SimulatedCluster
@@ -441,6 +442,34 @@ def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:
 def info(pod: Pod) -> PodInfo:
     """The PodInfo plugins receive for ``pod``."""
     return pod_info(pod)
+
+
+def filter_all(plugin: Any, handle: BackendHandle, pod: Pod) -> Status | list[Status | None]:
+    """Run ``plugin``'s PreFilter and then its Filter on every node of ``handle``'s cluster:
+    the PreFilter status when it is not a success (a skip or a rejection), else per node the
+    status that rejected it or None (:func:`rejections`)."""
+    snapshot = handle.cache.snapshot()
+    state = CycleState()
+    _, status = plugin.pre_filter(state, info(pod), snapshot)
+    if status.code != Code.SUCCESS:
+        return status
+    ids = np.arange(snapshot.size, dtype=np.intp)
+    return rejections(plugin.filter(state, info(pod), snapshot, ids))
+
+
+def score_all(plugin: Any, handle: BackendHandle, pod: Pod) -> Status | tuple[list[int], list[int]]:
+    """Run ``plugin``'s PreScore, Score and NormalizeScore over every node of ``handle``'s
+    cluster: the PreScore status when it skips, else (raw scores, normalized scores).
+    Asserts that PreScore does not fail."""
+    snapshot = handle.cache.snapshot()
+    state = CycleState()
+    ids = np.arange(snapshot.size, dtype=np.intp)
+    status = plugin.pre_score(state, info(pod), snapshot, ids)
+    if status.code == Code.SKIP:
+        return status
+    assert status.ok, status
+    raw = plugin.score(state, info(pod), snapshot, ids)
+    return raw.tolist(), plugin.normalize(state, info(pod), raw).tolist()
 
 
 def rejections(result: FilterResult) -> list[Status | None]:

@@ -132,6 +132,27 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             text.write(data)
 
 
+def _new_staging(directory: Path) -> Path:
+    """A fresh empty directory beside ``directory``, with the mode a new directory would get.
+
+    ValueError if ``directory`` exists and is not a directory; an OSError (creating the parent
+    or the staging directory) becomes the one-line user error of :func:`_as_user_error`.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: exists and is not a directory")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            staging.chmod(0o777 & ~_umask())
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as err:
+        raise _as_user_error(err, directory) from None
+    return staging
+
+
 @contextmanager
 def staged_directory(directory: Path, replaces: Iterable[str] = ()) -> Iterator[Path]:
     """A fresh staging directory beside ``directory``; its files replace ``directory``'s on
@@ -145,15 +166,8 @@ def staged_directory(directory: Path, replaces: Iterable[str] = ()) -> Iterator[
     ValueError if ``directory`` exists and is not a directory.
     """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory}: exists and is not a directory")
+    staging = _new_staging(directory)
     try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    except OSError as err:
-        raise _as_user_error(err, directory) from None
-    try:
-        staging.chmod(0o777 & ~_umask())
         yield staging
         produced = sorted(p.name for p in staging.iterdir())
         if not directory.exists():
@@ -192,16 +206,9 @@ def staged_tree(directory: Path) -> Iterator[Path]:
     ValueError if ``directory`` exists and is not a directory.
     """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory}: exists and is not a directory")
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    except OSError as err:
-        raise _as_user_error(err, directory) from None
+    staging = _new_staging(directory)
     old: Path | None = None
     try:
-        staging.chmod(0o777 & ~_umask())
         yield staging
         if directory.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))

@@ -11,12 +11,16 @@ Quantities are Kubernetes strings (``"500m"``, ``"2Gi"``) or plain numbers. Tain
 tolerations may be models, dicts in API form, or the shorthand ``key=value:Effect`` /
 ``key:Effect`` (a shorthand toleration means operator Equal with a value, Exists without).
 ``gpu_claim_template(n)`` is the ResourceClaimTemplate ``default/gpus-<n>`` of n whole GPUs and
-``gpu_claim_pod(name, n)`` a pod whose claim comes from it. ``one_pool_spec(accelerator)`` is a
-simulated cluster spec of one node pool, ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU
-8×H100 nodes in racks; ``rack_table(rows)`` a solver NodeTable of
-(free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of PreScore/Score in a
-``Profile.of`` profile; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays
-through the CLI.
+``gpu_claim_pod(name, n)`` a pod whose claim comes from it (``claim_pod``: from any template).
+``one_pool_spec(accelerator)`` is a simulated cluster spec of one node pool (``pools_spec``: of
+several), ``h100_rack_spec(nodes, per_rack)`` one of whole-GPU 8×H100 nodes in racks and
+``gpu_rack_cluster`` that cluster with the claim templates; ``rack_table(rows)`` a solver
+NodeTable of (free GPUs, rack) rows. ``FIT_FILTER_ONLY`` keeps NodeResourcesFit out of
+PreScore/Score in a ``Profile.of`` profile; ``rejections(result)`` is a Filter result per node
+(the rejecting status or None), ``filter_all`` / ``score_all`` run one plugin's filter or score
+points over every node; ``rslice(name, pool, devices)`` a driver-a ResourceSlice
+document; ``spot_scenario(dir)`` writes a tiny cluster spec and trace for replays through the
+CLI.
 
 Framework-level tests run the real registry on a simulated cluster::
 
@@ -48,13 +52,15 @@ from scheduler.cluster.snapshot import Snapshot
 from scheduler.dra.claims import ClaimAllocation
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.cycle_state import CycleState
+from scheduler.framework.interfaces import FilterResult
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
 from scheduler.framework.runtime import Framework, ScheduleResult
+from scheduler.framework.status import Code, Status
 from scheduler.plugins.registry import build_framework
 from scheduler.solver.instance import NodeSupply, NodeTable
 from simulator.backend import SimulatedCluster
-from simulator.clusters import cluster_from_spec
+from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
 from simulator.traces.openb import OpenbPod
 from simulator.traces.openb_objects import OpenbObjects
@@ -270,11 +276,36 @@ def gpu_claim_pod(
     """Pod ``default/<name>`` requesting ``cpu`` and ``gpus`` whole GPUs through the claim
     template ``gpus-<gpus>`` (:func:`gpu_claim_template`); pinned to ``node`` by a hostname
     nodeSelector when given."""
+    return claim_pod(
+        name,
+        f"gpus-{gpus}",
+        requests={"cpu": cpu},
+        priority=priority,
+        node=node,
+        labels=labels,
+        annotations=annotations,
+    )
+
+
+def claim_pod(
+    name: str,
+    template: str,
+    *,
+    requests: Mapping[str, str],
+    claim: str = "gpu",
+    priority: int | None = None,
+    node: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Pod:
+    """Pod ``default/<name>`` with one container requesting ``requests`` and the claim
+    ``claim`` made from the ResourceClaimTemplate ``template``; pinned to ``node`` by a
+    hostname nodeSelector when given."""
     spec: dict[str, Any] = {
         "containers": [
-            {"name": "main", "resources": {"requests": {"cpu": cpu}, "claims": [{"name": "gpu"}]}}
+            {"name": "main", "resources": {"requests": dict(requests), "claims": [{"name": claim}]}}
         ],
-        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": f"gpus-{gpus}"}],
+        "resourceClaims": [{"name": claim, "resourceClaimTemplateName": template}],
     }
     if priority is not None:
         spec["priority"] = priority
@@ -294,25 +325,33 @@ def gpu_claim_pod(
     )
 
 
-def one_pool_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec:
-    """A one-pool spec of ``count`` nodes named gpu-node-0000... (64 cpu, 256Gi) with
-    ``accelerator``, partitionable devices and consumable capacity on."""
+def pools_spec(pools: Sequence[tuple[str, int, dict[str, Any] | None]]) -> ClusterSpec:
+    """A spec with one pool per (name, node count, accelerator or None for CPU-only)."""
+    node_pools = []
+    for name, count, accelerator in pools:
+        pool: dict[str, Any] = {
+            "name": name,
+            "count": count,
+            "node": {"cpu": "64", "memory": "256Gi"},
+        }
+        if accelerator is not None:
+            pool["accelerator"] = accelerator
+        node_pools.append(pool)
     return parse_cluster_spec(
         {
             "apiVersion": "tessera.io/v1alpha1",
             "kind": "ClusterSpec",
             "metadata": {"name": "unit"},
             "featureGates": {"DRAPartitionableDevices": True, "DRAConsumableCapacity": True},
-            "nodePools": [
-                {
-                    "name": "gpu-node",
-                    "count": count,
-                    "node": {"cpu": "64", "memory": "256Gi"},
-                    "accelerator": accelerator,
-                }
-            ],
+            "nodePools": node_pools,
         }
     )
+
+
+def one_pool_spec(accelerator: dict[str, Any], *, count: int = 2) -> ClusterSpec:
+    """A one-pool spec of ``count`` nodes named gpu-node-0000... (64 cpu, 256Gi) with
+    ``accelerator``, partitionable devices and consumable capacity on."""
+    return pools_spec([("gpu-node", count, accelerator)])
 
 
 def h100_rack_spec(nodes: int, per_rack: int, *, name: str = "mini") -> ClusterSpec:
@@ -338,6 +377,56 @@ def h100_rack_spec(nodes: int, per_rack: int, *, name: str = "mini") -> ClusterS
 RACK = "topology.tessera.io/rack"
 
 
+def gpu_rack_cluster(
+    nodes: int, per_rack: int, *, backend: type[SimulatedCluster] = SimulatedCluster
+) -> tuple[LoadedCluster, SimulatedCluster]:
+    """The :func:`h100_rack_spec` cluster and a ``backend`` over its cache with the claim
+    templates ``gpus-1``, ``gpus-2``, ``gpus-4`` and ``gpus-8`` (:func:`gpu_claim_template`)."""
+    loaded = cluster_from_spec(h100_rack_spec(nodes, per_rack))
+    sim = backend(loaded.cache)
+    for count in (1, 2, 4, 8):
+        sim.add_template(gpu_claim_template(count))
+    return loaded, sim
+
+
+@dataclass
+class RackEnv:
+    """A :func:`gpu_rack_cluster` and a framework over it."""
+
+    cache: ClusterCache
+    backend: SimulatedCluster
+    framework: Framework
+
+    def rack(self, node: str) -> str:
+        """The rack label of a node."""
+        return self.cache.nodes[node].metadata.labels[RACK]
+
+    def create(self, pod: Pod) -> PodInfo:
+        """Create a pod (and its template claims) as the API server would."""
+        return pod_info(self.backend.create_pod(pod))
+
+    def held_claims(self) -> dict[str, int]:
+        """Claim key -> number of devices it holds (allocated or assumed)."""
+        return {k: len(r.results) for k, r in self.cache.claims.items() if r.results}
+
+
+def rslice(
+    name: str, pool: str, devices: list[dict[str, Any]] | None, **spec: Any
+) -> dict[str, Any]:
+    """A ResourceSlice of driver-a: ``spec`` gives the node selection (and maybe
+    ``sharedCounters``); ``count`` sets resourceSliceCount; ``devices`` None = counters only."""
+    header = {"name": pool, "generation": 1, "resourceSliceCount": spec.pop("count", 1)}
+    body: dict[str, Any] = {"driver": "driver-a", "pool": header, **spec}
+    if devices is not None:
+        body["devices"] = devices
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
 def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:
     """Solver nodes n0, n1, ... with (free gpu, rack id) and 64 free cpu, one level (rack)."""
     return NodeTable.from_nodes(
@@ -353,6 +442,49 @@ def rack_table(rows: Sequence[tuple[int, int]]) -> NodeTable:
 def info(pod: Pod) -> PodInfo:
     """The PodInfo plugins receive for ``pod``."""
     return pod_info(pod)
+
+
+def filter_all(plugin: Any, handle: BackendHandle, pod: Pod) -> Status | list[Status | None]:
+    """Run ``plugin``'s PreFilter and then its Filter on every node of ``handle``'s cluster:
+    the PreFilter status when it is not a success (a skip or a rejection), else per node the
+    status that rejected it or None (:func:`rejections`)."""
+    snapshot = handle.cache.snapshot()
+    state = CycleState()
+    _, status = plugin.pre_filter(state, info(pod), snapshot)
+    if status.code != Code.SUCCESS:
+        return status
+    ids = np.arange(snapshot.size, dtype=np.intp)
+    return rejections(plugin.filter(state, info(pod), snapshot, ids))
+
+
+def score_all(plugin: Any, handle: BackendHandle, pod: Pod) -> Status | tuple[list[int], list[int]]:
+    """Run ``plugin``'s PreScore, Score and NormalizeScore over every node of ``handle``'s
+    cluster: the PreScore status when it skips, else (raw scores, normalized scores).
+    Asserts that PreScore does not fail."""
+    snapshot = handle.cache.snapshot()
+    state = CycleState()
+    ids = np.arange(snapshot.size, dtype=np.intp)
+    status = plugin.pre_score(state, info(pod), snapshot, ids)
+    if status.code == Code.SKIP:
+        return status
+    assert status.ok, status
+    raw = plugin.score(state, info(pod), snapshot, ids)
+    return raw.tolist(), plugin.normalize(state, info(pod), raw).tolist()
+
+
+def rejections(result: FilterResult) -> list[Status | None]:
+    """Per candidate node of a Filter ``result``: the status that rejected it, or None.
+
+    Asserts that no node is rejected by two statuses and that exactly the unrejected nodes
+    are marked passed.
+    """
+    out: list[Status | None] = [None] * len(result.passed)
+    for status, mask in result.failures:
+        for i in np.flatnonzero(mask):
+            assert out[i] is None, "a node is rejected by two statuses"
+            out[i] = status
+    assert [v is None for v in out] == result.passed.tolist()
+    return out
 
 
 @dataclass

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from .dra import (
+    Counter,
+    DeviceCapacity,
     DeviceSubRequest,
     ExactDeviceRequest,
     ResourceClaim,
@@ -35,10 +37,13 @@ __all__ = ["check_object"]
 Problem = tuple[FieldPath, str]
 
 
-def _negative(quantities: Mapping[str, str], path: FieldPath) -> Iterator[Problem]:
+def _negative(
+    quantities: Mapping[str, str], path: FieldPath, leaf: FieldPath = ()
+) -> Iterator[Problem]:
+    """A problem at ``(*path, name, *leaf)`` for each negative quantity ``name``."""
     for name, text in quantities.items():
         if parse_quantity(text) < 0:
-            yield (*path, name), f"quantity {text!r}: must be greater than or equal to 0"
+            yield (*path, name, *leaf), f"quantity {text!r}: must be greater than or equal to 0"
 
 
 def _pod_spec(spec: PodSpec, path: FieldPath) -> Iterator[Problem]:
@@ -65,27 +70,18 @@ def _pod_spec(spec: PodSpec, path: FieldPath) -> Iterator[Problem]:
 
 
 def _slice(rs: ResourceSlice) -> Iterator[Problem]:
+    def values(items: Mapping[str, Counter | DeviceCapacity]) -> dict[str, str]:
+        return {name: item.value for name, item in items.items()}
+
     for i, device in enumerate(rs.spec.devices):
-        for name, capacity in device.capacity.items():
-            if parse_quantity(capacity.value) < 0:
-                yield (
-                    ("spec", "devices", i, "capacity", name, "value"),
-                    f"quantity {capacity.value!r}: must be greater than or equal to 0",
-                )
+        where: FieldPath = ("spec", "devices", i)
+        yield from _negative(values(device.capacity), (*where, "capacity"), ("value",))
         for j, use in enumerate(device.consumes_counters):
-            for name, counter in use.counters.items():
-                if parse_quantity(counter.value) < 0:
-                    yield (
-                        ("spec", "devices", i, "consumesCounters", j, "counters", name, "value"),
-                        f"quantity {counter.value!r}: must be greater than or equal to 0",
-                    )
+            path = (*where, "consumesCounters", j, "counters")
+            yield from _negative(values(use.counters), path, ("value",))
     for i, counter_set in enumerate(rs.spec.shared_counters):
-        for name, counter in counter_set.counters.items():
-            if parse_quantity(counter.value) < 0:
-                yield (
-                    ("spec", "sharedCounters", i, "counters", name, "value"),
-                    f"quantity {counter.value!r}: must be greater than or equal to 0",
-                )
+        path = ("spec", "sharedCounters", i, "counters")
+        yield from _negative(values(counter_set.counters), path, ("value",))
 
 
 def _claim_requests(claim: ResourceClaim | ResourceClaimTemplate) -> Iterator[Problem]:

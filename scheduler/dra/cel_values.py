@@ -38,32 +38,33 @@ def special_kind(value: Any) -> str | None:
     return object_kind(value)
 
 
+# cel-go's type names, looked up in order (bool before int: a Python bool is an int). The
+# Kubernetes object kinds (quantity, semver, ...) are tried between the two tables.
+_NUMBER_NAMES: tuple[tuple[type, str], ...] = ((bool, "bool"), (int, "int"), (float, "double"))
+_OTHER_NAMES: tuple[tuple[type, str], ...] = (
+    (str, "string"),
+    (bytes, "bytes"),
+    (list, "list"),
+    (dict, "map"),
+    (datetime, "google.protobuf.Timestamp"),
+    (timedelta, "google.protobuf.Duration"),
+)
+
+
+def _table_name(value: Any, table: tuple[tuple[type, str], ...]) -> str | None:
+    return next((name for kind, name in table if isinstance(value, kind)), None)
+
+
 def type_name(value: Any) -> str:
     """cel-go's type name of a runtime value (for error messages)."""
     if value is None:
         return "null_type"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "double"
-    kind = object_kind(value)
-    if kind is not None:
-        return kind
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bytes):
-        return "bytes"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "map"
-    if isinstance(value, datetime):
-        return "google.protobuf.Timestamp"
-    if isinstance(value, timedelta):
-        return "google.protobuf.Duration"
-    return type(value).__name__
+    return (
+        _table_name(value, _NUMBER_NAMES)
+        or object_kind(value)
+        or _table_name(value, _OTHER_NAMES)
+        or type(value).__name__
+    )
 
 
 def _numeric_equal(a: int | float, b: int | float) -> bool:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from scheduler.api.dra import DeviceClass, ResourceClaim
 from scheduler.api.meta import ResourceList
-from scheduler.api.pod import Container, ContainerExtendedResourceRequest, Pod
+from scheduler.api.pod import Container, ContainerExtendedResourceRequest, Pod, pod_key
 from scheduler.api.quantity import parse_quantity
 from scheduler.api.resourcenames import (
     DEVICE_CLASS_RESOURCE_PREFIX,
@@ -288,7 +288,7 @@ def extended_claim_name(pod: Pod) -> str:
     suffix. Upstream's suffix is random; tessera derives it from the pod's namespace and
     name so that runs are reproducible."""
     base = f"{pod.metadata.name or ''}-extended-resources-"[: _MAX_NAME - _GENERATE_SUFFIX]
-    seed = f"{pod.metadata.namespace or 'default'}/{pod.metadata.name or ''}"
+    seed = pod_key(pod)
     digest = hashlib.sha256(seed.encode()).digest()
     suffix = "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)] for b in digest[:_GENERATE_SUFFIX])
     return base + suffix

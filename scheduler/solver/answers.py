@@ -13,6 +13,7 @@ from scheduler.solver.candidates import GangCandidates, gang_terms
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.instance import (
     GangSolution,
+    NodeTable,
     PreemptionSolution,
     SolveStatus,
     level_label,
@@ -34,6 +35,19 @@ def not_together(cands: GangCandidates) -> str:
     )
 
 
+def _placed_domain(
+    table: NodeTable, level: int | None, assignment: dict[int, int]
+) -> dict[str, object]:
+    """``level``, ``domain`` and ``domain_name`` of a solution: the domain at ``level`` of the
+    node the first assigned pod is on (None without a required level or for an unknown node)."""
+    domain = None
+    if level is not None:
+        row = table.row(next(iter(assignment.values())))
+        domain = None if row is None else int(table.domain[row, level])
+    name = None if domain is None or level is None else table.domain_name(level, domain)
+    return {"level": level, "domain": domain, "domain_name": name}
+
+
 def gang_solution(
     cands: GangCandidates,
     config: SolverConfig,
@@ -42,21 +56,13 @@ def gang_solution(
     **extra: object,
 ) -> GangSolution:
     table, level = cands.table, cands.level
-    domain = None
-    if level is not None:
-        row = table.row(next(iter(assignment.values())))
-        domain = None if row is None else int(table.domain[row, level])
     terms = gang_terms(cands, assignment, config.gang)
     return GangSolution.model_validate(
         {
             "key": cands.gang.key,
             "status": status,
             "assignment": assignment,
-            "level": level,
-            "domain": domain,
-            "domain_name": None
-            if domain is None or level is None
-            else table.domain_name(level, domain),
+            **_placed_domain(table, level, assignment),
             "objective": sum(terms.values()),
             "terms": terms,
             "candidates": len(cands.domains),
@@ -74,10 +80,6 @@ def preemption_solution(
 ) -> PreemptionSolution:
     instance = pc.instance
     table, level = instance.table, instance.gang.required_level
-    domain = None
-    if level is not None:
-        row = table.row(next(iter(assignment.values())))
-        domain = None if row is None else int(table.domain[row, level])
     objective, cost = plan_objective(pc, assignment, chosen)
     victims = sorted(instance.victims[i].key for u in chosen for i in pc.units[u].members)
     return PreemptionSolution.model_validate(
@@ -86,11 +88,7 @@ def preemption_solution(
             "status": status,
             "victims": tuple(victims),
             "assignment": assignment,
-            "level": level,
-            "domain": domain,
-            "domain_name": None
-            if domain is None or level is None
-            else table.domain_name(level, domain),
+            **_placed_domain(table, level, assignment),
             "victim_cost": cost,
             "objective": objective,
             "candidates": len(pc.gang.domains),

@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from time import perf_counter
+from typing import TypeVar
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -79,6 +80,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Plan = dict[int, int]
+_Instance = TypeVar("_Instance", GangInstance, PreemptionInstance)
+_Solution = TypeVar("_Solution", GangSolution, PreemptionSolution)
 Verify = Callable[[int, tuple[int, ...]], bool]
 """``verify(node_id, pod_ids)``: True when the exact device allocator can place those pods
 together on that node."""
@@ -183,14 +186,27 @@ def _raise_if_invalid(what: str, violations: list[Violation]) -> None:
         raise InvalidSolutionError(what, violations)
 
 
-def solve_gang(instance: GangInstance, config: SolverConfig | None = None) -> GangSolution:
-    """Place the whole gang (every pod, or none) — see the module overview."""
+def _timed_and_checked(
+    what: str,
+    instance: _Instance,
+    config: SolverConfig | None,
+    solve: Callable[[_Instance, SolverConfig, float], _Solution],
+    validate: Callable[[_Instance, _Solution], list[Violation]],
+) -> _Solution:
+    """``solve(instance, config, start)`` with its wall time set in ``wall_s``; raises
+    :class:`InvalidSolutionError` (naming ``what``) when ``validate`` finds violations."""
     config = config or SolverConfig()
     start = perf_counter()
-    sol = _solve_gang(instance, config, start)
+    sol = solve(instance, config, start)
     sol = sol.model_copy(update={"wall_s": perf_counter() - start})
-    _raise_if_invalid(f"gang {instance.gang.key}", validate_gang(instance, sol))
+    _raise_if_invalid(what, validate(instance, sol))
     return sol
+
+
+def solve_gang(instance: GangInstance, config: SolverConfig | None = None) -> GangSolution:
+    """Place the whole gang (every pod, or none) — see the module overview."""
+    what = f"gang {instance.gang.key}"
+    return _timed_and_checked(what, instance, config, _solve_gang, validate_gang)
 
 
 def _refutation_cut(instance: GangInstance, node: int, pods: tuple[int, ...]) -> Cut:
@@ -328,9 +344,5 @@ def solve_preemption(
     instance: PreemptionInstance, config: SolverConfig | None = None
 ) -> PreemptionSolution:
     """Pick the victims of least cost that let the preemptor fit, and where it goes."""
-    config = config or SolverConfig()
-    start = perf_counter()
-    sol = _solve_preemption(instance, config, start)
-    sol = sol.model_copy(update={"wall_s": perf_counter() - start})
-    _raise_if_invalid(f"preemption {instance.gang.key}", validate_preemption(instance, sol))
-    return sol
+    what = f"preemption {instance.gang.key}"
+    return _timed_and_checked(what, instance, config, _solve_preemption, validate_preemption)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from enum import StrEnum
@@ -20,15 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
 from simulator.atomic import check_output_file, write_atomic
@@ -54,7 +45,7 @@ from simulator.experiments.policies import POLICIES
 from simulator.jsonout import json_text
 from simulator.options import RATIO, SEED, WORKERS
 from simulator.options import parse_seeds as bounded_seeds
-from simulator.plans.pool import LocalPool, Report
+from simulator.plans.pool import LocalPool, Report, progress_bar
 from simulator.traces.openb import read_pods
 
 DEFAULT_NODES = "traces/openb/openb_node_list_gpu_node.csv.gz"
@@ -106,22 +97,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _stderr_console() -> Console:
-    return Console(file=sys.stderr)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
-
-
 # -- the matrix on the process pool (simulator.plans.pool) -----------------------------------------
 
 
@@ -152,7 +127,7 @@ def run_matrix(
     jobs = [(nodes, pods, c) for c in configs]
     with (
         LocalPool(max(1, min(workers, len(configs)))) as pool,
-        _progress(_stderr_console()) as progress,
+        progress_bar() as progress,
     ):
         overall = progress.add_task("runs", total=len(configs))
         tasks: dict[int, TaskID] = {}
@@ -421,7 +396,7 @@ def inflate(
 def _run_single(
     nodes: Path, pods: Path, config: InflateConfig, json_out: Path | None, decisions: Path | None
 ) -> None:
-    with _progress(_stderr_console()) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"{config.policy} seed {config.seed}", total=None)
 
         def report(step: int, total: int) -> None:

@@ -38,6 +38,7 @@ from simulator.drivers.catalog import GPU_MODELS, gpu_model
 from simulator.drivers.mig import place_layout
 from simulator.drivers.tpu import tpu_slice_shape
 from simulator.traces.openb import OpenbNode, read_nodes
+from simulator.validation_problem import field_path
 
 DEFAULT_TOPOLOGY_LEVELS = (
     "topology.kubernetes.io/zone",
@@ -496,16 +497,8 @@ def _require_gate(
 # Loading.
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("nvidia", "shared-gpu", "tpu", "none"):
-            continue  # discriminated-union tag, not a field
-        else:
-            text += f".{part}" if text else part
-    return text
+# Tags of the accelerator union: they name a union member, not a field.
+_ACCELERATOR_TAGS = ("nvidia", "shared-gpu", "tpu", "none")
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -518,7 +511,7 @@ def validation_message(exc: ValidationError) -> str:
             shown = repr(error.get("input"))
             if len(shown) <= 60:
                 message += f" (got {shown})"
-        loc = _format_loc(tuple(error["loc"]))
+        loc = field_path(tuple(error["loc"]), _ACCELERATOR_TAGS)
         lines.append(f"{loc}: {message}" if loc else message)
     return "\n".join(lines)
 

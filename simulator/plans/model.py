@@ -36,6 +36,7 @@ from simulator.drivers.spec import (
 from simulator.drivers.tpu import tpu_slice_shape
 from simulator.experiments.policies import REPLAY_POLICIES
 from simulator.scenarios.model import Model, Scenario, Seconds, is_scenario, parse_scenario
+from simulator.validation_problem import field_path, parse_mapping
 
 __all__ = [
     "KIND",
@@ -300,36 +301,9 @@ def merge_overrides(base: Any, patch: Any) -> Any:
     return patch
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
 def parse_plan(data: Any, source: str = "<plan>") -> Plan:
     """Validate a parsed plan; ValueError (one line: source, field path, value)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: a plan must be a mapping, got {type(data).__name__}")
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] not in ("missing", "value_error"):
-            shown = repr(first.get("input"))
-            message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
-        where = _location(tuple(first["loc"]))
-        if message.startswith("[") and "]" in message:  # a list item named by the validator
-            index, _, message = message.partition("] ")
-            where += index + "]"
-        more = len(exc.errors()) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        problem = f"{where}: {message}" if where else message
-        raise ValueError(f"{source}: invalid plan: {problem}{suffix}") from None
+    return parse_mapping(Plan, data, source, "plan")
 
 
 def _read_yaml(path: Path, what: str) -> Any:
@@ -386,7 +360,7 @@ def _candidate_pool(
         spec = NodePoolSpec.model_validate({**data, "count": max(pool.max, 1)})
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = _location(tuple(p for p in err["loc"] if p not in ("nvidia", "tpu", "none")))
+        loc = field_path(tuple(err["loc"]), ("nvidia", "tpu", "none"))
         message = str(err["msg"]).removeprefix("Value error, ")
         shown = repr(err.get("input"))
         got = f" (got {shown})" if err["type"] != "value_error" and len(shown) <= 60 else ""

@@ -118,17 +118,43 @@ def _mark_answer(axes: Axes, summary: Mapping[str, Any], y: float | None) -> Non
         )
 
 
+def _series(
+    points: list[Mapping[str, Any]], policy: str, metric: str
+) -> tuple[list[float], list[float]]:
+    """(cost per hour, worst-seed ``metric``) of ``policy`` at each point that has a value."""
+    xs, ys = [], []
+    for point in points:
+        value = worst(point, policy, metric)
+        if value is not None:
+            xs.append(point["cost_per_hour"])
+            ys.append(value)
+    return xs, ys
+
+
+def _finish_against_cost(
+    figure: Figure, axes: Axes, summary: Mapping[str, Any], metric: str, target: str, ylabel: str
+) -> bytes:
+    """Draw the plan's ``target`` bound and circle the recommendation's worst-seed ``metric``
+    on a metric-against-cost plot; label the axes and return the PNG."""
+    bound = summary["inputs"]["targets"].get(target)
+    if bound is not None:
+        axes.axhline(bound, color="#d1242f", linewidth=0.8, linestyle=":", label="target")
+    rec = summary.get("recommendation")
+    if rec is not None:
+        point = next(p for p in summary["points"] if p["id"] == rec["point"])
+        _mark_answer(axes, summary, worst(point, rec["policy"], metric))
+    axes.set_xlabel("cost per hour")
+    axes.set_ylabel(ylabel)
+    axes.legend(fontsize=8, loc="best")
+    return _png(figure)
+
+
 def pareto(summary: Mapping[str, Any]) -> bytes:
     """Cost against serving pending p99 (see the module docstring)."""
     figure, axes = _figure()
     points = _search_points(summary)
     for k, policy in enumerate(_policies(summary)):
-        xs, ys = [], []
-        for point in points:
-            value = worst(point, policy, "serving_p99")
-            if value is not None:
-                xs.append(point["cost_per_hour"])
-                ys.append(value)
+        xs, ys = _series(points, policy, "serving_p99")
         axes.scatter(xs, ys, color=COLORS[k % len(COLORS)], label=policy, s=28, zorder=3)
     front = pareto_front(summary)
     if front:
@@ -141,17 +167,14 @@ def pareto(summary: Mapping[str, Any]) -> bytes:
             linestyle="--",
             label="Pareto front",
         )
-    bound = summary["inputs"]["targets"].get("serving_pending_p99")
-    if bound is not None:
-        axes.axhline(bound, color="#d1242f", linewidth=0.8, linestyle=":", label="target")
-    rec = summary.get("recommendation")
-    if rec is not None:
-        point = next(p for p in summary["points"] if p["id"] == rec["point"])
-        _mark_answer(axes, summary, worst(point, rec["policy"], "serving_p99"))
-    axes.set_xlabel("cost per hour")
-    axes.set_ylabel("serving pending p99 (s, worst seed)")
-    axes.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return _finish_against_cost(
+        figure,
+        axes,
+        summary,
+        "serving_p99",
+        "serving_pending_p99",
+        "serving pending p99 (s, worst seed)",
+    )
 
 
 def batch_hours(summary: Mapping[str, Any]) -> bytes:
@@ -159,24 +182,16 @@ def batch_hours(summary: Mapping[str, Any]) -> bytes:
     figure, axes = _figure()
     points = sorted(_search_points(summary), key=lambda p: p["cost_per_hour"])
     for k, policy in enumerate(_policies(summary)):
-        xs, ys = [], []
-        for point in points:
-            value = worst(point, policy, "batch_gpu_hours_per_day")
-            if value is not None:
-                xs.append(point["cost_per_hour"])
-                ys.append(value)
+        xs, ys = _series(points, policy, "batch_gpu_hours_per_day")
         axes.plot(xs, ys, marker="o", markersize=4, color=COLORS[k % len(COLORS)], label=policy)
-    bound = summary["inputs"]["targets"].get("batch_gpu_hours_per_day")
-    if bound is not None:
-        axes.axhline(bound, color="#d1242f", linewidth=0.8, linestyle=":", label="target")
-    rec = summary.get("recommendation")
-    if rec is not None:
-        point = next(p for p in summary["points"] if p["id"] == rec["point"])
-        _mark_answer(axes, summary, worst(point, rec["policy"], "batch_gpu_hours_per_day"))
-    axes.set_xlabel("cost per hour")
-    axes.set_ylabel("batch GPU-hours per day (worst seed)")
-    axes.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return _finish_against_cost(
+        figure,
+        axes,
+        summary,
+        "batch_gpu_hours_per_day",
+        "batch_gpu_hours_per_day",
+        "batch GPU-hours per day (worst seed)",
+    )
 
 
 def search_path(summary: Mapping[str, Any]) -> bytes:

@@ -24,7 +24,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -39,6 +38,7 @@ from scheduler.api.limits import (
     MIN_TIMESTAMP,
 )
 from scheduler.api.quantity import parse_quantity
+from simulator.validation_problem import parse_mapping
 
 API_VERSION = "tessera.io/v1alpha1"
 KIND = "Scenario"
@@ -480,35 +480,13 @@ class Scenario(Model):
         return self
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("LeaderWorkerSet", "Deployment", "Job", "int", "Choice"):
-            continue  # a union member's tag, not a field
-        else:
-            text += f".{part}" if text else str(part)
-    return text
+# Tags of the tagged unions in a scenario: they name a union member, not a field.
+_UNION_TAGS = ("LeaderWorkerSet", "Deployment", "Job", "int", "Choice")
 
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     """Validate a parsed scenario; ValueError (one line: source, field path, value)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: a scenario must be a mapping, got {type(data).__name__}")
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] not in ("missing", "value_error"):
-            shown = repr(first.get("input"))
-            message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
-        where = _location(tuple(first["loc"]))
-        more = len(exc.errors()) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        problem = f"{where}: {message}" if where else message
-        raise ValueError(f"{source}: invalid scenario: {problem}{suffix}") from None
+    return parse_mapping(Scenario, data, source, "scenario", _UNION_TAGS)
 
 
 def is_scenario(path: str | Path) -> bool:

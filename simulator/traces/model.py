@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import overload
 
 from scheduler.api.meta import KubeObject
-from scheduler.api.pod import Pod
+from scheduler.api.pod import Pod, pod_key
 
 ANNOTATION_FINISHED_AT = "tessera.io/finished-at"
 ANNOTATION_DURATION = "tessera.io/duration-seconds"
@@ -58,7 +58,7 @@ class TraceItem:
     @property
     def key(self) -> str:
         """``namespace/name`` of the pod."""
-        return f"{self.pod.metadata.namespace or 'default'}/{self.pod.metadata.name or ''}"
+        return pod_key(self.pod)
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,6 +232,21 @@ def _spec(ctx: _RowContext, column: str, text: str) -> tuple[str, ...]:
     return parts
 
 
+def _new_name(
+    ctx: _RowContext, column: str, name: str, seen: set[str], limit: int, what: str
+) -> str:
+    """``name`` once it is checked (not empty, not in ``seen``, fewer than ``limit`` before it)
+    and added to ``seen``; ``what`` (node, pod) names the row kind in the error."""
+    if not name:
+        raise ctx.fail(column, name, f"empty {what} name")
+    if name in seen:
+        raise ctx.fail(column, name, f"duplicate {what} name")
+    if len(seen) >= limit:
+        raise ctx.fail(column, name, f"more than {limit:,} {what}s in one file")
+    seen.add(name)
+    return name
+
+
 def read_nodes(path: str | Path) -> list[OpenbNode]:
     """Read an `openb_node_list_*.csv[.gz]` file.
 
@@ -243,14 +258,7 @@ def read_nodes(path: str | Path) -> list[OpenbNode]:
     nodes: list[OpenbNode] = []
     seen: set[str] = set()
     for ctx, index, cells in _rows(source, _NODE_COLUMNS, ()):
-        name = cells[index["sn"]]
-        if not name:
-            raise ctx.fail("sn", name, "empty node name")
-        if name in seen:
-            raise ctx.fail("sn", name, "duplicate node name")
-        if len(seen) >= MAX_NODES:
-            raise ctx.fail("sn", name, f"more than {MAX_NODES:,} nodes in one file")
-        seen.add(name)
+        name = _new_name(ctx, "sn", cells[index["sn"]], seen, MAX_NODES, "node")
         gpu_text = cells[index["gpu"]]
         gpu = _int(ctx, "gpu", gpu_text, maximum=MAX_GPUS_PER_POD)
         model_text = cells[index["model"]]
@@ -284,14 +292,7 @@ def read_pods(path: str | Path) -> list[OpenbPod]:
     qos_parse = _choice(_QOS)
     phase_parse = _choice(_PHASES)
     for ctx, index, cells in _rows(source, _POD_REQUIRED, _POD_OPTIONAL):
-        name = cells[index["name"]]
-        if not name:
-            raise ctx.fail("name", name, "empty pod name")
-        if name in seen:
-            raise ctx.fail("name", name, "duplicate pod name")
-        if len(seen) >= MAX_PODS_PER_INPUT:
-            raise ctx.fail("name", name, f"more than {MAX_PODS_PER_INPUT:,} pods in one file")
-        seen.add(name)
+        name = _new_name(ctx, "name", cells[index["name"]], seen, MAX_PODS_PER_INPUT, "pod")
         num_gpu = _int(ctx, "num_gpu", cells[index["num_gpu"]], maximum=MAX_GPUS_PER_POD)
         milli_text = cells[index["gpu_milli"]]
         gpu_milli = _int(ctx, "gpu_milli", milli_text)

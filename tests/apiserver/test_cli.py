@@ -77,6 +77,26 @@ def _server_url(kubeconfig: Path) -> str:
     return url
 
 
+def _start_serving(command: list[str], kubeconfig: Path, seconds: float) -> subprocess.Popen[str]:
+    """Start ``command`` and wait (at most ``seconds``) until it writes ``kubeconfig``, which
+    it does once its API server listens; a process that exits or times out first fails the
+    test (and is killed)."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while not kubeconfig.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc
+
+
 def test_cluster_serve_serves_schedules_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """`cluster serve SPEC --port 0 --kubeconfig-out F` serves the spec's nodes, binds a pod
     created over the API with the in-process scheduler, and exits 0 on Ctrl-C."""
@@ -93,15 +113,8 @@ def test_cluster_serve_serves_schedules_and_stops_on_ctrl_c(tmp_path: Path) -> N
         "--kubeconfig-out",
         str(kubeconfig),
     ]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = _start_serving(command, kubeconfig, 60)
     try:
-        deadline = time.monotonic() + 60
-        while not kubeconfig.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
         url = _server_url(kubeconfig)
         with httpx.Client(base_url=url, timeout=10) as http:
             for _ in range(100):
@@ -216,15 +229,8 @@ def test_linger_keeps_serving_the_final_state_until_ctrl_c(tmp_path: Path) -> No
         str(kubeconfig),
         "--linger",
     ]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = _start_serving(command, kubeconfig, 120)
     try:
-        deadline = time.monotonic() + 120
-        while not kubeconfig.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
         url = _server_url(kubeconfig)
         assert proc.stdout is not None
         for line in proc.stdout:  # wait for the run to end

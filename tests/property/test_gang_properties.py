@@ -28,7 +28,7 @@ from scheduler.solver.validate import validate_gang
 from simulator.backend import SimulatedCluster
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.spec import parse_cluster_spec
-from tests.builders import FIT_FILTER_ONLY
+from tests.builders import FIT_FILTER_ONLY, claim_pod
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
@@ -115,31 +115,14 @@ def _pod(
     annotations: dict[str, str] | None = None,
     node: str | None = None,
 ) -> Pod:
-    spec: dict[str, Any] = {
-        "containers": [
-            {
-                "name": "main",
-                "resources": {
-                    "requests": {"cpu": str(cpu), "memory": "8Gi"},
-                    "claims": [{"name": "dev"}],
-                },
-            }
-        ],
-        "resourceClaims": [{"name": "dev", "resourceClaimTemplateName": template}],
-    }
-    if node is not None:
-        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
-    return Pod.model_validate(
-        {
-            "metadata": {
-                "name": name,
-                "namespace": "default",
-                "uid": f"uid-{name}",
-                "labels": labels or {},
-                "annotations": annotations or {},
-            },
-            "spec": spec,
-        }
+    return claim_pod(
+        name,
+        template,
+        requests={"cpu": str(cpu), "memory": "8Gi"},
+        claim="dev",
+        node=node,
+        labels=labels,
+        annotations=annotations,
     )
 
 

@@ -19,7 +19,7 @@ from scheduler.api.defaults import default_pod
 from scheduler.api.loaders import ObjectReader, Origin
 from scheduler.api.meta import KubeObject, ObjectMeta, OwnerReference
 from scheduler.api.names import NameTakenError
-from scheduler.api.pod import Pod, PodTemplateSpec
+from scheduler.api.pod import Pod, PodTemplateSpec, pod_key
 from scheduler.api.validation import check_object
 
 __all__ = [
@@ -64,7 +64,7 @@ class PlannedPod:
     @property
     def key(self) -> str:
         """``namespace/name`` of the pod (the same key as :attr:`TraceItem.key`)."""
-        return f"{self.pod.metadata.namespace or 'default'}/{self.pod.metadata.name or ''}"
+        return pod_key(self.pod)
 
 
 @dataclass(slots=True)

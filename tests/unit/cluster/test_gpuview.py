@@ -3,7 +3,6 @@ current incrementally."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,7 @@ from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.gpuview import GpuView, GpuViewTracker
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.build import build_cluster
-from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
-from tests.builders import make_node, make_pod
+from tests.builders import make_node, make_pod, pools_spec
 
 DRIVER = "gpu.nvidia.com"
 H100_DYNAMIC = {"kind": "nvidia", "model": "H100-80GB", "count": 8, "mig": {"mode": "dynamic"}}
@@ -31,32 +29,9 @@ H100_STATIC = {
 }
 
 
-def spec_of(pools: Sequence[tuple[str, int, dict[str, Any] | None]]) -> ClusterSpec:
-    """A spec with one pool per (name, node count, accelerator or None for CPU-only)."""
-    node_pools = []
-    for name, count, accelerator in pools:
-        pool: dict[str, Any] = {
-            "name": name,
-            "count": count,
-            "node": {"cpu": "64", "memory": "256Gi"},
-        }
-        if accelerator is not None:
-            pool["accelerator"] = accelerator
-        node_pools.append(pool)
-    return parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "unit"},
-            "featureGates": {"DRAPartitionableDevices": True, "DRAConsumableCapacity": True},
-            "nodePools": node_pools,
-        }
-    )
-
-
 def gpu_cache(accelerator: dict[str, Any], count: int = 1) -> ClusterCache:
     """A templated cluster of ``count`` nodes named gpu-0000... with ``accelerator``."""
-    return cluster_from_spec(spec_of([("gpu", count, accelerator)]), templated=True).cache
+    return cluster_from_spec(pools_spec([("gpu", count, accelerator)]), templated=True).cache
 
 
 def claim(name: str, pool: str, device: str, compute: str | None = None) -> ResourceClaim:
@@ -144,7 +119,7 @@ def test_static_mig_weighs_free_instances_by_memory() -> None:
 
 def test_mixed_nodes_pad_gpus_and_mark_cpu_only_nodes() -> None:
     """Fewer GPUs are zero-padded, CPU-only nodes get model -1, cpu_free is milli-CPU left."""
-    spec = spec_of([("big", 1, H100_DYNAMIC), ("small", 1, T4_SHARED), ("cpu", 1, None)])
+    spec = pools_spec([("big", 1, H100_DYNAMIC), ("small", 1, T4_SHARED), ("cpu", 1, None)])
     cache = cluster_from_spec(spec, templated=True).cache
     cache.add_pod(make_pod("p", cpu="2500m", node_name="cpu-0000"))
     view = cache.gpu_view()
@@ -180,7 +155,7 @@ def test_snapshot_exposes_the_same_view() -> None:
 
 def test_object_path_view_equals_templated_view() -> None:
     """Slices fed as objects give the same view as templated pools, after the same claims."""
-    spec = spec_of([("gpu", 2, H100_DYNAMIC)])
+    spec = pools_spec([("gpu", 2, H100_DYNAMIC)])
     caches = [cluster_from_spec(spec, templated=t).cache for t in (False, True)]
     for cache in caches:
         cache.add(claim("a", "gpu-0001", "gpu-4-mig-2g20gb-14-2"))
@@ -193,7 +168,7 @@ def test_object_path_view_equals_templated_view() -> None:
 # -- property: incremental refresh ---------------------------------------------------------------
 def _slice_geometry() -> dict[str, tuple[int, frozenset[int]]]:
     """device name -> (GPU index, memory slices it consumes), read from the published slices."""
-    built = build_cluster(spec_of([("gpu", 1, {**H100_DYNAMIC, "count": 2})]))
+    built = build_cluster(pools_spec([("gpu", 1, {**H100_DYNAMIC, "count": 2})]))
     out: dict[str, tuple[int, frozenset[int]]] = {}
     for s in built.resource_slices:
         for d in s["spec"].get("devices", []):

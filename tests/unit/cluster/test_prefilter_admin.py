@@ -19,7 +19,7 @@ from scheduler.dra.allocator import Allocator, MatchCache
 from scheduler.dra.cel import CelEnvironment
 from scheduler.dra.claims import ClaimAllocation, ClaimSpec, DeviceResult, RequestGroup, RequestSpec
 from scheduler.dra.features import Features
-from tests.builders import make_node
+from tests.builders import make_node, rslice
 
 
 def node_with_device(features: Features, device: dict[str, Any], mem: int = 4) -> ClusterCache:
@@ -39,23 +39,8 @@ def node_with_device(features: Features, device: dict[str, Any], mem: int = 4) -
         )
     )
     counters = [{"name": "cs", "counters": {"mem": {"value": str(mem)}}}]
-    cache.add(
-        load_object(
-            {
-                "apiVersion": "resource.k8s.io/v1",
-                "kind": "ResourceSlice",
-                "metadata": {"name": "s1"},
-                "spec": {
-                    "driver": "driver-a",
-                    "pool": {"name": "p1", "generation": 1, "resourceSliceCount": 1},
-                    "nodeName": "node-1",
-                    "sharedCounters": counters,
-                    "devices": [device],
-                },
-            },
-            source="test",
-        )
-    )
+    slice_ = rslice("s1", "p1", [device], nodeName="node-1", sharedCounters=counters)
+    cache.add(load_object(slice_, source="test"))
     return cache
 
 

@@ -13,32 +13,11 @@ from scheduler.cluster.devices import TemplateState
 from scheduler.cluster.templates import DeviceTemplate, instance_sensitive, pool_signature
 from scheduler.dra.inventory import CompiledSlice, compile_slice
 from simulator.clusters import cluster_from_spec
-from simulator.drivers.spec import ClusterSpec, parse_cluster_spec
+from tests.builders import pools_spec
 
 DRIVER = "gpu.nvidia.com"
 H100_DYNAMIC = {"kind": "nvidia", "model": "H100-80GB", "count": 8, "mig": {"mode": "dynamic"}}
 MI = 2**20
-
-
-def spec_of(pools: list[tuple[str, int, dict[str, Any]]]) -> ClusterSpec:
-    """A spec with one pool per (name, node count, accelerator)."""
-    return parse_cluster_spec(
-        {
-            "apiVersion": "tessera.io/v1alpha1",
-            "kind": "ClusterSpec",
-            "metadata": {"name": "unit"},
-            "featureGates": {"DRAPartitionableDevices": True, "DRAConsumableCapacity": True},
-            "nodePools": [
-                {
-                    "name": name,
-                    "count": count,
-                    "node": {"cpu": "64", "memory": "256Gi"},
-                    "accelerator": accelerator,
-                }
-                for name, count, accelerator in pools
-            ],
-        }
-    )
 
 
 def device(name: str, consumes: dict[str, str] | None = None, **attrs: str) -> dict[str, Any]:
@@ -75,7 +54,9 @@ def hand_slice(
 @pytest.mark.parametrize("templated", [False, True])
 def test_two_identical_nodes_share_one_template_with_two_rows(templated: bool) -> None:
     """Two 8xH100 dynamic-MIG nodes: one template of 208 kinds, one row per node."""
-    cache = cluster_from_spec(spec_of([("gpu-node", 2, H100_DYNAMIC)]), templated=templated).cache
+    cache = cluster_from_spec(
+        pools_spec([("gpu-node", 2, H100_DYNAMIC)]), templated=templated
+    ).cache
     inventory = cache.devices
     assert len(inventory.templates) == 1
     assert inventory.templates[0].kinds == 208  # 8 GPUs x 26 devices
@@ -92,7 +73,7 @@ def test_different_shapes_get_different_templates() -> None:
     static = {"kind": "nvidia", "model": "H100-80GB", "count": 2}
     static["mig"] = {"mode": "static", "layout": ["3g.40gb", "3g.40gb"]}
     cache = cluster_from_spec(
-        spec_of(
+        pools_spec(
             [
                 ("eight", 2, H100_DYNAMIC),
                 ("four", 1, {**H100_DYNAMIC, "count": 4}),
@@ -109,7 +90,7 @@ def test_different_shapes_get_different_templates() -> None:
 
 def test_dynamic_mig_template_tables() -> None:
     """Counter totals and one 3g.40gb's consumption, as the H100 driver publishes them."""
-    cache = cluster_from_spec(spec_of([("gpu-node", 1, H100_DYNAMIC)]), templated=True).cache
+    cache = cluster_from_spec(pools_spec([("gpu-node", 1, H100_DYNAMIC)]), templated=True).cache
     t = cache.devices.templates[0]
     assert t.set_names == [f"gpu-{g}-counter-set" for g in range(8)]
     assert t.integral
@@ -135,7 +116,7 @@ def test_dynamic_mig_template_tables() -> None:
 
 def test_gpu_layout_groups_26_kinds_per_physical_gpu() -> None:
     """The GPU layout maps each GPU to its whole device, its counter set and its 26 kinds."""
-    cache = cluster_from_spec(spec_of([("gpu-node", 1, H100_DYNAMIC)]), templated=True).cache
+    cache = cluster_from_spec(pools_spec([("gpu-node", 1, H100_DYNAMIC)]), templated=True).cache
     t = cache.devices.templates[0]
     layout = t.gpus
     assert layout.count == 8
@@ -204,7 +185,7 @@ def test_instance_sensitive(expression: str, extra: frozenset[str], sensitive: b
 
 def test_templated_pools_record_their_instance_attribute_names() -> None:
     """The NVIDIA driver's per-node attributes (uuid, parentUUID) become instance names."""
-    cache = cluster_from_spec(spec_of([("gpu-node", 2, H100_DYNAMIC)]), templated=True).cache
+    cache = cluster_from_spec(pools_spec([("gpu-node", 2, H100_DYNAMIC)]), templated=True).cache
     assert cache.devices.templates[0].instance_names == frozenset({"uuid", "parentUUID"})
 
 

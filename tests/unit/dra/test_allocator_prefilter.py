@@ -28,7 +28,7 @@ from scheduler.dra.claims import (
     RequestSpec,
 )
 from scheduler.dra.features import Features
-from tests.builders import make_node
+from tests.builders import make_node, rslice
 
 CLASS = {
     "apiVersion": "resource.k8s.io/v1",
@@ -36,23 +36,6 @@ CLASS = {
     "metadata": {"name": "class-a"},
     "spec": {"selectors": [{"cel": {"expression": 'device.driver == "driver-a"'}}]},
 }
-
-
-def rslice(
-    name: str, pool: str, devices: list[dict[str, Any]] | None, **spec: Any
-) -> dict[str, Any]:
-    """A ResourceSlice of driver-a: ``spec`` gives the node selection (and maybe
-    ``sharedCounters``); ``count`` sets resourceSliceCount; ``devices`` None = counters only."""
-    header = {"name": pool, "generation": 1, "resourceSliceCount": spec.pop("count", 1)}
-    body: dict[str, Any] = {"driver": "driver-a", "pool": header, **spec}
-    if devices is not None:
-        body["devices"] = devices
-    return {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "ResourceSlice",
-        "metadata": {"name": name},
-        "spec": body,
-    }
 
 
 def cluster(

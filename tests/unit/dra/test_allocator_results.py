@@ -19,6 +19,7 @@ from scheduler.dra.claims import (
 )
 from scheduler.dra.inventory import CompiledDevice, CompiledSlice, compile_slice
 from scheduler.dra.results import ResultError, build_allocation, node_selector_for
+from tests.builders import rslice
 
 NODE = "node-1"
 PINNED = {
@@ -39,17 +40,7 @@ def term(*reqs: tuple[str, str, list[str]]) -> dict[str, Any]:
 
 def rs(device: dict[str, Any], **selection: Any) -> CompiledSlice:
     """A compiled slice with one device and the given node selection."""
-    body = {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "ResourceSlice",
-        "metadata": {"name": "s"},
-        "spec": {
-            "driver": "driver-a",
-            "pool": {"name": "p", "generation": 1, "resourceSliceCount": 1},
-            **selection,
-            "devices": [device],
-        },
-    }
+    body = rslice("s", "p", [device], **selection)
     compiled = compile_slice(load_object(body, source="test"))  # type: ignore[arg-type]
     return compiled
 

@@ -23,23 +23,14 @@ from scheduler.dra.claims import (
 from scheduler.dra.features import Features
 from scheduler.dra.inventory import CompiledDevice, compile_slice
 from scheduler.dra.pools import Pool, gather_pools
+from tests.builders import rslice
 
 CLASS = ClassSpec("class-a", ('device.driver == "driver-a"',))
 
 
 def eight_devices() -> list[Pool]:
     """One complete node-local pool with 8 identical devices."""
-    body = {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "ResourceSlice",
-        "metadata": {"name": "s"},
-        "spec": {
-            "driver": "driver-a",
-            "pool": {"name": "p", "generation": 1, "resourceSliceCount": 1},
-            "nodeName": "node-1",
-            "devices": [{"name": f"device-{i}"} for i in range(8)],
-        },
-    }
+    body = rslice("s", "p", [{"name": f"device-{i}"} for i in range(8)], nodeName="node-1")
     return gather_pools([compile_slice(load_object(body, source="test"))], "node-1", {}, Features())  # type: ignore[arg-type]
 
 

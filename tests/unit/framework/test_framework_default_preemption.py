@@ -13,18 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduler.api.taints import Taint
-from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.whatif import without
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
-from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
 from scheduler.plugins.defaultpreemption import DefaultPreemption
 from scheduler.plugins.registry import build_framework
-from simulator.backend import SimulatedCluster
-from simulator.clusters import cluster_from_spec
-from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_claim_template, h100_rack_spec
+from tests.builders import FIT_FILTER_ONLY, RackEnv, gpu_claim_pod, gpu_rack_cluster
 
 PREEMPTOR = 100
 
@@ -41,13 +37,8 @@ class Running:
     cpu: str = "1"
 
 
-@dataclass
-class Env:
+class Env(RackEnv):
     """A simulated cluster and a framework running the kube-default-like profile."""
-
-    cache: ClusterCache
-    backend: SimulatedCluster
-    framework: Framework
 
     @property
     def plugin(self) -> DefaultPreemption:
@@ -62,10 +53,7 @@ def env(nodes: int = 3) -> Env:
     NodeAffinity, TaintToleration, DynamicResources (with ``devicePreemption``, so that GPU
     shortfalls are resolvable and DefaultPreemption's victim choice over devices is exercised;
     upstream 1.35 would not preempt for them at all); DefaultPreemption; DefaultBinder."""
-    loaded = cluster_from_spec(h100_rack_spec(nodes, 3))
-    backend = SimulatedCluster(loaded.cache)
-    for count in (1, 2, 4, 8):
-        backend.add_template(gpu_claim_template(count))
+    loaded, backend = gpu_rack_cluster(nodes, 3)
     names = (
         "NodeUnschedulable",
         "NodeResourcesFit",

@@ -5,11 +5,9 @@ placement, the infeasible reason, and rollback when a member's reservation fails
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from scheduler.api.pod import Pod
-from scheduler.cluster.cache import ClusterCache
 from scheduler.framework.backend import BackendHandle
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.gang_cycle import GangCycle, GangResult
@@ -21,37 +19,11 @@ from scheduler.framework.status import Code, Status
 from scheduler.plugins.defaultbinder import DefaultBinder
 from scheduler.plugins.registry import REGISTRY, PluginFactory, build_plugins
 from simulator.backend import SimulatedCluster
-from simulator.clusters import cluster_from_spec
-from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_claim_template, h100_rack_spec
+from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_rack_cluster
+from tests.builders import RackEnv as Env
 
 RACK = "topology.tessera.io/rack"
 LWS = "leaderworkerset.sigs.k8s.io/"
-
-
-def cluster_spec(racks: int = 3, per_rack: int = 3) -> Any:
-    """``racks`` racks of ``per_rack`` nodes, each 64 cpu, 512Gi, 8 whole H100 GPUs."""
-    return h100_rack_spec(racks * per_rack, per_rack)
-
-
-@dataclass
-class Env:
-    """A simulated cluster with a framework whose gang placement is GangTopology."""
-
-    cache: ClusterCache
-    backend: SimulatedCluster
-    framework: Framework
-
-    def rack(self, node: str) -> str:
-        """The rack label of a node."""
-        return self.cache.nodes[node].metadata.labels[RACK]
-
-    def create(self, pod: Pod) -> PodInfo:
-        """Create a pod (and its template claims) as the API server would."""
-        return pod_info(self.backend.create_pod(pod))
-
-    def held_claims(self) -> dict[str, int]:
-        """Claim key -> number of devices it holds (allocated or assumed)."""
-        return {k: len(r.results) for k, r in self.cache.claims.items() if r.results}
 
 
 class FailingBackend(SimulatedCluster):
@@ -81,10 +53,7 @@ def env(
     extra: Sequence[Plugin] = (),
 ) -> Env:
     """Build the cluster, register GPU templates and the framework (tie-break first)."""
-    loaded = cluster_from_spec(cluster_spec(racks, per_rack))
-    sim = backend(loaded.cache)
-    for count in (1, 2, 4, 8):
-        sim.add_template(gpu_claim_template(count))
+    loaded, sim = gpu_rack_cluster(racks * per_rack, per_rack, backend=backend)
     names = ["NodeResourcesFit", "NodeAffinity", "DynamicResources", "GangTopology"]
     profile = Profile.of(
         "gangs",

@@ -16,18 +16,15 @@ from hypothesis import strategies as st
 
 from scheduler.api.pod import Pod
 from scheduler.api.taints import Taint, Toleration
-from scheduler.cluster.cache import ClusterCache
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import PodInfo, pod_info
 from scheduler.framework.profiles import Profile
-from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code
 from scheduler.plugins.registry import build_framework
 from scheduler.solver.config import PreemptionWeights
-from simulator.backend import SimulatedCluster
-from simulator.clusters import cluster_from_spec
-from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_claim_template, h100_rack_spec
+from tests.builders import FIT_FILTER_ONLY, gpu_claim_pod, gpu_rack_cluster
+from tests.builders import RackEnv as Env
 
 RACK = "topology.tessera.io/rack"
 SERVING = 100
@@ -46,26 +43,9 @@ class Running:
     gang: str | None = None
 
 
-@dataclass
-class Env:
-    """Simulated cluster + framework with the Preemption plugin."""
-
-    cache: ClusterCache
-    backend: SimulatedCluster
-    framework: Framework
-
-    def rack(self, node: str) -> str:
-        """A node's rack label."""
-        return self.cache.nodes[node].metadata.labels[RACK]
-
-
 def env(nodes: int = 3, per_rack: int = 3, preemption_args: Mapping[str, Any] | None = None) -> Env:
     """``nodes`` nodes of 8 whole GPUs (64 cpu) in racks of ``per_rack``."""
-    spec = h100_rack_spec(nodes, per_rack)
-    loaded = cluster_from_spec(spec)
-    backend = SimulatedCluster(loaded.cache)
-    for count in (1, 2, 4, 8):
-        backend.add_template(gpu_claim_template(count))
+    loaded, backend = gpu_rack_cluster(nodes, per_rack)
     args = {"levels": list(loaded.levels), **(preemption_args or {})}
     profile = Profile.of(
         "preempt",

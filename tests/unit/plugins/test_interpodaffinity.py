@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pytest
 
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
-from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.status import Code, Status
 from scheduler.plugins.interpodaffinity import (
     ERR_REASON_AFFINITY,
@@ -22,7 +20,7 @@ from scheduler.plugins.interpodaffinity import (
     ERR_REASON_EXISTING_ANTI_AFFINITY,
     InterPodAffinity,
 )
-from tests.builders import info, make_handle, make_node, make_pod
+from tests.builders import filter_all, make_handle, make_node, make_pod, score_all
 
 UU = Code.UNSCHEDULABLE_AND_UNRESOLVABLE
 U = Code.UNSCHEDULABLE
@@ -97,20 +95,10 @@ def run_filter(
     None (passes) / (code, reason)."""
     handle = make_handle(nodes, existing)
     plugin = InterPodAffinity({}, handle, namespace_labels=namespace_labels)
-    snapshot = handle.cache.snapshot()
-    state = CycleState()
-    _, status = plugin.pre_filter(state, info(incoming), snapshot)
-    if status.code == Code.SKIP:
-        return SKIP
-    if not status.ok:
-        return status
-    ids = np.arange(snapshot.size, dtype=np.intp)
-    result = plugin.filter(state, info(incoming), snapshot, ids)
-    verdict: list[tuple[Code, str] | None] = [None] * len(ids)
-    for failure, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            verdict[i] = (failure.code, failure.message())
-    return verdict
+    got = filter_all(plugin, handle, incoming)
+    if isinstance(got, Status):
+        return SKIP if got.code == Code.SKIP else got
+    return [None if s is None else (s.code, s.message()) for s in got]
 
 
 NODE1 = [make_node("node1", labels={"region": "r1", "zone": "z11"})]
@@ -530,16 +518,8 @@ def run_score(
 ) -> str | tuple[list[int], list[int]]:
     """PreScore + Score + normalize over the four nodes: "skip" or (raw, normalized)."""
     handle = make_handle(FOUR, existing)
-    plugin = InterPodAffinity(args or {}, handle)
-    snapshot = handle.cache.snapshot()
-    state = CycleState()
-    ids = np.arange(snapshot.size, dtype=np.intp)
-    status = plugin.pre_score(state, info(incoming), snapshot, ids)
-    if status.code == Code.SKIP:
-        return SKIP
-    assert status.ok
-    raw = plugin.score(state, info(incoming), snapshot, ids)
-    return raw.tolist(), plugin.normalize(state, info(incoming), raw).tolist()
+    got = score_all(InterPodAffinity(args or {}, handle), handle, incoming)
+    return SKIP if isinstance(got, Status) else got
 
 
 def test_incoming_preferred_terms_score() -> None:

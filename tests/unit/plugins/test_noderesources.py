@@ -21,7 +21,7 @@ from scheduler.plugins.noderesources import (
     is_scalar_resource,
     non_zero_requests,
 )
-from tests.builders import info, make_handle, make_node, make_pod
+from tests.builders import info, make_handle, make_node, make_pod, rejections
 
 Gi = 1 << 30
 Mi = 1 << 20
@@ -33,12 +33,8 @@ Verdict = tuple[Code, tuple[str, ...]] | None
 
 def verdicts(result: FilterResult, count: int) -> list[Verdict]:
     """Per node: None if it passed, else (code, reasons) of the status that rejected it."""
-    out: list[Verdict] = [None] * count
-    for status, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            assert out[i] is None, "a node is rejected by two statuses"
-            out[i] = (status.code, status.reasons)
-    assert [v is None for v in out] == result.passed.tolist()
+    out = [None if s is None else (s.code, s.reasons) for s in rejections(result)]
+    assert len(out) == count
     return out
 
 

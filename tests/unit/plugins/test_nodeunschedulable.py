@@ -8,7 +8,7 @@ import pytest
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.status import Code
 from scheduler.plugins.nodeunschedulable import NodeUnschedulable
-from tests.builders import info, make_handle, make_node, make_pod
+from tests.builders import info, make_handle, make_node, make_pod, rejections
 
 CORDONED = (Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("node(s) were unschedulable",))
 
@@ -32,9 +32,5 @@ def test_unschedulable_table(tolerations: list[object], expected: list[object]) 
     snapshot = handle.cache.snapshot()
     pod = info(make_pod("p", tolerations=tolerations))  # type: ignore[arg-type]
     result = NodeUnschedulable({}, handle).filter(CycleState(), pod, snapshot, np.arange(2))
-    got: list[object] = [None, None]
-    for status, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            got[i] = (status.code, status.reasons)
+    got = [None if s is None else (s.code, s.reasons) for s in rejections(result)]
     assert got == expected
-    assert result.passed.tolist() == [g is None for g in expected]

@@ -10,20 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pytest
 
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
 from scheduler.api.selectors import LabelSelector
-from scheduler.framework.cycle_state import CycleState
-from scheduler.framework.status import Code
+from scheduler.framework.status import Code, Status
 from scheduler.plugins.podtopologyspread import (
     ERR_REASON_CONSTRAINTS,
     ERR_REASON_LABEL,
     PodTopologySpread,
 )
-from tests.builders import HOSTNAME_LABEL, info, make_handle, make_node, make_pod
+from tests.builders import (
+    HOSTNAME_LABEL,
+    filter_all,
+    make_handle,
+    make_node,
+    make_pod,
+    score_all,
+)
 
 SKEW = (Code.UNSCHEDULABLE, ERR_REASON_CONSTRAINTS)
 LABEL = (Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ERR_REASON_LABEL)
@@ -90,19 +95,11 @@ def run_filter(
     handle = make_handle(nodes, existing)
     args = plugin_kw.pop("args", {})
     plugin = PodTopologySpread(args, handle, **plugin_kw)
-    snapshot = handle.cache.snapshot()
-    state = CycleState()
-    _, status = plugin.pre_filter(state, info(pod), snapshot)
-    if status.code == Code.SKIP:
+    got = filter_all(plugin, handle, pod)
+    if isinstance(got, Status):
+        assert got.code == Code.SKIP, got
         return SKIP
-    assert status.ok, status
-    ids = np.arange(snapshot.size, dtype=np.intp)
-    result = plugin.filter(state, info(pod), snapshot, ids)
-    verdict: list[tuple[Code, str] | None] = [None] * len(ids)
-    for failure, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            verdict[i] = (failure.code, failure.message())
-    return verdict
+    return [None if s is None else (s.code, s.message()) for s in got]
 
 
 @pytest.mark.parametrize(
@@ -330,16 +327,8 @@ def run_score(
 ) -> str | tuple[list[int], list[int]]:
     """PreScore + Score + normalize over every node: "skip" or (raw, normalized)."""
     handle = make_handle(nodes, existing)
-    plugin = PodTopologySpread({}, handle, **plugin_kw)
-    snapshot = handle.cache.snapshot()
-    state = CycleState()
-    ids = np.arange(snapshot.size, dtype=np.intp)
-    status = plugin.pre_score(state, info(pod), snapshot, ids)
-    if status.code == Code.SKIP:
-        return SKIP
-    assert status.ok, status
-    raw = plugin.score(state, info(pod), snapshot, ids)
-    return raw.tolist(), plugin.normalize(state, info(pod), raw).tolist()
+    got = score_all(PodTopologySpread({}, handle, **plugin_kw), handle, pod)
+    return SKIP if isinstance(got, Status) else got
 
 
 def test_hostname_score() -> None:

@@ -12,7 +12,7 @@ from scheduler.api.pod import Pod
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.status import Code
 from scheduler.plugins.tainttoleration import TaintToleration
-from tests.builders import info, make_handle, make_node, make_pod
+from tests.builders import info, make_handle, make_node, make_pod, rejections
 
 UU = Code.UNSCHEDULABLE_AND_UNRESOLVABLE
 
@@ -23,12 +23,7 @@ def run_filter(nodes: Sequence[Node], pod: Pod) -> list[tuple[Code, str] | None]
     snapshot = handle.cache.snapshot()
     ids = np.arange(snapshot.size, dtype=np.intp)
     result = TaintToleration({}, handle).filter(CycleState(), info(pod), snapshot, ids)
-    out: list[tuple[Code, str] | None] = [None] * len(nodes)
-    for status, mask in result.failures:
-        for i in np.flatnonzero(mask):
-            out[i] = (status.code, status.message())
-    assert [v is None for v in out] == result.passed.tolist()
-    return out
+    return [None if s is None else (s.code, s.message()) for s in rejections(result)]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "manifests" / "deploy"
 TLS = DEPLOY / "tls"
+PREEMPT_GANGS = DEPLOY / "preempt-gangs"
 CONTROL_PLANE_CONFIG = TLS / "control-plane" / "kube-scheduler-config.yaml"
 EXAMPLES = ROOT / "manifests" / "examples"
 KUBERNETES_VERSION = "1.35.0"
@@ -74,6 +75,11 @@ def deploy_objects() -> list[Manifest]:
 def tls_objects() -> list[Manifest]:
     """Every object of the TLS layout (manifests/deploy/tls/*.yaml)."""
     return [m for path in kubectl_files(TLS) for m in api_objects(path)]
+
+
+def preempt_gangs_objects() -> list[Manifest]:
+    """Every object of the opt-in ``--preempt-gangs`` overlay (manifests/deploy/preempt-gangs)."""
+    return [m for path in kubectl_files(PREEMPT_GANGS) for m in api_objects(path)]
 
 
 def example_files() -> list[Path]:

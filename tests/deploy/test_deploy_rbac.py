@@ -21,6 +21,7 @@ from tests.deploy.manifests import (
     find,
     of_kind,
     pod_containers,
+    preempt_gangs_objects,
     scheduler_config,
     tls_objects,
 )
@@ -111,6 +112,23 @@ def test_tessera_never_writes_claims_or_deletes_pods() -> None:
     role = find(deploy_objects(), "ClusterRole", "tessera-extender")
     writes = {g for g in grants(role["rules"]) if g[2] not in INFORMER_VERBS}
     assert writes == {("", "pods/binding", "create", "*")}
+
+
+def test_preempt_gangs_overlay_grants_exactly_the_eviction_writes() -> None:
+    """The opt-in overlay adds what ``tessera serve --preempt-gangs`` writes per victim —
+    the DisruptionTarget condition (patch pods/status) and the DELETE — to the ServiceAccount
+    the tessera container runs as, and nothing else; the base role stays without them."""
+    overlay = preempt_gangs_objects()
+    role = find(overlay, "ClusterRole", "tessera-extender-preempt-gangs")
+    assert grants(role["rules"]) == {
+        ("", "pods/status", "patch", "*"),
+        ("", "pods", "delete", "*"),
+    }
+    assert ("", "ClusterRole", "tessera-extender-preempt-gangs") in bound_roles(
+        overlay, SCHEDULER_SA
+    )
+    base = find(deploy_objects(), "ClusterRole", "tessera-extender")
+    assert not grants(base["rules"]) & grants(role["rules"])
 
 
 def test_tls_layout_uses_the_same_tessera_role() -> None:

@@ -15,10 +15,11 @@ from tests.deploy.manifests import (
     deploy_objects,
     example_objects,
     pod_templates,
+    preempt_gangs_objects,
     tls_objects,
 )
 
-ALL = [*deploy_objects(), *tls_objects(), *example_objects()]
+ALL = [*deploy_objects(), *tls_objects(), *preempt_gangs_objects(), *example_objects()]
 CUSTOM_KINDS = {
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
     ("scheduling.x-k8s.io/v1alpha1", "PodGroup"),

@@ -99,7 +99,11 @@ class Status:
 
     def with_plugin(self, plugin: str) -> Status:
         """The same status attributed to ``plugin`` (done by the runtime)."""
-        return self if self.plugin == plugin else type(self)(self.code, self.reasons, plugin, self.final)
+        return (
+            self
+            if self.plugin == plugin
+            else type(self)(self.code, self.reasons, plugin, self.final)
+        )
 
 
 _SUCCESS = Status()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -462,15 +463,18 @@ def sustained(
             rss.append((time.perf_counter() - start, server.rss_mib()))
             await asyncio.sleep(1.0)
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         start = time.perf_counter() + 0.5
         probe = asyncio.create_task(sampler(start))
         await asyncio.gather(*(worker(start) for _ in range(connections)))
-        await probe
-        return start
+        end = time.perf_counter()  # the last reply (the sampler may still be asleep)
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+        return start, end
 
-    start = asyncio.run(run())
-    wall = time.perf_counter() - start
+    start, end = asyncio.run(run())
+    wall = end - start
     server_cpu = server.cpu_seconds() - server_cpu_before
     client_cpu = time.process_time() - client_cpu_before
     first = [m for t, m in rss if t <= 10.0] or [rss[0][1]]

@@ -539,6 +539,18 @@ class _JsonStream:
         """Raise a LoadError at the cursor."""
         raise self._error(problem, self.pos)
 
+    def closes(self, close: str, problem: str) -> bool:
+        """Consume the separator after a member: True at ``close``, False at ``,``; anything
+        else fails with ``problem`` at the separator."""
+        sep = self.peek()
+        self.pos += 1
+        if sep == close:
+            return True
+        if sep != ",":
+            self.pos -= 1
+            self.fail(problem)
+        return False
+
 
 def json_entries(read: Callable[[int], str], source: str) -> Iterator[RawEntry]:
     """The entries of a JSON stream: each top-level value is a document; a List's items are
@@ -591,22 +603,12 @@ def _json_object(stream: _JsonStream) -> Iterator[RawEntry]:
                         deferred.append((index, item))
                     else:
                         yield entry
-                    sep = stream.peek()
-                    stream.pos += 1
-                    if sep == "]":
+                    if stream.closes("]", "expected ',' or ']' in items"):
                         break
-                    if sep != ",":
-                        stream.pos -= 1
-                        stream.fail("expected ',' or ']' in items")
         else:
             header[str(key)] = stream.value()
-        sep = stream.peek()
-        stream.pos += 1
-        if sep == "}":
+        if stream.closes("}", "expected ',' or '}'"):
             break
-        if sep != ",":
-            stream.pos -= 1
-            stream.fail("expected ',' or '}'")
     if not streamed:
         yield from entries_of_documents([header], first_document=document)
         return

@@ -69,7 +69,8 @@ def _meta(obj: Obj) -> Obj:
     return meta
 
 
-def _check_name(resource: Resource, name: object) -> None:
+def _require_name(resource: Resource, name: object) -> str:
+    """``name`` if it is a non-empty string; else the apiserver's 422 for a missing name."""
     if not isinstance(name, str) or not name:
         raise status.invalid(
             resource,
@@ -82,6 +83,11 @@ def _check_name(resource: Resource, name: object) -> None:
                 )
             ],
         )
+    return name
+
+
+def _check_name(resource: Resource, value: object) -> None:
+    name = _require_name(resource, value)
     pattern, limit, what = (
         (_LABEL, 63, "RFC 1123 label")
         if resource.name == "namespaces"
@@ -455,18 +461,7 @@ class Handlers:
                 "the namespace of the provided object does not match the namespace sent on the "
                 "request"
             )
-        if not isinstance(pod_name, str) or not pod_name:
-            raise status.invalid(
-                pods,
-                "",
-                [
-                    (
-                        "FieldValueRequired",
-                        "metadata.name",
-                        "Required value: name or generateName is required",
-                    )
-                ],
-            )
+        pod_name = _require_name(pods, pod_name)
         node = target.get("name")
         if not isinstance(node, str) or not node:
             raise status.invalid(

@@ -539,6 +539,18 @@ class _JsonStream:
         """Raise a LoadError at the cursor."""
         raise self._error(problem, self.pos)
 
+    def closes(self, close: str, problem: str) -> bool:
+        """Consume the separator after a member: True at ``close``, False at ``,``; anything
+        else fails with ``problem`` at the separator."""
+        sep = self.peek()
+        self.pos += 1
+        if sep == close:
+            return True
+        if sep != ",":
+            self.pos -= 1
+            self.fail(problem)
+        return False
+
 
 def json_entries(read: Callable[[int], str], source: str) -> Iterator[RawEntry]:
     """The entries of a JSON stream: each top-level value is a document; a List's items are
@@ -591,22 +603,12 @@ def _json_object(stream: _JsonStream) -> Iterator[RawEntry]:
                         deferred.append((index, item))
                     else:
                         yield entry
-                    sep = stream.peek()
-                    stream.pos += 1
-                    if sep == "]":
+                    if stream.closes("]", "expected ',' or ']' in items"):
                         break
-                    if sep != ",":
-                        stream.pos -= 1
-                        stream.fail("expected ',' or ']' in items")
         else:
             header[str(key)] = stream.value()
-        sep = stream.peek()
-        stream.pos += 1
-        if sep == "}":
+        if stream.closes("}", "expected ',' or '}'"):
             break
-        if sep != ",":
-            stream.pos -= 1
-            stream.fail("expected ',' or '}'")
     if not streamed:
         yield from entries_of_documents([header], first_document=document)
         return
@@ -685,19 +687,27 @@ class _NotAList(Exception):
         self.items = items
 
 
-def file_entries(path: Path) -> Iterator[RawEntry]:
-    """Every entry of one file: ``.json`` as a JSON stream, anything else as YAML."""
-    source = str(path)
+def _opener(file: Path, source: str, what: str, opened: list[IO[bytes]]) -> Callable[[], _Text]:
+    """A function returning a fresh reader of ``file`` at each call, each added to
+    ``opened`` for the caller to close; a file that cannot be opened is a LoadError
+    ``cannot read <what>: <reason>``."""
 
     def open_text() -> _Text:
         try:
-            raw = path.open("rb")
+            raw = file.open("rb")
         except OSError as exc:
-            raise LoadError(f"cannot read file: {exc.strerror or exc}", source=source) from exc
+            raise LoadError(f"cannot read {what}: {exc.strerror or exc}", source=source) from exc
         opened.append(raw)
         return _Text(raw, source)
 
+    return open_text
+
+
+def file_entries(path: Path) -> Iterator[RawEntry]:
+    """Every entry of one file: ``.json`` as a JSON stream, anything else as YAML."""
+    source = str(path)
     opened: list[IO[bytes]] = []
+    open_text = _opener(path, source, "file", opened)
     try:
         if path.suffix == ".json":
             reader = open_text()
@@ -724,14 +734,7 @@ def read_yaml_file(path: str | Path, what: str = "file", *, first_only: bool = F
     file = Path(path)
     source = str(file)
     opened: list[IO[bytes]] = []
-
-    def open_text() -> _Text:
-        try:
-            raw = file.open("rb")
-        except OSError as exc:
-            raise LoadError(f"cannot read {what}: {exc.strerror or exc}", source=source) from None
-        opened.append(raw)
-        return _Text(raw, source)
+    open_text = _opener(file, source, what, opened)
 
     try:
         documents = yaml_documents(open_text, source)

@@ -268,22 +268,7 @@ def _with_instance(
     names = frozenset(values)
     attrs = dict(d.attributes)
     attrs.update(values)
-    return CompiledDevice(
-        name=d.name,
-        attributes=attrs,
-        capacity=d.capacity,
-        consumes=d.consumes,
-        node_name=d.node_name,
-        node_selector=d.node_selector,
-        all_nodes=d.all_nodes,
-        taints=d.taints,
-        binds_to_node=d.binds_to_node,
-        binding_conditions=d.binding_conditions,
-        binding_failure_conditions=d.binding_failure_conditions,
-        allow_multiple=d.allow_multiple,
-        shape_of=d,
-        instance_names=names,
-    )
+    return d.evolve(attributes=attrs, shape_of=d, instance_names=names)
 
 
 def _attr_str(d: CompiledDevice, driver: str, name: str) -> str | None:

@@ -129,6 +129,33 @@ class CompiledDevice:
     def __repr__(self) -> str:
         return f"CompiledDevice({self.name!r})"
 
+    def evolve(
+        self,
+        *,
+        attributes: Mapping[str, TypedAttribute] | None = None,
+        taints: tuple[Taint, ...] | None = None,
+        shape_of: CompiledDevice | None = None,
+        instance_names: frozenset[str] | None = None,
+    ) -> CompiledDevice:
+        """A copy of this device with the named fields replaced; a field left ``None``
+        keeps this device's value (shared, not copied)."""
+        return CompiledDevice(
+            name=self.name,
+            attributes=self.attributes if attributes is None else attributes,
+            capacity=self.capacity,
+            consumes=self.consumes,
+            node_name=self.node_name,
+            node_selector=self.node_selector,
+            all_nodes=self.all_nodes,
+            taints=self.taints if taints is None else taints,
+            binds_to_node=self.binds_to_node,
+            binding_conditions=self.binding_conditions,
+            binding_failure_conditions=self.binding_failure_conditions,
+            allow_multiple=self.allow_multiple,
+            shape_of=self.shape_of if shape_of is None else shape_of,
+            instance_names=self.instance_names if instance_names is None else instance_names,
+        )
+
     def match_key(self, expression: str) -> CompiledDevice:
         """The device whose selector result this device shares for ``expression``.
 
@@ -144,22 +171,7 @@ class CompiledDevice:
 
 def with_taints(device: CompiledDevice, taints: tuple[Taint, ...]) -> CompiledDevice:
     """A copy of ``device`` whose taints are ``taints`` (everything else shared)."""
-    return CompiledDevice(
-        name=device.name,
-        attributes=device.attributes,
-        capacity=device.capacity,
-        consumes=device.consumes,
-        node_name=device.node_name,
-        node_selector=device.node_selector,
-        all_nodes=device.all_nodes,
-        taints=taints,
-        binds_to_node=device.binds_to_node,
-        binding_conditions=device.binding_conditions,
-        binding_failure_conditions=device.binding_failure_conditions,
-        allow_multiple=device.allow_multiple,
-        shape_of=device.shape_of,
-        instance_names=device.instance_names,
-    )
+    return device.evolve(taints=taints)
 
 
 @dataclass(frozen=True, slots=True)

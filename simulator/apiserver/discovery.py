@@ -62,6 +62,17 @@ BINDINGS = Resource("", "v1", "bindings", "Binding", True, "binding", generation
 """The legacy ``/api/v1/namespaces/{ns}/bindings`` endpoint (create only)."""
 
 
+def _aliases(r: Resource) -> dict[str, list[str]]:
+    """``shortNames`` and ``categories`` of ``r``, each only when it has any (both
+    discovery formats omit them when empty)."""
+    out: dict[str, list[str]] = {}
+    if r.short_names:
+        out["shortNames"] = list(r.short_names)
+    if r.categories:
+        out["categories"] = list(r.categories)
+    return out
+
+
 def resource_list(table: ResourceTable, group: str, version: str, writable: bool) -> dict[str, Any]:
     """``APIResourceList`` of one group version."""
     items: list[dict[str, Any]] = []
@@ -72,11 +83,8 @@ def resource_list(table: ResourceTable, group: str, version: str, writable: bool
             "namespaced": r.namespaced,
             "kind": r.kind,
             "verbs": _verbs(r, writable),
+            **_aliases(r),
         }
-        if r.short_names:
-            entry["shortNames"] = list(r.short_names)
-        if r.categories:
-            entry["categories"] = list(r.categories)
         items.append(entry)
         for sub in r.subresources:
             verbs = _sub_verbs(sub, writable)
@@ -140,11 +148,8 @@ def _discovery_resource(r: Resource, writable: bool) -> dict[str, Any]:
         "scope": "Namespaced" if r.namespaced else "Cluster",
         "singularResource": r.singular,
         "verbs": _verbs(r, writable),
+        **_aliases(r),
     }
-    if r.short_names:
-        out["shortNames"] = list(r.short_names)
-    if r.categories:
-        out["categories"] = list(r.categories)
     subs = []
     for sub in r.subresources:
         verbs = _sub_verbs(sub, writable)

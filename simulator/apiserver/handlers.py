@@ -69,7 +69,8 @@ def _meta(obj: Obj) -> Obj:
     return meta
 
 
-def _check_name(resource: Resource, name: object) -> None:
+def _require_name(resource: Resource, name: object) -> str:
+    """``name`` if it is a non-empty string; else the apiserver's 422 for a missing name."""
     if not isinstance(name, str) or not name:
         raise status.invalid(
             resource,
@@ -82,6 +83,11 @@ def _check_name(resource: Resource, name: object) -> None:
                 )
             ],
         )
+    return name
+
+
+def _check_name(resource: Resource, value: object) -> None:
+    name = _require_name(resource, value)
     pattern, limit, what = (
         (_LABEL, 63, "RFC 1123 label")
         if resource.name == "namespaces"
@@ -154,6 +160,16 @@ class Handlers:
             raise status.not_found(resource, name)
         return entry
 
+    def _incoming(self, resource: Resource, namespace: str, body: object) -> tuple[Obj, Obj]:
+        """A private copy of a create or replace ``body`` (400 unless an object) whose kind
+        and namespace fit ``resource`` in ``namespace``, and its metadata."""
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be a JSON or YAML object")
+        obj = copy.deepcopy(body)
+        _check_kind(resource, obj)
+        self._check_namespace(resource, namespace, obj)
+        return obj, _meta(obj)
+
     def _check_namespace(self, resource: Resource, namespace: str, obj: Obj) -> None:
         meta = _meta(obj)
         if not resource.namespaced:
@@ -176,12 +192,7 @@ class Handlers:
     def create(self, resource: Resource, namespace: str, body: object) -> Entry:
         """Create (see the module docstring). Returns the stored entry."""
         self._writable()
-        if not isinstance(body, dict):
-            raise bad_request("the request body must be a JSON or YAML object")
-        obj = copy.deepcopy(body)
-        _check_kind(resource, obj)
-        self._check_namespace(resource, namespace, obj)
-        meta = _meta(obj)
+        obj, meta = self._incoming(resource, namespace, body)
         if (
             not meta.get("name")
             and isinstance(meta.get("generateName"), str)
@@ -216,12 +227,7 @@ class Handlers:
     ) -> Entry:
         """Replace (PUT) the object or its ``status`` (see the module docstring)."""
         deletions = self._replay_write(resource, sub)
-        if not isinstance(body, dict):
-            raise bad_request("the request body must be a JSON or YAML object")
-        obj = copy.deepcopy(body)
-        _check_kind(resource, obj)
-        self._check_namespace(resource, namespace, obj)
-        meta = _meta(obj)
+        obj, meta = self._incoming(resource, namespace, body)
         if meta.get("name") != name:
             raise bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL "
@@ -455,18 +461,7 @@ class Handlers:
                 "the namespace of the provided object does not match the namespace sent on the "
                 "request"
             )
-        if not isinstance(pod_name, str) or not pod_name:
-            raise status.invalid(
-                pods,
-                "",
-                [
-                    (
-                        "FieldValueRequired",
-                        "metadata.name",
-                        "Required value: name or generateName is required",
-                    )
-                ],
-            )
+        pod_name = _require_name(pods, pod_name)
         node = target.get("name")
         if not isinstance(node, str) or not node:
             raise status.invalid(

@@ -159,6 +159,16 @@ def _replicas(obj: Obj, field: str) -> int:
     return int(obj.get("status", {}).get(field, 0) or 0)
 
 
+def _desired(obj: Obj) -> int:
+    """``spec.replicas`` (1 when absent, 0 when null), as kubectl prints it."""
+    return int(obj.get("spec", {}).get("replicas", 1) or 0)
+
+
+def _ready_of_desired(obj: Obj) -> str:
+    """The ``READY`` column of deployments and statefulsets: ``ready/desired``."""
+    return f"{_replicas(obj, 'readyReplicas')}/{_desired(obj)}"
+
+
 def _job_status(obj: Obj) -> str:
     for cond in obj.get("status", {}).get("conditions") or []:
         if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
@@ -318,7 +328,7 @@ PRINTERS: dict[str, Printer] = {
         ),
         lambda o, now: [
             _name(o),
-            f"{_replicas(o, 'readyReplicas')}/{int(o.get('spec', {}).get('replicas', 1) or 0)}",
+            _ready_of_desired(o),
             _replicas(o, "updatedReplicas"),
             _replicas(o, "availableReplicas"),
             _age(o, now),
@@ -334,7 +344,7 @@ PRINTERS: dict[str, Printer] = {
         ),
         lambda o, now: [
             _name(o),
-            int(o.get("spec", {}).get("replicas", 1) or 0),
+            _desired(o),
             _replicas(o, "replicas"),
             _replicas(o, "readyReplicas"),
             _age(o, now),
@@ -344,7 +354,7 @@ PRINTERS: dict[str, Printer] = {
         (NAME_COLUMN, ("Ready", "string", 0, "Number of the pod with ready state"), AGE_COLUMN),
         lambda o, now: [
             _name(o),
-            f"{_replicas(o, 'readyReplicas')}/{int(o.get('spec', {}).get('replicas', 1) or 0)}",
+            _ready_of_desired(o),
             _age(o, now),
         ],
     ),

@@ -85,6 +85,34 @@ def test_binding_then_conflict(api: client.ApiClient, served: Served) -> None:
     assert "default/bind-me" not in cache.pods
 
 
+def test_a_pod_or_binding_without_a_name_is_422(api: client.ApiClient) -> None:
+    """Creating a pod, or binding through the namespace's bindings, with no name is upstream's
+    422 FieldValueRequired on metadata.name (one check serves both)."""
+    v1 = client.CoreV1Api(api)
+    nameless_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}], "schedulerName": "none"},
+    }
+    nameless_binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {},
+        "target": {"kind": "Node", "name": "h100-0005"},
+    }
+    for create, body in (
+        (v1.create_namespaced_pod, nameless_pod),
+        (v1.create_namespaced_binding, nameless_binding),
+    ):
+        with pytest.raises(client.ApiException) as err:
+            create("default", body, _preload_content=False)
+        assert err.value.status == 422
+        assert "metadata.name: Required value: name or generateName is required" in str(
+            err.value.body
+        )
+
+
 def test_stale_update_is_409_and_fresh_update_succeeds(api: client.ApiClient) -> None:
     """An update carrying an old resourceVersion is 409 Conflict; the current one works."""
     v1 = client.CoreV1Api(api)

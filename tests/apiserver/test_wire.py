@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from simulator.apiserver import bodies, listing
+from simulator.apiserver.discovery import aggregated, resource_list
 from simulator.apiserver.listing import PART_BYTES, json_list, yaml_list
 from simulator.apiserver.options import parse_list_options, parse_resource_version
 from simulator.apiserver.resources import TABLE, Resource
@@ -283,3 +284,22 @@ def test_joined_body_parts_are_the_join_for_any_part_size(
         body = b"".join(response.parts())
         assert body == b"[" + b", ".join(items) + b"]"
         assert int(response.headers["content-length"]) == len(body)
+
+
+# -- discovery: short names and categories, in both formats --------------------------------------
+
+
+def test_discovery_aliases_only_when_a_resource_has_them() -> None:
+    """``shortNames`` and ``categories`` follow the verbs in APIResourceList and in the
+    aggregated format alike, and are omitted when empty (pods: po/all, nodes: no, bindings, which
+    only APIResourceList lists: neither)."""
+    legacy = {r["name"]: r for r in resource_list(TABLE, "", "v1", True)["resources"]}
+    discovered = aggregated(TABLE, core=True, version="v2", writable=True)
+    modern = {r["resource"]: r for r in discovered["items"][0]["versions"][0]["resources"]}
+    for entries in (legacy, modern):
+        keys = list(entries["pods"])
+        verbs = keys.index("verbs")
+        assert keys[verbs : verbs + 3] == ["verbs", "shortNames", "categories"]
+        assert (entries["pods"]["shortNames"], entries["pods"]["categories"]) == (["po"], ["all"])
+        assert entries["nodes"]["shortNames"] == ["no"] and "categories" not in entries["nodes"]
+    assert "shortNames" not in legacy["bindings"] and "categories" not in legacy["bindings"]

@@ -90,6 +90,31 @@ def claim_template(name: str, gpus: int = 1, namespace: str = "default") -> Obj:
     }
 
 
+def gpu_allocation(node: str, gpus: Iterable[int], *, pinned: bool = True) -> Obj:
+    """A claim's ``status.allocation``: whole GPUs ``gpu-<g>`` (g in ``gpus``) of ``node``'s
+    pool; ``pinned`` adds the node selector naming ``node``."""
+    allocation: Obj = {
+        "devices": {
+            "results": [
+                {
+                    "request": "gpu",
+                    "driver": "gpu.nvidia.com",
+                    "pool": node,
+                    "device": f"gpu-{g}",
+                }
+                for g in gpus
+            ]
+        }
+    }
+    if pinned:
+        allocation["nodeSelector"] = {
+            "nodeSelectorTerms": [
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+            ]
+        }
+    return allocation
+
+
 def _claim_spec(gpus: int) -> Obj:
     return {
         "devices": {

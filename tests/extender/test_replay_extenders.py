@@ -46,6 +46,18 @@ def entry(server: ExtenderServer, prefix: str, **fields: Any) -> ExtenderConfig:
     return ExtenderConfig.model_validate({"urlPrefix": server.url + prefix, **fields})
 
 
+def filter_and_prioritize(server: ExtenderServer) -> ExtenderConfig:
+    """The ``/e`` entry: filter and prioritize (weight 1), node names only."""
+    return entry(
+        server,
+        "/e",
+        filterVerb="filter",
+        prioritizeVerb="prioritize",
+        weight=1,
+        nodeCacheCapable=True,
+    )
+
+
 def filter_reply(
     names: Sequence[str] | None = None,
     *,
@@ -125,14 +137,7 @@ def test_filter_prioritize_bind_in_order_with_the_pod_and_the_survivors(
     result = replay(
         [TraceItem(gpu_claim_pod("p", 2), 0.0, 50.0)],
         [
-            entry(
-                server,
-                "/e",
-                filterVerb="filter",
-                prioritizeVerb="prioritize",
-                weight=1,
-                nodeCacheCapable=True,
-            ),
+            filter_and_prioritize(server),
             entry(server, "/b", bindVerb="bind", nodeCacheCapable=True),
         ],
     )
@@ -177,16 +182,7 @@ def test_one_feasible_node_is_taken_without_prioritize(server: ExtenderServer) -
     server.reply("/e/prioritize", [])
     result = replay(
         [TraceItem(cpu_pod("p"), 0.0, 50.0)],
-        [
-            entry(
-                server,
-                "/e",
-                filterVerb="filter",
-                prioritizeVerb="prioritize",
-                weight=1,
-                nodeCacheCapable=True,
-            )
-        ],
+        [filter_and_prioritize(server)],
     )
     assert server.paths() == ["/e/filter"]
     assert events(result) == [(0.0, "bind", "p", "gpu-0001")]
@@ -273,16 +269,7 @@ def test_prioritize_failure_is_ignored(server: ExtenderServer) -> None:
     server.reply("/e/prioritize", b"not json")
     result = replay(
         [TraceItem(cpu_pod("p"), 0.0, 50.0)],
-        [
-            entry(
-                server,
-                "/e",
-                filterVerb="filter",
-                prioritizeVerb="prioritize",
-                weight=1,
-                nodeCacheCapable=True,
-            )
-        ],
+        [filter_and_prioritize(server)],
     )
     assert [e[1] for e in events(result)] == ["bind"]
     assert result.summary["extenders"]["calls"]["prioritize"]["failures"] == 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from kubernetes import client
@@ -206,6 +207,14 @@ def test_written_allocation_is_checked_against_the_prediction(stack: Stack) -> N
     assert webhook.state.mismatches == 0
 
 
+def _bind_error(webhook: Served, pod: dict[str, Any], node: str) -> str:
+    """POST bind for ``pod`` on ``node`` on a client of its own (binds may be held, so each
+    runs in its own thread); the reply's Error ("" on success)."""
+    with httpx.Client(base_url=webhook.url, timeout=60) as c:
+        reply = c.post(webhook.path("bind"), content=orjson.dumps(bind_args(pod, node)))
+        return str(orjson.loads(reply.content)["Error"])
+
+
 def test_gang_is_planned_held_and_bound_through_the_api(stack: Stack) -> None:
     notes = {
         "tessera.io/gang": "api-gang",
@@ -225,13 +234,7 @@ def test_gang_is_planned_held_and_bound_through_the_api(stack: Stack) -> None:
     assert len(racks) == 1
 
     def bind(i: int) -> str:
-        import httpx
-
-        with httpx.Client(base_url=webhook.url, timeout=60) as c:
-            reply = c.post(
-                webhook.path("bind"), content=orjson.dumps(bind_args(pods[i], planned[i]))
-            )
-            return str(orjson.loads(reply.content)["Error"])
+        return _bind_error(webhook, pods[i], planned[i])
 
     with ThreadPoolExecutor(4) as pool:
         first = [pool.submit(bind, i) for i in range(3)]
@@ -253,13 +256,7 @@ def test_a_deleted_member_fails_the_held_binds(stack: Stack) -> None:
         planned.append((result.node_names or ())[0])
 
     def bind(i: int) -> str:
-        import httpx
-
-        with httpx.Client(base_url=webhook.url, timeout=60) as c:
-            reply = c.post(
-                webhook.path("bind"), content=orjson.dumps(bind_args(pods[i], planned[i]))
-            )
-            return str(orjson.loads(reply.content)["Error"])
+        return _bind_error(webhook, pods[i], planned[i])
 
     with ThreadPoolExecutor(2) as pool:
         held = [pool.submit(bind, i) for i in range(2)]

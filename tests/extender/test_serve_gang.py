@@ -22,6 +22,7 @@ from tests.extender.serve_harness import (
     bind_args,
     claim_template,
     filter_args,
+    gpu_allocation,
     gpu_pod,
     pods_and_claims,
     write_cluster,
@@ -112,21 +113,7 @@ def _generated_claim(pod: dict[str, Any], node: str | None = None) -> dict[str, 
         "spec": claim_template("gpu8", 8)["spec"]["spec"],
     }
     if node is not None:
-        claim["status"] = {
-            "allocation": {
-                "devices": {
-                    "results": [
-                        {
-                            "request": "gpu",
-                            "driver": "gpu.nvidia.com",
-                            "pool": node,
-                            "device": f"gpu-{g}",
-                        }
-                        for g in range(8)
-                    ]
-                }
-            }
-        }
+        claim["status"] = {"allocation": gpu_allocation(node, range(8), pinned=False)}
     return claim
 
 

@@ -17,6 +17,7 @@ from tests.extender.serve_harness import (
     FEATURES,
     Served,
     filter_args,
+    gpu_allocation,
     gpu_pod,
     pods_and_claims,
     small_spec,
@@ -37,24 +38,7 @@ def _running(name: str, node: str, gpus: int, first_gpu: int, notes: dict[str, s
     assert claim is not None
     claim["status"] = {
         "reservedFor": [{"resource": "pods", "name": name, "uid": pod["metadata"]["uid"]}],
-        "allocation": {
-            "devices": {
-                "results": [
-                    {
-                        "request": "gpu",
-                        "driver": "gpu.nvidia.com",
-                        "pool": node,
-                        "device": f"gpu-{g}",
-                    }
-                    for g in range(first_gpu, first_gpu + gpus)
-                ]
-            },
-            "nodeSelector": {
-                "nodeSelectorTerms": [
-                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
-                ]
-            },
-        },
+        "allocation": gpu_allocation(node, range(first_gpu, first_gpu + gpus)),
     }
     return pod, claim
 

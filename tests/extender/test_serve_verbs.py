@@ -19,6 +19,7 @@ from tests.extender.serve_harness import (
     Served,
     bind_args,
     filter_args,
+    gpu_allocation,
     gpu_pod,
     pods_and_claims,
     write_cluster,
@@ -64,28 +65,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "reservedFor": [
                     {"resource": "pods", "name": pod_name, "uid": f"uid-default-{pod_name}"}
                 ],
-                "allocation": {
-                    "devices": {
-                        "results": [
-                            {
-                                "request": "gpu",
-                                "driver": "gpu.nvidia.com",
-                                "pool": node,
-                                "device": f"gpu-{g}",
-                            }
-                            for g in range(8)
-                        ]
-                    },
-                    "nodeSelector": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchFields": [
-                                    {"key": "metadata.name", "operator": "In", "values": [node]}
-                                ]
-                            }
-                        ]
-                    },
-                },
+                "allocation": gpu_allocation(node, range(8)),
             }
     write_objects(directory, "work", objects)
     return directory

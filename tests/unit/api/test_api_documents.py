@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,22 @@ def test_json_errors_name_line_and_column_across_chunks() -> None:
     with pytest.raises(
         LoadError, match=r"document 1: invalid JSON at line 4, column 12: Expecting value"
     ):
+        entries(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            '{"kind": "List", "apiVersion": "v1",\n "items": [\n  {"kind": "Pod"}\n  {}\n]}\n',
+            "line 4, column 3: expected ',' or ']' in items",
+        ),
+        ('{"kind": "List"\n "apiVersion": "v1"}\n', "line 2, column 2: expected ',' or '}'"),
+    ],
+)
+def test_json_missing_separator_is_located_at_it(text: str, where: str) -> None:
+    """A streamed object or items array missing a ',' fails at the character found instead."""
+    with pytest.raises(LoadError, match=re.escape(f"document 1: invalid JSON at {where}")):
         entries(text)
 
 

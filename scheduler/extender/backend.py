@@ -10,7 +10,11 @@ nothing: each method takes the state's lock.
   ``FailedAndUnresolvableNodes`` (it cannot); a node tessera does not know gets a
   ``FailedNodes`` reason. A gang member passes only its planned node
   (:mod:`scheduler.extender.gangs`). With gang preemption on, a gang whose victims are gone
-  is planned first (:mod:`scheduler.extender.evictions`).
+  is planned first (:mod:`scheduler.extender.evictions`); a lone pod no node takes has the
+  PostFilter's victims evicted and fails with ``waiting for N preemption victims to
+  terminate`` until they are gone. The same preemption starts when the pod's failed attempt
+  (``PodScheduled=False``) is seen in the API — kube-scheduler skips the extenders when no
+  node passes its own filters (:meth:`Decisions.pod_changed`).
 * **prioritize** — the framework's weighted Score total over the nodes given, scaled to the
   protocol's integer 0..10: the node tessera itself would pick (its tie-break) gets 10, the
   others ``9 * (total - min) / (max - min)`` rounded down (0 when all totals are equal), so

@@ -1,4 +1,5 @@
-"""Gang preemption carried out by the webhook itself (``tessera serve --preempt-gangs``).
+"""Gang (and lone-pod) preemption carried out by the webhook itself (``tessera serve
+--preempt-gangs``).
 
 Why the webhook must do it: kube-scheduler 1.35's DynamicResources reports a device shortfall
 as UnschedulableAndUnresolvable, so DefaultPreemption finds no candidate node for a pod that
@@ -7,7 +8,11 @@ lacks devices and returns before it calls any extender's preempt verb
 ``Evaluator.Preempt``: ``findCandidates`` keeps only ``Unschedulable`` nodes, and no candidate
 means no ``callExtenders``). The gang planner's preemption dry run
 (:mod:`scheduler.extender.gangs`) knows the victims that would make room for a whole gang;
-with this module they are evicted, as Kueue evicts workloads to admit others.
+with this module they are evicted, as Kueue evicts workloads to admit others. A lone pod's
+victims come from the profile's PostFilter (:class:`~scheduler.extender.backend.Decisions`)
+and are kept under the pod's own key where a gang's key stands below. Both are decided on a
+filter, or on a failed attempt the webhook sees in the API (kube-scheduler does not call the
+extender when no node passes its own filters).
 
 * :class:`GangPreemptions` keeps, per gang, the victims it is evicting. When a gang's cycle
   fails with victims, :meth:`GangPreemptions.start` checks them (every victim bound and of

@@ -308,7 +308,7 @@ class Decisions:
             return
         if self._gang_member(info):
             self.planner.preempt_failed(info)
-        elif not self.planner.preemptions.waiting(info.key):
+        elif info.key not in self.planner.preemptions.gangs:  # not already preempting
             self._preempt_lone(info)
 
     def claim_changed(self, key: str, claim: object) -> None:

@@ -289,8 +289,8 @@ class GangPlanner:
         gang = info.gang
         if gang is None or gang.key in self.plans or self.preemptions is None:
             return
-        if self.preemptions.waiting(gang.key):
-            return
+        if gang.key in self.preemptions.gangs:
+            return  # victims terminating, or gone and the gang planned first on the next filter
         node, _ = self._plan(info)
         if node is not None:
             self.release(gang.key, f"planned on {info.key}'s failed attempt", "released")

@@ -21,7 +21,16 @@ from tests.extender.serve_harness import (
     write_cluster,
     write_objects,
 )
-from tests.extender.test_serve_preempt_gangs import NODES, RUNNING, Recording, _filter, _metric
+from tests.extender.test_serve_preempt_gangs import (
+    LATE,
+    NODES,
+    RUNNING,
+    SURGE,
+    SURGE_GANG,
+    Recording,
+    _filter,
+    _metric,
+)
 
 SERVING = gpu_pod("serving", gpus=8, priority=1000)
 BATCH_GANG = {"default/old-0", "default/old-1"}
@@ -34,6 +43,30 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert names[:3] == NODES
     write_objects(directory, "work", pods_and_claims([*RUNNING, SERVING]))
     return directory
+
+
+@pytest.fixture(scope="module")
+def gang_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("gang")
+    write_cluster(directory, small_spec(tmp_path_factory.mktemp("spec")))
+    write_objects(directory, "work", pods_and_claims([*RUNNING, *SURGE, LATE]))
+    return directory
+
+
+def _failed(state: ClusterState, key: str, nodes: int = 3) -> None:
+    """kube-scheduler's failure handler: ``PodScheduled=False`` (``Unschedulable``), as a
+    watch event (no filter request was made: no node passed its own filters)."""
+    with state.lock:
+        pod = state.cache.pods[key].pod.to_dict()
+    pod.setdefault("status", {})["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": f"0/4 nodes are available: {nodes} cannot allocate all claims.",
+        }
+    ]
+    state.apply("Pod", "MODIFIED", pod)
 
 
 def _gone(state: ClusterState, keys: set[str]) -> None:
@@ -87,16 +120,9 @@ def test_a_failed_attempt_in_the_api_starts_the_preemption(snapshot: Path) -> No
     served = Served(snapshot, state=state, evictions=writer)
     with served:
         assert writer.victims == []
+        _failed(state, "default/serving")
         with state.lock:
             pod = state.cache.pods["default/serving"].pod.to_dict()
-        condition = {
-            "type": "PodScheduled",
-            "status": "False",
-            "reason": "Unschedulable",
-            "message": "0/4 nodes are available: 3 cannot allocate all claims.",
-        }
-        pod.setdefault("status", {})["conditions"] = [condition]
-        state.apply("Pod", "MODIFIED", pod)
         assert served.client is not None
         # the sync probe writes the evictions the events decided before it answers
         served.client.get("/sync", params={"resourceVersion": "0"})
@@ -108,3 +134,32 @@ def test_a_failed_attempt_in_the_api_starts_the_preemption(snapshot: Path) -> No
         assert len(writer.victims) == count
         fits = _filter(served, SERVING[0])
         assert set(fits.node_names) <= {v.node for v in writer.victims} and fits.node_names
+
+
+def test_a_gang_members_failed_attempt_preempts_and_the_gang_is_planned_first(
+    gang_snapshot: Path,
+) -> None:
+    state = ClusterState(features=FEATURES)
+    writer = Recording(state, terminate=False)
+    served = Served(gang_snapshot, state=state, evictions=writer)
+    planner = served.webhook.binder.planner
+    with served:
+        _failed(state, "default/surge-0")
+        assert served.client is not None
+        served.client.get("/sync", params={"resourceVersion": "0"})
+        count = len(writer.victims)
+        assert count > 0
+        assert SURGE_GANG not in planner.plans  # no plan made for a filter that never came
+        # the other member fails too while the victims terminate: nothing is evicted again
+        _failed(state, "default/surge-1")
+        served.client.get("/sync", params={"resourceVersion": "0"})
+        assert len(writer.victims) == count
+        victims = {v.key for v in writer.victims}
+        _gone(state, victims)
+        # a failure seen after the victims are gone does not take the gang's room away
+        _failed(state, "default/surge-0", nodes=2)  # a new failure
+        late = _filter(served, LATE[0])
+        assert late.node_names == ()
+        plan = planner.plans[SURGE_GANG]
+        assert sorted(plan.members) == ["default/surge-0", "default/surge-1"]
+        assert len(writer.victims) == count

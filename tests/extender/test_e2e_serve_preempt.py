@@ -147,10 +147,17 @@ def _bound_twice(placements: list[dict[str, Any]]) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("scenario", "pods"), [("serving-batch-small", 94), ("serving-batch-contended", 46)]
+    ("scenario", "pods", "bind_failures"),
+    [
+        ("serving-batch-small", 94, 0),
+        # the batch PodGroup "pretrain" is created one pod at a time at t = 0: its first plan's
+        # hold expires with 1 of 4 members asking to bind (before any preemption; the same
+        # without this test's preemption paths), then it is planned again and binds whole
+        ("serving-batch-contended", 46, 1),
+    ],
 )
 def test_kube_default_with_preempting_serve_reaches_native_tessera(
-    tmp_path: Path, scenario: str, pods: int
+    tmp_path: Path, scenario: str, pods: int, bind_failures: int
 ) -> None:
     """Same pods placed, every gang whole, GPU allocation within 1 pp of native tessera,
     serving pending p95 within 5 s of native; the webhook evicted (preemptions counted by the
@@ -168,11 +175,14 @@ def test_kube_default_with_preempting_serve_reaches_native_tessera(
     serving, native_serving = (s["pending_seconds"]["serving"]["p95"] for s in (summary, native))
     assert serving <= native_serving + 5.0, (serving, native_serving)
     evicted = [r for r in summary["_placements"] if r["event"] == "evict"]
-    assert evicted and all(r["reason"].startswith("preempted over the API") for r in evicted)
+    # each eviction is the webhook's, or the rest of a victim gang the replay restarts whole
+    # on the first member's deletion (the webhook's own deletions of them then find them gone)
+    by_api = [r for r in evicted if r["reason"].startswith("preempted over the API")]
+    assert by_api and all(r in by_api or " restarted: " in r["reason"] for r in evicted)
     assert all(r["pod"].startswith("batch/") for r in evicted)
     assert _bound_twice(summary["_placements"]) == []
     extenders = summary["extenders"]
-    assert extenders["calls"]["bind"]["failures"] == 0
+    assert extenders["calls"]["bind"]["failures"] == bind_failures
     assert extenders["binds_elsewhere"] == extenders["binds_unconfirmed"] == 0
     assert _metric(metrics, 'tessera_extender_evictions_total{result="evicted"}') == len(evicted)
     assert _metric(metrics, 'tessera_extender_gang_preemptions_total{result="started"}') >= 1

@@ -296,6 +296,9 @@ def _health_routes(webhook: Webhook) -> list[Route]:
         wanted = int(text)
         synced_to = webhook.synced_to
         if synced_to is not None and await run_in_threadpool(synced_to, wanted, SYNC_WAIT):
+            if webhook.preemptions is not None:
+                # evictions the events up to there decided (failed attempts): written first
+                await webhook.preemptions.run_pending()
             return _text(200, "ok")
         return _text(503, f"not synced to resourceVersion {wanted} yet")
 

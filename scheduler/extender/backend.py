@@ -10,7 +10,11 @@ nothing: each method takes the state's lock.
   ``FailedAndUnresolvableNodes`` (it cannot); a node tessera does not know gets a
   ``FailedNodes`` reason. A gang member passes only its planned node
   (:mod:`scheduler.extender.gangs`). With gang preemption on, a gang whose victims are gone
-  is planned first (:mod:`scheduler.extender.evictions`).
+  is planned first (:mod:`scheduler.extender.evictions`); a lone pod no node takes has the
+  PostFilter's victims evicted and fails with ``waiting for N preemption victims to
+  terminate`` until they are gone. The same preemption starts when the pod's failed attempt
+  (``PodScheduled=False``) is seen in the API — kube-scheduler skips the extenders when no
+  node passes its own filters (:meth:`Decisions.pod_changed`).
 * **prioritize** — the framework's weighted Score total over the nodes given, scaled to the
   protocol's integer 0..10: the node tessera itself would pick (its tie-break) gets 10, the
   others ``9 * (total - min) / (max - min)`` rounded down (0 when all totals are equal), so
@@ -46,8 +50,9 @@ import orjson
 
 from scheduler.api.errors import LoadError
 from scheduler.api.pod import Pod
-from scheduler.extender.cluster import WebhookCluster
-from scheduler.extender.gangs import GangPlanner
+from scheduler.extender.cluster import TemplateMissingError, WebhookCluster
+from scheduler.extender.evictions import waiting_message
+from scheduler.extender.gangs import GangPlanner, failed_condition
 from scheduler.extender.metrics import WebhookMetrics
 from scheduler.extender.state import ClusterState
 from scheduler.extender.wire import (
@@ -212,9 +217,20 @@ class Decisions:
             if self._gang_member(info):
                 node, status = self.planner.filter_member(info)
                 return self._gang_filter(args, names, info, node, status)
+            preemptions = self.planner.preemptions
+            if preemptions is not None:
+                left = preemptions.waiting(info.key)
+                if left:
+                    return self._lone_waiting(
+                        args, names, Status.unschedulable(waiting_message(left))
+                    )
             feasible = self.feasibility(info, key)
             if feasible.error is not None:
                 return ExtenderFilterResult(error=_reason(feasible.error))
+            if preemptions is not None and not bool((feasible.verdict == -1).any()):
+                started = self._preempt_lone(info)
+                if started is not None:
+                    return self._lone_waiting(args, names, started)
             ids = self._ids(names)
             known = ids >= 0
             verdict = np.full(len(names), -2, dtype=np.int32)
@@ -237,6 +253,66 @@ class Decisions:
         kept = [names[p] for p in np.flatnonzero(passed).tolist()]
         self._count(len(kept), len(failed), len(unresolvable))
         return _filter_reply(args, kept, failed, unresolvable)
+
+    def _lone_waiting(
+        self, args: ExtenderArgs, names: list[str], status: Status
+    ) -> ExtenderFilterResult:
+        """Every node fails with ``status`` (a lone pod waiting for its victims)."""
+        message = _reason(status)
+        failed = dict.fromkeys(names, message)
+        self._count(0, len(failed), 0)
+        return _filter_reply(args, [], failed, {})
+
+    def _preempt_lone(self, info: PodInfo) -> Status | None:
+        """A lone pod that fits on no node: the profile's PostFilter (tessera's Preemption
+        plugin, as the native scheduler runs it) chooses victims over the whole cluster, and
+        :class:`~scheduler.extender.evictions.GangPreemptions` evicts them. The filter
+        status while they terminate, or None when preemption cannot help (or the pod fits
+        somewhere). Under the state's lock."""
+        preemptions = self.planner.preemptions
+        if preemptions is None:
+            return None
+        snapshot = self.state.cache.snapshot()
+        state = CycleState()
+        self.cluster.take_evicted()
+        try:
+            fits, diagnosis = self.framework.find_feasible(state, info, snapshot)
+            if len(fits):
+                return None
+            result, status = self.framework.post_filter(state, info, snapshot, diagnosis)
+        except TemplateMissingError:
+            return None
+        finally:
+            self.cluster.take_evicted()  # the dry run's record: result.victims has them
+        if not status.ok or result is None or not result.victims:
+            return None
+        return preemptions.start(info, result.victims)
+
+    # -- failed attempts (StateListener, with preemption on) ------------------------------------
+    def pod_changed(self, key: str, old: Pod | None, new: Pod | None) -> None:
+        """A pending pod newly marked ``PodScheduled=False`` (``Unschedulable``): preempt
+        for it (a gang: its cycle; a lone pod: the PostFilter). kube-scheduler calls the
+        extender only with the nodes its own filters pass, and DynamicResources rejects every
+        node whose devices are all taken, so a pod that only preemption can place fails
+        without a filter request: the failure written to the API is what the webhook sees."""
+        if new is None or new.spec.node_name or self.planner.preemptions is None:
+            return
+        condition = failed_condition(new)
+        if condition is None or condition == failed_condition(old):
+            return
+        if new.spec.preemption_policy == "Never":
+            return
+        try:
+            info = self.planner.info(new)
+        except GangSpecError:
+            return
+        if self._gang_member(info):
+            self.planner.preempt_failed(info)
+        elif info.key not in self.planner.preemptions.gangs:  # not already preempting
+            self._preempt_lone(info)
+
+    def claim_changed(self, key: str, claim: object) -> None:
+        """Claims need nothing here."""
 
     def _gang_filter(
         self,

@@ -1,4 +1,5 @@
-"""Gang preemption carried out by the webhook itself (``tessera serve --preempt-gangs``).
+"""Gang (and lone-pod) preemption carried out by the webhook itself (``tessera serve
+--preempt-gangs``).
 
 Why the webhook must do it: kube-scheduler 1.35's DynamicResources reports a device shortfall
 as UnschedulableAndUnresolvable, so DefaultPreemption finds no candidate node for a pod that
@@ -7,7 +8,11 @@ lacks devices and returns before it calls any extender's preempt verb
 ``Evaluator.Preempt``: ``findCandidates`` keeps only ``Unschedulable`` nodes, and no candidate
 means no ``callExtenders``). The gang planner's preemption dry run
 (:mod:`scheduler.extender.gangs`) knows the victims that would make room for a whole gang;
-with this module they are evicted, as Kueue evicts workloads to admit others.
+with this module they are evicted, as Kueue evicts workloads to admit others. A lone pod's
+victims come from the profile's PostFilter (:class:`~scheduler.extender.backend.Decisions`)
+and are kept under the pod's own key where a gang's key stands below. Both are decided on a
+filter, or on a failed attempt the webhook sees in the API (kube-scheduler does not call the
+extender when no node passes its own filters).
 
 * :class:`GangPreemptions` keeps, per gang, the victims it is evicting. When a gang's cycle
   fails with victims, :meth:`GangPreemptions.start` checks them (every victim bound and of
@@ -255,7 +260,8 @@ class _Preemption:
 
 @dataclass(slots=True)
 class GangPreemptions:
-    """The gang preemptions in progress (see the module docstring)."""
+    """The preemptions in progress, per gang key (a lone preemptor: per pod key; see the
+    module docstring)."""
 
     state: ClusterState
     writer: EvictionWriter
@@ -269,21 +275,21 @@ class GangPreemptions:
 
     # -- under the state's lock ---------------------------------------------------------------
     def waiting(self, gang: str) -> int:
-        """Victims of ``gang`` still present (0: none, or the wait is over and the record
-        dropped)."""
+        """Victims of ``gang`` (a gang key, or a lone preemptor's pod key) still present (0:
+        none, or the wait is over and the record dropped)."""
         found = self.gangs.get(gang)
         if found is None:
             return 0
         if found.deadline <= time.monotonic():
             del self.gangs[gang]
             self.metrics.gang_preemptions.labels(result="expired").inc()
-            log.warning("gang %s: its preemption victims did not terminate in time", gang)
+            log.warning("%s: its preemption victims did not terminate in time", gang)
             return 0
         left = sum(1 for key, v in found.victims.items() if self._present(key, v))
         if left == 0:
             del self.gangs[gang]
             self.metrics.gang_preemptions.labels(result="completed").inc()
-            log.info("gang %s: every preemption victim is gone", gang)
+            log.info("%s: every preemption victim is gone", gang)
         return left
 
     def ready(self) -> list[PodInfo]:
@@ -307,14 +313,15 @@ class GangPreemptions:
         return False
 
     def start(self, preemptor: PodInfo, victims: Sequence[str]) -> Status:
-        """Evict ``victims`` for the gang of ``preemptor`` (see the module docstring): the
-        members' filter status (UNSCHEDULABLE, waiting for the victims), or why not."""
+        """Evict ``victims`` for the gang of ``preemptor`` — or for ``preemptor`` alone when
+        it is a lone pod (recorded under its own key) — (see the module docstring): the
+        filter status (UNSCHEDULABLE, waiting for the victims), or why not."""
         gang = preemptor.gang
-        assert gang is not None
+        owner = gang.key if gang is not None and gang.size > 1 else preemptor.key
         problem = self._refusal(preemptor, victims)
         if problem:
             self.metrics.gang_preemptions.labels(result="refused").inc()
-            log.warning("gang %s: preemption refused: %s", gang.key, problem)
+            log.warning("%s: preemption refused: %s", owner, problem)
             return Status.unschedulable(f"preemption refused: {problem}")
         cache = self.state.cache
         evicting = {v for p in self.gangs.values() for v in p.victims}
@@ -329,11 +336,9 @@ class GangPreemptions:
             namespace, _, name = key.rpartition("/")
             node = cache.pods[key].node or ""
             self._queue.append(Victim(namespace, name, uid, node, condition))
-        self.gangs[gang.key] = _Preemption(preemptor, record, time.monotonic() + self.wait)
+        self.gangs[owner] = _Preemption(preemptor, record, time.monotonic() + self.wait)
         self.metrics.gang_preemptions.labels(result="started").inc()
-        log.info(
-            "gang %s: preempting %s for %s", gang.key, ", ".join(sorted(record)), preemptor.key
-        )
+        log.info("%s: preempting %s for %s", owner, ", ".join(sorted(record)), preemptor.key)
         return Status.unschedulable(waiting_message(len(record)))
 
     def _refusal(self, preemptor: PodInfo, victims: Sequence[str]) -> str:

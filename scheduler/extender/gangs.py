@@ -50,7 +50,7 @@ from scheduler.framework.podinfo import GangRef, GangSpecError, PodInfo, gang_of
 from scheduler.framework.runtime import Framework
 from scheduler.framework.status import Code, Status
 
-__all__ = ["GangPlanner", "Member", "Plan"]
+__all__ = ["GangPlanner", "Member", "Plan", "failed_condition"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Plan:
         return all(m.held or m.bound for m in self.members.values())
 
 
-def _condition_unschedulable(pod: Pod | None) -> object:
+def failed_condition(pod: Pod | None) -> object:
     """The pod's ``PodScheduled=False`` condition with reason ``Unschedulable``, or None."""
     if pod is None:
         return None
@@ -279,6 +279,22 @@ class GangPlanner:
         )
         return plan.members[info.key].node, Status.success()
 
+    def preempt_failed(self, info: PodInfo) -> None:
+        """A member's scheduling attempt failed without a plan (kube-scheduler asks the
+        extender only when some node passes its own filters, so a gang that only
+        preemption can place may never reach :meth:`filter_member`): run the gang's cycle as
+        its filter would, which starts the preemption when only victims make room. A plan
+        made here is dropped at once — no filter waits for it; the members' next filters
+        plan again."""
+        gang = info.gang
+        if gang is None or gang.key in self.plans or self.preemptions is None:
+            return
+        if gang.key in self.preemptions.gangs:
+            return  # victims terminating, or gone and the gang planned first on the next filter
+        node, _ = self._plan(info)
+        if node is not None:
+            self.release(gang.key, f"planned on {info.key}'s failed attempt", "released")
+
     def plan_preempted(self) -> None:
         """Plan each gang whose preemption victims are all gone, before any other pod is
         filtered: the room they freed is the gang's (kube-scheduler's nominated node). The
@@ -414,10 +430,10 @@ class GangPlanner:
                     "released",
                 )
             return
-        failed = _condition_unschedulable(new)
+        failed = failed_condition(new)
         if (
             failed is not None
-            and failed != _condition_unschedulable(old)
+            and failed != failed_condition(old)
             and member.filtered
             and not member.held
         ):

@@ -150,6 +150,7 @@ def build_webhook(
     if evictions is not None:
         preemptions = GangPreemptions(state, evictions, metrics, wait=gang_ttl)
         planner.preemptions = preemptions
+        state.listeners.append(decisions)  # failed attempts start preemptions
     seen = {"predictions": 0, "mismatches": 0}
 
     def refresh(m: WebhookMetrics) -> None:

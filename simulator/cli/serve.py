@@ -178,10 +178,11 @@ def serve(
         bool,
         typer.Option(
             "--preempt-gangs/--no-preempt-gangs",
-            help="Carry out gang preemption: when a gang fits only if lower-priority pods go, "
-            "the webhook itself DELETES those pods (after setting their DisruptionTarget "
-            "condition, as kube-scheduler's preemption does) and holds the gang's filters "
-            "until they are gone. Needed with DRA: kube-scheduler 1.35 never preempts for "
+            help="Carry out preemption: when a gang (or a lone pod) fits only if "
+            "lower-priority pods go, the webhook itself DELETES those pods (after setting "
+            "their DisruptionTarget condition, as kube-scheduler's preemption does) and holds "
+            "the preemptor's filters until they are gone; decided on a filter, or on a failed "
+            "attempt seen in the API. Needed with DRA: kube-scheduler 1.35 never preempts for "
             "devices, so it never calls the preempt verb. Off by default: it deletes pods, "
             "and needs RBAC to patch pods/status and delete pods (docs/extender.md).",
         ),
@@ -224,9 +225,9 @@ def serve(
     scores as 0..10), preempt (victims from tessera's preemption planner, never half a gang),
     bind (lone pods at once; gang members held until the whole gang asked, at most
     --gang-hold-timeout). Gangs (LeaderWorkerSet groups, PodGroups, tessera.io/gang) are
-    planned whole on their first member's filter; with --preempt-gangs a gang that fits only
-    by preemption has its victims deleted by the webhook. GET /healthz, /readyz (200 once the state
-    is loaded and the informers synced), /metrics (Prometheus).
+    planned whole on their first member's filter; with --preempt-gangs a gang or lone pod
+    that fits only by preemption has its victims deleted by the webhook. GET /healthz,
+    /readyz (200 once the state is loaded and the informers synced), /metrics (Prometheus).
 
     Configure kube-scheduler with nodeCacheCapable extender entries and
     percentageOfNodesToScore: 100 (manifests/deploy/, docs/extender.md).

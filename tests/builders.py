@@ -233,32 +233,36 @@ def make_snapshot(nodes: Iterable[Node], pods: Iterable[Pod] = ()) -> Snapshot:
     return make_cache(nodes, pods).snapshot()
 
 
+def gpu_claim_template_doc(name: str, count: int) -> dict[str, Any]:
+    """A ResourceClaimTemplate document ``default/<name>``: ``count`` whole GPUs of class
+    ``gpu.nvidia.com`` (ExactCount), as a manifest would hold it."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "spec": {
+                "devices": {
+                    "requests": [
+                        {
+                            "name": "gpu",
+                            "exactly": {
+                                "deviceClassName": "gpu.nvidia.com",
+                                "allocationMode": "ExactCount",
+                                "count": count,
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+    }
+
+
 def gpu_claim_template(count: int) -> ResourceClaimTemplate:
     """ResourceClaimTemplate ``default/gpus-<count>``: ``count`` whole GPUs of class
     ``gpu.nvidia.com`` (ExactCount)."""
-    template = load_object(
-        {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaimTemplate",
-            "metadata": {"name": f"gpus-{count}", "namespace": "default"},
-            "spec": {
-                "spec": {
-                    "devices": {
-                        "requests": [
-                            {
-                                "name": "gpu",
-                                "exactly": {
-                                    "deviceClassName": "gpu.nvidia.com",
-                                    "allocationMode": "ExactCount",
-                                    "count": count,
-                                },
-                            }
-                        ]
-                    }
-                }
-            },
-        }
-    )
+    template = load_object(gpu_claim_template_doc(f"gpus-{count}", count))
     assert isinstance(template, ResourceClaimTemplate)
     return template
 

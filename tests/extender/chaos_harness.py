@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,42 +27,14 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.builders import gpu_claim_template_doc
+from tests.extender.e2e_harness import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 PODS = 13
 GANGS = 2
 
 Obj = dict[str, Any]
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _template(name: str, gpus: int) -> Obj:
-    return {
-        "apiVersion": "resource.k8s.io/v1",
-        "kind": "ResourceClaimTemplate",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "spec": {
-                "devices": {
-                    "requests": [
-                        {
-                            "name": "gpu",
-                            "exactly": {
-                                "deviceClassName": "gpu.nvidia.com",
-                                "allocationMode": "ExactCount",
-                                "count": gpus,
-                            },
-                        }
-                    ]
-                }
-            }
-        },
-    }
 
 
 def _claims(template: str) -> Obj:
@@ -159,8 +130,8 @@ def write_inputs(directory: Path) -> tuple[Path, Path]:
             "metadata": {"name": "serving"},
             "value": 1000,
         },
-        _template("eight-gpus", 8),
-        _template("one-gpu", 1),
+        gpu_claim_template_doc("eight-gpus", 8),
+        gpu_claim_template_doc("one-gpu", 1),
         lws,
         *(_pod(f"lone-{i}", 0, "one-gpu") for i in range(3)),
         *(_pod(f"train-{i}", 2, "eight-gpus", "train", 3) for i in range(3)),

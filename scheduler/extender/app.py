@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from scheduler.extender.backend import Decisions
 from scheduler.extender.binding import Binder
+from scheduler.extender.candidates import Candidates, RecentCandidates
 from scheduler.extender.evictions import GangPreemptions
 from scheduler.extender.metrics import CONTENT_TYPE, WebhookMetrics
 from scheduler.extender.state import ClusterState
@@ -132,11 +133,17 @@ def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
         raise MalformedPayloadError("request", "JSON nested too deeply") from None
 
 
-def _extender_args(body: bytes) -> ExtenderArgs:
-    """A filter/prioritize request. The usual node-cache form — exactly ``Pod`` (an object),
-    ``NodeNames`` (strings) and a null or absent ``Nodes`` — is taken as is, without the
-    per-element validation the general decoder does (same result, a fraction of the time
-    for thousands of names); anything else goes through :func:`decode_extender_args`."""
+def _extender_args(body: bytes, recent: RecentCandidates) -> tuple[ExtenderArgs, Candidates]:
+    """A filter/prioritize request, and its candidates. A body ending with a candidate
+    list seen lately is decoded from its head alone (:meth:`RecentCandidates.match`). The
+    usual node-cache form — exactly ``Pod`` (an object), ``NodeNames`` (strings) and a null
+    or absent ``Nodes`` — is taken as is, without the per-element validation the general
+    decoder does (same result, a fraction of the time for thousands of names); anything else
+    goes through :func:`decode_extender_args`."""
+    seen = recent.match(body)
+    if seen is not None:
+        args = ExtenderArgs.model_construct(pod=seen[0], nodes=None, node_names=seen[1].names)
+        return args, seen[1]
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -150,8 +157,11 @@ def _extender_args(body: bytes) -> ExtenderArgs:
             and type(names) is list
             and set(map(type, names)) <= _STR
         ):
-            return ExtenderArgs.model_construct(pod=pod, nodes=None, node_names=tuple(names))
-    return _decode(decode_extender_args, body)
+            candidates = recent.register(body, names)
+            args = ExtenderArgs.model_construct(pod=pod, nodes=None, node_names=candidates.names)
+            return args, candidates
+    args = _decode(decode_extender_args, body)
+    return args, Candidates(args.candidate_names())
 
 
 def _prefixed(prefix: str, verb: str) -> str:
@@ -165,6 +175,7 @@ def create_app(
     """The extender app: the verbs under ``prefix``, and the health endpoints."""
     decisions = webhook.decisions
     metrics = webhook.metrics
+    recent = RecentCandidates()
     latency = {verb: metrics.request_seconds.labels(verb=verb) for verb in VERBS}
     counted = {
         (verb, outcome): metrics.requests.labels(verb=verb, outcome=outcome)
@@ -192,22 +203,21 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = _extender_args(body)
-            result = decisions.filter(args)
+            args, candidates = _extender_args(body, recent)
+            reply, failed = decisions.filter_json(args, candidates)
         except MalformedPayloadError as err:
             return finish("filter", "bad_request", start, _text(400, str(err)))
         except InvalidPayloadError as err:
-            reply = ExtenderFilterResult(error=str(err))
-            return finish("filter", "error", start, _json(reply))
+            return finish("filter", "error", start, _json(ExtenderFilterResult(error=str(err))))
         except Exception as err:
             log.exception("filter failed")
-            reply = ExtenderFilterResult(error=f"tessera: internal error: {err}")
-            return finish("filter", "error", start, _json(reply))
+            problem = ExtenderFilterResult(error=f"tessera: internal error: {err}")
+            return finish("filter", "error", start, _json(problem))
         if webhook.preemptions is not None:
             # evictions this filter decided: written (in worker threads) before it answers
             await webhook.preemptions.run_pending()
-        outcome = "error" if result.error else "ok"
-        return finish("filter", outcome, start, _json(result))
+        outcome = "error" if failed else "ok"
+        return finish("filter", outcome, start, Response(reply, media_type=_JSON))
 
     async def prioritize_verb(request: Request) -> Response:
         start = time.perf_counter()
@@ -215,8 +225,8 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            args = _extender_args(body)
-            result = decisions.prioritize(args)
+            args, candidates = _extender_args(body, recent)
+            reply = decisions.prioritize_json(args, candidates)
         except MalformedPayloadError as err:
             return finish("prioritize", "bad_request", start, _text(400, str(err)))
         except InvalidPayloadError:
@@ -224,7 +234,7 @@ def create_app(
         except Exception:
             log.exception("prioritize failed")
             return finish("prioritize", "error", start, _json(HostPriorityList(())))
-        return finish("prioritize", "ok", start, Response(orjson.dumps(result), media_type=_JSON))
+        return finish("prioritize", "ok", start, Response(reply, media_type=_JSON))
 
     async def preempt_verb(request: Request) -> Response:
         start = time.perf_counter()

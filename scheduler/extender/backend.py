@@ -33,6 +33,11 @@ Hot path (filter, then prioritize, of the same pod): the request's pod is conver
 content (its JSON bytes are the cache key); PreFilter + Filter run once over *all* nodes per
 pod and cache generation (:class:`_Feasibility`: a per-node verdict array, the statuses, the
 CycleState that scoring needs), and each request only indexes it with the node ids it names.
+The candidate list arrives decoded once (:class:`~scheduler.extender.candidates.Candidates`,
+kept across requests with its node ids), and the replies are written from its pre-encoded
+pieces (:mod:`scheduler.extender.replies`; :meth:`Decisions.filter_json`,
+:meth:`Decisions.prioritize_json`) — byte for byte what encoding the wire models gives
+(:meth:`Decisions.filter`, :meth:`Decisions.prioritize`).
 """
 
 from __future__ import annotations
@@ -41,7 +46,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -50,6 +54,8 @@ import orjson
 
 from scheduler.api.errors import LoadError
 from scheduler.api.pod import Pod
+from scheduler.extender import replies
+from scheduler.extender.candidates import Candidates
 from scheduler.extender.cluster import TemplateMissingError, WebhookCluster
 from scheduler.extender.evictions import waiting_message
 from scheduler.extender.gangs import GangPlanner, failed_condition
@@ -66,6 +72,7 @@ from scheduler.extender.wire import (
     MetaVictims,
     NodeList,
     RawObject,
+    encode,
 )
 from scheduler.framework.cycle_state import CycleState
 from scheduler.framework.interfaces import GangPreemptionPlugin, PostFilterResult
@@ -79,7 +86,6 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_NODE = "node is not in tessera's cache"
 _POD_CACHE_SIZE = 2048
-_RECENT_LISTS = 4
 
 
 @dataclass(slots=True)
@@ -116,7 +122,6 @@ class Decisions:
         self.metrics = metrics
         self._pods: OrderedDict[bytes, PodInfo] = OrderedDict()
         self._feasible: OrderedDict[bytes, _Feasibility] = OrderedDict()
-        self._recent_ids: list[tuple[tuple[int, int], list[str], npt.NDArray[np.intp]]] = []
 
     # -- shared ---------------------------------------------------------------------------------
     def pod_info(self, raw: RawObject) -> PodInfo:
@@ -147,26 +152,6 @@ class Decisions:
 
     def _gang_member(self, info: PodInfo) -> bool:
         return info.gang is not None and info.gang.size > 1 and bool(self.framework.points.gang)
-
-    def _ids(self, names: list[str]) -> npt.NDArray[np.intp]:
-        """Dense node ids of ``names`` (-1 for a node the cache lacks). kube-scheduler sends
-        the same candidate list again and again (every pod's filter, the survivors to
-        prioritize), so the last few lists are kept: comparing two equal lists is ~10 times
-        cheaper than looking every name up."""
-        cache = self.state.cache
-        stamp = (cache.cache_id, cache.node_generation)
-        for i, (seen_stamp, seen, ids) in enumerate(self._recent_ids):
-            if seen_stamp == stamp and seen == names:
-                if i:
-                    self._recent_ids.insert(0, self._recent_ids.pop(i))
-                return ids
-        ids = np.fromiter(
-            map(cache.node_index.get, names, repeat(-1)), dtype=np.intp, count=len(names)
-        )
-        ids.flags.writeable = False
-        self._recent_ids.insert(0, (stamp, names, ids))
-        del self._recent_ids[_RECENT_LISTS:]
-        return ids
 
     def feasibility(self, info: PodInfo, key: bytes | None = None) -> _Feasibility:
         """PreFilter + Filter over all nodes, cached per pod content ``key`` and cache
@@ -207,22 +192,57 @@ class Decisions:
         return result
 
     # -- filter ---------------------------------------------------------------------------------
-    def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
-        """The filter verb (see the module docstring)."""
+    def filter(
+        self, args: ExtenderArgs, candidates: Candidates | None = None
+    ) -> ExtenderFilterResult:
+        """The filter verb (see the module docstring), as a wire model. ``candidates`` are
+        the request's candidate names when the caller has them decoded already."""
+        candidates = candidates or Candidates(args.candidate_names())
+        decided = self._filter_decide(args, candidates)
+        if isinstance(decided, ExtenderFilterResult):
+            return decided
+        return self._filter_result(args, candidates, decided)
+
+    def filter_json(self, args: ExtenderArgs, candidates: Candidates) -> tuple[bytes, bool]:
+        """The filter verb's reply as JSON bytes (exactly ``encode(self.filter(args))``),
+        and whether it carries an ``Error``. A node-name request over distinct names is
+        written from the candidates' pieces (:func:`~scheduler.extender.replies.filter_json`)."""
+        decided = self._filter_decide(args, candidates)
+        if isinstance(decided, ExtenderFilterResult):
+            return encode(decided), bool(decided.error)
+        if not _names_form(args) or not candidates.unique:
+            return encode(self._filter_result(args, candidates, decided)), False
+        verdict, feasible = decided
+        body, counts = replies.filter_json(
+            candidates,
+            verdict,
+            feasible.messages,
+            [s.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE for s in feasible.statuses],
+            UNKNOWN_NODE,
+        )
+        self._count(*counts)
+        return body, False
+
+    def _filter_decide(
+        self, args: ExtenderArgs, candidates: Candidates
+    ) -> ExtenderFilterResult | tuple[npt.NDArray[np.int32], _Feasibility]:
+        """A complete reply (an error, a gang member, a pod waiting for its victims), or the
+        verdict of each candidate position (:data:`~scheduler.extender.replies.PASSED`,
+        :data:`~scheduler.extender.replies.UNKNOWN`, else the index of its status in the
+        feasibility) with the feasibility."""
         assert args.pod is not None
-        names = list(args.candidate_names())
         with self.state.lock:
             info, key = self.identified(args.pod)
             self.planner.plan_preempted()
             if self._gang_member(info):
                 node, status = self.planner.filter_member(info)
-                return self._gang_filter(args, names, info, node, status)
+                return self._gang_filter(args, list(candidates.names), info, node, status)
             preemptions = self.planner.preemptions
             if preemptions is not None:
                 left = preemptions.waiting(info.key)
                 if left:
                     return self._lone_waiting(
-                        args, names, Status.unschedulable(waiting_message(left))
+                        args, list(candidates.names), Status.unschedulable(waiting_message(left))
                     )
             feasible = self.feasibility(info, key)
             if feasible.error is not None:
@@ -230,17 +250,31 @@ class Decisions:
             if preemptions is not None and not bool((feasible.verdict == -1).any()):
                 started = self._preempt_lone(info)
                 if started is not None:
-                    return self._lone_waiting(args, names, started)
-            ids = self._ids(names)
+                    return self._lone_waiting(args, list(candidates.names), started)
+            ids = candidates.ids(self.state.cache)
             known = ids >= 0
-            verdict = np.full(len(names), -2, dtype=np.int32)
-            verdict[known] = feasible.verdict[ids[known]]
-        passed = verdict == -1
+            if bool(known.all()):
+                verdict = feasible.verdict[ids]
+            else:
+                verdict = np.full(len(ids), replies.UNKNOWN, dtype=np.int32)
+                verdict[known] = feasible.verdict[ids[known]]
+        return verdict, feasible
+
+    def _filter_result(
+        self,
+        args: ExtenderArgs,
+        candidates: Candidates,
+        decided: tuple[npt.NDArray[np.int32], _Feasibility],
+    ) -> ExtenderFilterResult:
+        """The reply of per-position verdicts as a wire model (the reference form)."""
+        verdict, feasible = decided
+        names = candidates.names
+        passed = verdict == replies.PASSED
         failed: dict[str, str] = {}
         unresolvable: dict[str, str] = {}
         for code in np.unique(verdict[~passed]).tolist():
             positions = np.flatnonzero(verdict == code).tolist()
-            if code == -2:
+            if code == replies.UNKNOWN:
                 message, target = UNKNOWN_NODE, failed
             else:
                 status = feasible.statuses[code]
@@ -356,19 +390,33 @@ class Decisions:
         nodes.labels(result="unresolvable").inc(unresolvable)
 
     # -- prioritize -----------------------------------------------------------------------------
-    def prioritize(self, args: ExtenderArgs) -> list[dict[str, Any]]:
+    def prioritize(
+        self, args: ExtenderArgs, candidates: Candidates | None = None
+    ) -> list[dict[str, Any]]:
         """The prioritize verb (see the module docstring), as the wire's bare array of
         ``{"Host", "Score"}`` objects."""
+        candidates = candidates or Candidates(args.candidate_names())
+        scores = self._scores(args, candidates)
+        return _priorities(candidates.names, scores.tolist())
+
+    def prioritize_json(self, args: ExtenderArgs, candidates: Candidates) -> bytes:
+        """The prioritize reply as JSON bytes (exactly ``orjson.dumps(self.prioritize(args))``),
+        written from the candidates' pieces."""
+        return replies.priorities_json(candidates, self._scores(args, candidates))
+
+    def _scores(self, args: ExtenderArgs, candidates: Candidates) -> npt.NDArray[np.int64]:
+        """The 0..10 score of each candidate position."""
         assert args.pod is not None
-        names = list(args.candidate_names())
+        names = candidates.names
         with self.state.lock:
             info, key = self.identified(args.pod)
             if self._gang_member(info):
                 found = self.planner.member(info.key)
                 planned = found[1].node if found is not None else None
-                scores = [MAX_EXTENDER_PRIORITY if n == planned else 0 for n in names]
-                return _priorities(names, scores)
-            ids = self._ids(names)
+                return np.array(
+                    [MAX_EXTENDER_PRIORITY if n == planned else 0 for n in names], dtype=np.int64
+                )
+            ids = candidates.ids(self.state.cache)
             feasible = self.feasibility(info, key)
             usable = np.zeros(len(names), dtype=bool)
             known = ids >= 0
@@ -381,7 +429,7 @@ class Decisions:
                 totals, status = self.framework.score(feasible.state, info, snapshot, nodes)
                 if status.ok:
                     out[positions] = _scale(self.framework, nodes, totals)
-        return _priorities(names, out.tolist())
+        return out
 
     # -- preempt --------------------------------------------------------------------------------
     def preempt(self, args: ExtenderPreemptionArgs) -> ExtenderPreemptionResult:
@@ -513,7 +561,7 @@ def _filter_reply(
 ) -> ExtenderFilterResult:
     """The filter reply in the request's form: ``NodeNames`` (node-cache mode), else the
     kept items of ``Nodes``."""
-    if args.node_names is not None or args.nodes is None:
+    if _names_form(args):
         return ExtenderFilterResult.model_construct(
             nodes=None,
             node_names=tuple(kept),
@@ -521,6 +569,7 @@ def _filter_reply(
             failed_and_unresolvable_nodes=unresolvable,
             error="",
         )
+    assert args.nodes is not None
     wanted = set(kept)
     items = tuple(item for item in args.nodes.items if _item_name(item) in wanted)
     return ExtenderFilterResult.model_construct(
@@ -535,6 +584,11 @@ def _filter_reply(
         failed_and_unresolvable_nodes=unresolvable,
         error="",
     )
+
+
+def _names_form(args: ExtenderArgs) -> bool:
+    """Whether the filter reply is in node-name form (see :func:`_filter_reply`)."""
+    return args.node_names is not None or args.nodes is None
 
 
 def _item_name(item: dict[str, Any]) -> str:

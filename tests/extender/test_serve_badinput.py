@@ -161,7 +161,7 @@ def test_internal_failures_answer_200_never_5xx(
     def boom(*_: Any) -> Any:
         raise RuntimeError("boom")
 
-    for verb in ("filter", "prioritize", "preempt"):
+    for verb in ("filter_json", "prioritize_json", "preempt"):
         monkeypatch.setattr(decisions, verb, boom)
     monkeypatch.setattr(served.webhook.binder, "bind", boom)
     args = filter_args(POD, H100[:1])

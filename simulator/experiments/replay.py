@@ -58,7 +58,7 @@ from scheduler.dra.convert import claim_spec_from
 from scheduler.framework.gang_cycle import GangCycle
 from scheduler.framework.podinfo import PodInfo, gang_of, pod_info
 from scheduler.framework.profiles import Profile
-from scheduler.framework.runtime import BindingCycle, Framework
+from scheduler.framework.runtime import BindingCycle, Framework, ScheduleResult
 from scheduler.framework.status import Code, Status
 from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, typical_mix
 from scheduler.plugins.gpu.shape import shape_of_claims
@@ -295,6 +295,9 @@ class Replay:
         self._next_coarsen = TIMELINE_MAX_ROWS // 2
         self._epoch = 0  # bumped by every bind, eviction, completion and fault
         self._tried: dict[str, int] = {}  # pod -> epoch of its last failed attempt
+        # pod -> (epoch, PodInfo, result) of its last plain unschedulable attempt: retried
+        # at the same epoch, the deterministic framework would answer the same (see _cycle)
+        self._failed: dict[str, tuple[int, PodInfo, ScheduleResult]] = {}
         self._errors: dict[str, int] = {}  # pod -> attempts in a row that ended in an ERROR
         self.slot_waiting: dict[str, deque[int]] = {}  # Job slot -> pods created on completions
         self.other_scheduler: dict[str, int] = {}  # schedulerName -> pods nobody schedules
@@ -713,7 +716,7 @@ class Replay:
                 self._start_binding(queued, framework, result.binding, now)
                 return
         else:
-            result = framework.schedule_one(info)
+            result = self._schedule_lone(info, framework)
         if result.status.ok and result.node is not None:
             self._bound(self._live[info.key], result.node, now)
             return
@@ -734,6 +737,32 @@ class Replay:
             self.queue.requeue_error(queued, now)
         else:
             self.queue.requeue_unschedulable(queued, now)
+
+    def _schedule_lone(self, info: PodInfo, framework: Framework) -> ScheduleResult:
+        """``framework.schedule_one(info)``, skipped when it cannot answer differently.
+
+        Contract: a pod whose last attempt was a plain UNSCHEDULABLE failure (no victims, no
+        nomination, not final) and that is retried at the same epoch — no bind, eviction,
+        completion, deletion or fault since (every one bumps ``_epoch``) — gets that same
+        result back: the framework is deterministic and a failed cycle changes no cluster
+        state (the invariant :meth:`_settled` already relies on).
+        """
+        memo = self._failed.get(info.key)
+        if memo is not None and memo[0] == self._epoch and memo[1] is info:
+            return memo[2]
+        result = framework.schedule_one(info)
+        final = result.diagnosis.prefilter if result.diagnosis is not None else None
+        if (
+            result.status.code == Code.UNSCHEDULABLE
+            and not result.victims
+            and result.nominated is None
+            and not (final is not None and final.final)
+        ):
+            # _record("fail") after this call leaves _tried[key] == _epoch unchanged
+            self._failed[info.key] = (self._epoch, info, result)
+        else:
+            self._failed.pop(info.key, None)
+        return result
 
     # -- kube-scheduler's binding cycle (replay --extender) ------------------------------------
     def _start_binding(

@@ -9,8 +9,11 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from scheduler.api.pod import Pod
+from scheduler.framework.podinfo import PodInfo
+from scheduler.framework.runtime import Framework, ScheduleResult
 from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import Fault, ReplayConfig, ReplayResult, run_replay
@@ -354,3 +357,25 @@ def test_same_seed_gives_identical_outputs(tmp_path: Path) -> None:
             ]
         )
     assert outputs[0] == outputs[1]
+
+
+def test_retry_at_the_same_epoch_reuses_the_failed_cycle(monkeypatch: Any) -> None:
+    """A pod retried with nothing changed since its failure is not rescheduled: the replay
+    records the same failure again without running the framework's cycle."""
+    calls: list[str] = []
+    original = Framework.schedule_one
+
+    def counted(self: Framework, pod: PodInfo, *, bind: bool = True) -> ScheduleResult:
+        calls.append(pod.key)
+        return original(self, pod, bind=bind)
+
+    monkeypatch.setattr(Framework, "schedule_one", counted)
+    result = replay(
+        [TraceItem(gpu_pod("a"), 0.0, 1000.0), TraceItem(gpu_pod("b"), 10.0, 50.0)],
+        cluster(nodes=1),
+    )
+    fails = [e for e in events(result) if e[2] == "b" and e[1] == "fail"]
+    assert len(fails) > 1  # b was retried while a ran
+    assert len({result.placements[i]["reason"] for i in range(1, len(fails) + 1)}) == 1
+    assert events(result)[-1] == (1000.0, "bind", "b", "gpu-0000")
+    assert len([k for k in calls if k.endswith("/b")]) == 2  # the first failure, the bind

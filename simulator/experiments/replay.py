@@ -269,6 +269,8 @@ class Replay:
         self.ledger = Ledger(sum(self._node_cap.values()))
         self.states: dict[int, _PodState] = {}
         self._live: dict[str, int] = {}
+        self._binding_index: dict[int, int] = {}
+        """Extender binds in flight: ``id`` of the ticket -> the pod index it was issued for."""
         self._gone: set[int] = set()
         self.waiting_on: dict[int, list[int]] = {}
         self.book = GangBook(config.gang_timeout)
@@ -774,9 +776,10 @@ class Replay:
         status = framework.pre_bind(binding.state, pod, node)
         if status.ok and framework.extenders is not None and framework.extenders.binds(pod):
             assert self.kube is not None
+            ticket = PendingBind(binding, framework, queued)
+            self._binding_index[id(ticket)] = self._live[pod.key]
             self.kube.binds.submit(
-                PendingBind(binding, framework, queued),
-                lambda: framework.extender_bind(pod, node),
+                ticket, lambda: framework.extender_bind(pod, node), due=self.kube.bind_due(now)
             )
             return
         if status.ok:
@@ -784,15 +787,23 @@ class Replay:
         self._binding_done(queued, node, status, now)
 
     def _bind_barrier(self) -> None:
-        """The engine's barrier: finish every extender bind in flight, in submission order,
-        at the current virtual time (see :mod:`simulator.kubescheduler.binding`)."""
+        """The engine's barrier: finish the extender binds that are done (or due before the
+        next event), in submission order, at the current virtual time (see
+        :mod:`simulator.kubescheduler.binding`). A pod deleted while its bind was held is
+        already forgotten (:meth:`_finish`): its bind's outcome is dropped."""
         kube = self.kube
         if kube is None or not kube.binds:
             return
-        now = self.engine.now
-        for done in kube.binds.wait():
+        now, upcoming = self.engine.now, self.engine.peek_time()
+        horizon = self.config.horizon
+        if upcoming is not None and horizon is not None and upcoming > horizon:
+            upcoming = None  # the replay ends here: every bind finishes now
+        for done in kube.binds.wait(upcoming):
             pending = done.ticket
             binding = pending.binding
+            index = self._binding_index.pop(id(pending), None)
+            if index is None or self._live.get(binding.pod.key) != index:
+                continue
             status = kube.confirm_bind(binding.pod.key, binding.node, done.status)
             status = pending.framework.finish_bind(binding.state, binding.pod, binding.node, status)
             self._binding_done(pending.queued, binding.node, status, now)

@@ -9,33 +9,59 @@ up to :data:`MAX_BINDS_IN_FLIGHT` (a small fixed pool could starve a gang whose 
 member's bind waits behind the held ones; a thread per bind costs more than a loopback
 request).
 
-**Virtual time.** A bind completes at the virtual instant it was issued: before the replay's
-engine takes its next event, it waits for every bind in flight (:meth:`InFlightBinds.wait`,
-the *barrier*), and the results are applied in submission order, which keeps a run with a
-deterministic extender deterministic. Each call is bounded by its bind entry's
+**Virtual time.** Before the replay's engine takes its next event it runs the *barrier*
+(:meth:`InFlightBinds.wait`): each bind submitted since the last barrier gets a settle window
+of :data:`BIND_SETTLE_SECONDS` wall seconds to finish, and every bind finished by then
+completes at the current virtual instant — results applied in submission order, so a run
+whose extender answers every bind promptly is deterministic. A bind still in flight after
+its window is *held* (tessera's webhook holds a gang member's bind until its whole gang has
+asked): the engine goes on with later events while it runs, as kube-scheduler's scheduling
+loop does while a binding goroutine waits — the gang's other members may only be retried
+after a backoff, which takes virtual time. A held bind completes at the first barrier that
+finds it finished, but never later than its *due* time, its issue plus the bind entry's
 ``httpTimeout`` (the HTTP client's timeout, 5 s by default; a negative one means none, as in
-kube-scheduler); a bind that times out fails like any other failed bind. Consequently a bind
-the extender holds until some *later* event (a pod created at a later virtual time) can only
-end by the extender's own deadline or the timeout.
+kube-scheduler): before the engine passes that instant the barrier waits for the bind, which
+ends by the extender's own deadline or the timeout (a timed-out bind fails like any other).
+When no event is left the barrier waits for every bind. How long a held bind lasts in
+virtual time depends on wall-clock timing, so a replay with held binds is reproducible only
+up to that timing.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from scheduler.framework.status import Status
 
-__all__ = ["MAX_BINDS_IN_FLIGHT", "DoneBind", "InFlightBinds"]
+__all__ = ["BIND_SETTLE_SECONDS", "MAX_BINDS_IN_FLIGHT", "DoneBind", "InFlightBinds"]
 
 MAX_BINDS_IN_FLIGHT = 1024
 """Binds running at once; more wait for a thread (a bind hold of more pods than this would
 need a larger pool)."""
 
+BIND_SETTLE_SECONDS = 2.0
+"""Wall seconds a new bind may take and still complete at the virtual instant it was issued
+(a bind that the extender answers at once takes milliseconds; a held one takes until its
+gang is complete)."""
+
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Flight(Generic[T]):
+    """A bind in flight: its ticket, its future, its due virtual time, and whether a barrier
+    has given it its settle window yet."""
+
+    ticket: T
+    future: Future[tuple[Status, float]]
+    due: float
+    settled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +76,12 @@ class DoneBind(Generic[T]):
 class InFlightBinds(Generic[T]):
     """Binds running on binding threads until the barrier (see the module docstring)."""
 
-    def __init__(self, max_in_flight: int = MAX_BINDS_IN_FLIGHT) -> None:
-        self._flight: list[tuple[T, Future[tuple[Status, float]]]] = []
+    def __init__(
+        self, max_in_flight: int = MAX_BINDS_IN_FLIGHT, settle: float = BIND_SETTLE_SECONDS
+    ) -> None:
+        self._flight: list[_Flight[T]] = []
         self._max = max_in_flight
+        self._settle = settle
         self._pool: ThreadPoolExecutor | None = None
         self.submitted = 0
         self.wall_seconds = 0.0
@@ -61,9 +90,11 @@ class InFlightBinds(Generic[T]):
     def __len__(self) -> int:
         return len(self._flight)
 
-    def submit(self, ticket: T, call: Callable[[], Status]) -> None:
+    def submit(self, ticket: T, call: Callable[[], Status], due: float = math.inf) -> None:
         """Run ``call`` (an extender bind) on a binding thread; its outcome is kept with
-        ``ticket`` until :meth:`wait`. An exception from ``call`` becomes an ERROR status."""
+        ``ticket`` until :meth:`wait`. ``due`` is the virtual time the engine may not pass
+        before the bind has finished (its issue plus its timeout; infinite without one). An
+        exception from ``call`` becomes an ERROR status."""
 
         def run() -> tuple[Status, float]:
             start = time.perf_counter()
@@ -75,7 +106,7 @@ class InFlightBinds(Generic[T]):
 
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._max, thread_name_prefix="extender-bind")
-        self._flight.append((ticket, self._pool.submit(run)))
+        self._flight.append(_Flight(ticket, self._pool.submit(run), due))
         self.submitted += 1
 
     def close(self) -> None:
@@ -84,15 +115,26 @@ class InFlightBinds(Generic[T]):
             self._pool.shutdown(wait=False)
             self._pool = None
 
-    def wait(self) -> list[DoneBind[T]]:
-        """The barrier: wait for every bind in flight; their outcomes in submission order."""
+    def wait(self, next_time: float | None = None) -> list[DoneBind[T]]:
+        """The barrier, before the engine moves on to an event at virtual ``next_time`` (None:
+        no event is left). New binds get their settle window; a bind due at or before
+        ``next_time`` is waited for; without a next event every bind is. Returns the binds
+        that have finished, in submission order; the others stay in flight."""
         if not self._flight:
             return []
         start = time.perf_counter()
-        flight, self._flight = self._flight, []
-        done = []
-        for ticket, future in flight:
-            status, seconds = future.result()
-            done.append(DoneBind(ticket, status, seconds))
+        fresh = [flight.future for flight in self._flight if not flight.settled]
+        if fresh:
+            wait_futures(fresh, timeout=self._settle)
+        done: list[DoneBind[T]] = []
+        held: list[_Flight[T]] = []
+        for flight in self._flight:
+            flight.settled = True
+            if next_time is None or flight.due <= next_time or flight.future.done():
+                status, seconds = flight.future.result()
+                done.append(DoneBind(flight.ticket, status, seconds))
+            else:
+                held.append(flight)
+        self._flight = held
         self.wall_seconds += time.perf_counter() - start
         return done

@@ -14,6 +14,7 @@ get kube-scheduler's start-up adjustment: resources an extender manages with
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,18 @@ class KubeSchedulerSession:
     def set_objects(self, objects: ObjectSource) -> None:
         """Take request objects from ``objects`` (the served API) from now on."""
         self.extenders.objects = objects
+
+    def bind_due(self, now: float) -> float:
+        """The virtual time by which a bind issued at ``now`` must have finished: ``now`` plus
+        the longest ``httpTimeout`` of the binder extenders (infinite when one has none)."""
+        longest = 0.0
+        for config in self.setup.extenders:
+            if config.is_binder:
+                timeout = config.timeout_seconds
+                if timeout is None:
+                    return math.inf
+                longest = max(longest, timeout)
+        return now + longest
 
     def confirm_bind(self, pod_key: str, node: str, status: Status) -> Status:
         """An extender bind's outcome checked against the served API (when there is one).

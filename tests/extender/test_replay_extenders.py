@@ -468,6 +468,58 @@ def test_binds_are_in_flight_together_and_complete_at_the_same_instant(
     assert result.summary["extenders"]["binds_in_flight_total"] == 2
 
 
+def test_a_held_bind_lets_virtual_time_run_until_its_partner_arrives(
+    server: ExtenderServer,
+) -> None:
+    """A gang hold whose other member is created later (or retried after a backoff): the
+    first bind stays in flight past its settle window, the replay goes on to t = 10 s, the
+    second pod's bind releases both, and both bind there — without waiting for the hold's
+    deadline."""
+    arrived: list[str] = []
+    both = asyncio.Event()
+
+    async def hold(args: Any) -> dict[str, str]:
+        arrived.append(args["PodName"])
+        if len(arrived) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), timeout=25.0)
+        return {"Error": ""}
+
+    server.reply("/b/bind", handler=hold)
+    start = time.monotonic()
+    result = replay(
+        [TraceItem(cpu_pod("a"), 0.0, 50.0), TraceItem(cpu_pod("b"), 10.0, 50.0)],
+        [entry(server, "/b", bindVerb="bind", nodeCacheCapable=True, httpTimeout="30s")],
+    )
+    assert [(e[0], e[1], e[2]) for e in events(result)] == [
+        (10.0, "bind", "a"),
+        (10.0, "bind", "b"),
+    ]
+    assert time.monotonic() - start < 15.0
+
+
+def test_a_held_bind_is_waited_for_before_its_timeout_passes(server: ExtenderServer) -> None:
+    """Virtual time never runs past a held bind's issue plus its ``httpTimeout``: a bind
+    held beyond the timeout fails there, not when a much later event comes."""
+    calls = {"n": 0}
+
+    async def hold_first(_args: Any) -> dict[str, str]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            await asyncio.sleep(4.0)
+        return {"Error": ""}
+
+    server.reply("/b/bind", handler=hold_first)
+    result = replay(
+        [TraceItem(cpu_pod("a"), 0.0, 50.0), TraceItem(cpu_pod("b"), 1000.0, 50.0)],
+        [entry(server, "/b", bindVerb="bind", nodeCacheCapable=True, httpTimeout="3s")],
+    )
+    got = events(result)
+    assert got[0][1:3] == ("fail", "a") and got[0][0] < 1000.0
+    assert "context deadline exceeded" in result.placements[0]["reason"]
+    assert ("bind", "a") in [(e[1], e[2]) for e in got if e[0] < 1000.0]
+
+
 # -- against the served API -----------------------------------------------------------------------
 class Api:
     """The served replay's URL, once known (the bind handler POSTs bindings to it)."""

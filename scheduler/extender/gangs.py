@@ -398,7 +398,12 @@ class GangPlanner:
                     del self.index[old]
         if pod is None:
             return
-        gang = self.gang(pod)
+        # indexed by the gang's key whatever its size: a PodGroup member may arrive before
+        # its PodGroup (informers list kinds in parallel), when its size still reads as 1
+        try:
+            gang = gang_of(pod, self.state.cache.pod_groups)
+        except GangSpecError:
+            return
         if gang is not None:
             self._gang_of[key] = gang.key
             self.index.setdefault(gang.key, set()).add(key)

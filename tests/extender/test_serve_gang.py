@@ -316,6 +316,33 @@ def test_a_gang_short_of_members_waits(served: Served) -> None:
     }
 
 
+def test_members_seen_before_their_pod_group_are_planned_together(served: Served) -> None:
+    """Informers list kinds in parallel: a PodGroup's pods may arrive before the PodGroup
+    (their size still reads as 1). Once it arrives, the first member's filter plans all
+    three members — none waits for pods it has already seen."""
+    state = served.state
+    group = {
+        "apiVersion": "scheduling.x-k8s.io/v1alpha1",
+        "kind": "PodGroup",
+        "metadata": {"name": "pg", "namespace": "default"},
+        "spec": {"minMember": 3},
+    }
+    state.apply("PodGroup", "DELETED", group)
+    third = gpu_pod("pg-2", gpus=1, labels={"scheduling.x-k8s.io/pod-group": "pg"})
+    for pod, claim in [*GROUP, third]:
+        if claim is not None:
+            state.apply("ResourceClaim", "ADDED", claim)
+        state.apply("Pod", "MODIFIED", pod)
+    state.apply("PodGroup", "ADDED", group)
+    result = _filter(served, GROUP[0][0], H100[:4])
+    assert len(result.node_names) == 1, result
+    assert set(_plan_nodes(served, "default/podgroup/pg")) == {
+        "default/pg-0",
+        "default/pg-1",
+        "default/pg-2",
+    }
+
+
 def test_a_duplicate_bind_supersedes_the_held_request_and_binds_once(served: Served) -> None:
     pods = [p for p, _ in _gang("late")]
     for pod in pods:

@@ -16,7 +16,7 @@ load comes from an asyncio generator of pre-encoded requests in this process.
   wall time per request, p50/p90/p99/max over ``--requests`` pods, each pod new to the
   webhook (its filter computes feasibility, its prioritize reuses it), and the pair's sum.
   Also the same pod repeated (every answer from the caches). Budget p50 ≤ 2 ms, p99 ≤ 5 ms
-  per request.
+  for each request and for the filter + prioritize pair together.
 * ``cycle`` — pods/s at concurrency 1: filter + prioritize + bind (in memory) per pod, one
   pod after the other; each bind changes the cache, so every filter recomputes.
 * ``sustained`` — an open-loop, bounded load generator: ``--rate`` requests/s for
@@ -354,11 +354,15 @@ def latency(server: Server, pods: list[Obj], names: list[str], requests: int) ->
         "filter_plus_prioritize_ms": stats_ms(pairs),
         "server_cpu_ms_per_filter_plus_prioritize": round(1e3 * cpu_pairs / len(pairs), 3),
         "filter_same_pod_repeated_ms": stats_ms(repeated),
-        "budget": {"p50_ms": P50_BUDGET_MS, "p99_ms": P99_BUDGET_MS, "per": "request"},
+        "budget": {
+            "p50_ms": P50_BUDGET_MS,
+            "p99_ms": P99_BUDGET_MS,
+            "per": "request, and the filter + prioritize pair as a whole",
+        },
     }
     result["within_budget"] = all(
         result[k]["p50"] <= P50_BUDGET_MS and result[k]["p99"] <= P99_BUDGET_MS
-        for k in ("filter_ms", "prioritize_ms")
+        for k in ("filter_ms", "prioritize_ms", "filter_plus_prioritize_ms")
     )
     return result
 

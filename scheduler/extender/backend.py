@@ -197,7 +197,8 @@ class Decisions:
     ) -> ExtenderFilterResult:
         """The filter verb (see the module docstring), as a wire model. ``candidates`` are
         the request's candidate names when the caller has them decoded already."""
-        candidates = candidates or Candidates(args.candidate_names())
+        if candidates is None:
+            candidates = Candidates(args.candidate_names())
         decided = self._filter_decide(args, candidates)
         if isinstance(decided, ExtenderFilterResult):
             return decided
@@ -395,7 +396,8 @@ class Decisions:
     ) -> list[dict[str, Any]]:
         """The prioritize verb (see the module docstring), as the wire's bare array of
         ``{"Host", "Score"}`` objects."""
-        candidates = candidates or Candidates(args.candidate_names())
+        if candidates is None:
+            candidates = Candidates(args.candidate_names())
         scores = self._scores(args, candidates)
         return _priorities(candidates.names, scores.tolist())
 

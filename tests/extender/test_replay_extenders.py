@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -443,22 +443,30 @@ def test_non_ignorable_binder_error_fails_the_binding(server: ExtenderServer) ->
     assert events(result)[1][:3] == (1.0, "bind", "p")
 
 
-def test_binds_are_in_flight_together_and_complete_at_the_same_instant(
-    server: ExtenderServer,
-) -> None:
-    """Like a gang hold: the extender answers the first bind only once the second arrived.
-    Both are in flight at once (one thread each) and both pods bind at t = 0."""
-    arrived: list[str] = []
+def hold_until_two(
+    arrived: list[str], timeout: float
+) -> Callable[[Any], Awaitable[dict[str, str]]]:
+    """A bind handler holding each bind until two have arrived (a gang of two), appending
+    each pod's name to ``arrived``; a bind still alone after ``timeout`` s raises."""
     both = asyncio.Event()
 
     async def hold(args: Any) -> dict[str, str]:
         arrived.append(args["PodName"])
         if len(arrived) == 2:
             both.set()
-        await asyncio.wait_for(both.wait(), timeout=5.0)
+        await asyncio.wait_for(both.wait(), timeout=timeout)
         return {"Error": ""}
 
-    server.reply("/b/bind", handler=hold)
+    return hold
+
+
+def test_binds_are_in_flight_together_and_complete_at_the_same_instant(
+    server: ExtenderServer,
+) -> None:
+    """Like a gang hold: the extender answers the first bind only once the second arrived.
+    Both are in flight at once (one thread each) and both pods bind at t = 0."""
+    arrived: list[str] = []
+    server.reply("/b/bind", handler=hold_until_two(arrived, timeout=5.0))
     result = replay(
         [TraceItem(cpu_pod("a"), 0.0, 50.0), TraceItem(cpu_pod("b"), 0.0, 50.0)],
         [entry(server, "/b", bindVerb="bind", nodeCacheCapable=True, httpTimeout="3s")],
@@ -475,17 +483,7 @@ def test_a_held_bind_lets_virtual_time_run_until_its_partner_arrives(
     first bind stays in flight past its settle window, the replay goes on to t = 10 s, the
     second pod's bind releases both, and both bind there — without waiting for the hold's
     deadline."""
-    arrived: list[str] = []
-    both = asyncio.Event()
-
-    async def hold(args: Any) -> dict[str, str]:
-        arrived.append(args["PodName"])
-        if len(arrived) == 2:
-            both.set()
-        await asyncio.wait_for(both.wait(), timeout=25.0)
-        return {"Error": ""}
-
-    server.reply("/b/bind", handler=hold)
+    server.reply("/b/bind", handler=hold_until_two([], timeout=25.0))
     start = time.monotonic()
     result = replay(
         [TraceItem(cpu_pod("a"), 0.0, 50.0), TraceItem(cpu_pod("b"), 10.0, 50.0)],

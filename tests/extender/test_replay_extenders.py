@@ -12,6 +12,7 @@ bind, and the sync probe with its progress bookmarks.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -670,6 +671,49 @@ def test_sync_probe_precedes_each_cycle_with_the_served_version(server: Extender
     versions = [int(r.query["resourceVersion"]) for r in server.requests if r.path == "/sync"]
     assert versions[0] < versions[1]
     assert result.summary["extenders"]["sync"]["probes"] == 2
+
+
+def test_served_objects_are_stamped_in_virtual_time_and_the_probe_tells_it(
+    server: ExtenderServer,
+) -> None:
+    """The served replay's clock is its virtual time dated from the second it started: a pod
+    bound at t = 5 s has ``status.startTime`` 5 s after one bound at t = 0, and each sync
+    probe sends the replay's time (``time``, RFC 3339); a cycle at a later instant is probed
+    although the API did not change."""
+    server.reply("/sync", body={})
+    server.reply("/e/filter", handler=lambda a: filter_reply(a["NodeNames"]))
+    seen: dict[str, Any] = {}
+
+    def inspect_api(live: LiveReplay) -> None:
+        pods = live.cluster.resource("pods")
+        for name in ("a", "b"):
+            found = live.cluster.store.get(pods, "default", name)
+            assert found is not None
+            seen[name] = found.obj()
+
+    loaded = loaded_cluster()
+    run_replay_served(
+        loaded,
+        trace_of([TraceItem(cpu_pod("a"), 0.0, None), TraceItem(cpu_pod("b"), 5.0, None)]),
+        replay_profile("kube-default", levels=loaded.levels),
+        setup(
+            [entry(server, "/e", filterVerb="filter", nodeCacheCapable=True)],
+            sync_url=server.url + "/sync",
+            sync_timeout=5.0,
+        ),
+        port=0,
+        linger=inspect_api,
+    )
+
+    def seconds(text: str) -> float:
+        return dt.datetime.fromisoformat(text).timestamp()
+
+    start_a = seconds(seen["a"]["status"]["startTime"])
+    start_b = seconds(seen["b"]["status"]["startTime"])
+    assert start_b - start_a == 5.0
+    assert seconds(seen["b"]["metadata"]["creationTimestamp"]) - start_a == 5.0
+    told = [seconds(r.query["time"]) for r in server.requests if r.path == "/sync"]
+    assert told[0] == start_a and told[-1] == start_b
 
 
 def test_sync_probe_that_never_confirms_stops_the_replay(server: ExtenderServer) -> None:

@@ -32,6 +32,7 @@ from simulator.cli import app
 from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
+from simulator.kubescheduler import binding
 from simulator.kubescheduler.session import ExtenderSetup, load_extender_setup
 from simulator.kubescheduler.sync import ExtenderSyncError
 from simulator.traces.model import Trace, TraceItem
@@ -495,6 +496,41 @@ def test_a_held_bind_lets_virtual_time_run_until_its_partner_arrives(
         (10.0, "bind", "b"),
     ]
     assert time.monotonic() - start < 15.0
+
+
+def test_held_binds_released_by_a_new_one_complete_at_its_instant(
+    server: ExtenderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gang hold released by its last member's bind: the webhook answers the held member
+    too, just after the new one (here 0.2 s, within a straggler window widened to 1 s so
+    that a loaded machine cannot make the test flaky). Both complete at the instant of the
+    new bind (t = 10 s), not at the next event (t = 25 s, before the held bind's due time),
+    as kube-scheduler's binding goroutines both return then."""
+    monkeypatch.setattr(binding, "BIND_STRAGGLER_SECONDS", 1.0)
+    both = asyncio.Event()
+
+    async def hold(args: Any) -> dict[str, str]:
+        if args["PodName"] == "b":
+            both.set()
+            return {"Error": ""}
+        await asyncio.wait_for(both.wait(), timeout=25.0)
+        await asyncio.sleep(0.2)  # its reply goes out just after the new bind's
+        return {"Error": ""}
+
+    server.reply("/b/bind", handler=hold)
+    result = replay(
+        [
+            TraceItem(cpu_pod("a"), 0.0, 100.0),
+            TraceItem(cpu_pod("b"), 10.0, 100.0),
+            TraceItem(cpu_pod("c"), 25.0, 100.0),
+        ],
+        [entry(server, "/b", bindVerb="bind", nodeCacheCapable=True, httpTimeout="30s")],
+    )
+    assert sorted((e[0], e[1], e[2]) for e in events(result)) == [
+        (10.0, "bind", "a"),
+        (10.0, "bind", "b"),
+        (25.0, "bind", "c"),
+    ]
 
 
 def test_a_held_bind_is_waited_for_before_its_timeout_passes(server: ExtenderServer) -> None:

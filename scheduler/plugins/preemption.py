@@ -4,10 +4,11 @@ PostFilter for a lone pod, and :meth:`Preemption.preempt_gang` for a whole gang,
 nothing fits. The solver's preemption planner (:func:`scheduler.solver.solve.solve_preemption`)
 chooses victims among running pods of *lower priority* so that the preemptor's pods fit in
 one domain of their required level, at minimum cost: per evicted pod, by priority rank,
-work lost since the pod started, per batch gang broken, fragmentation created. A victim
-gang is evicted whole or not at all (never half a gang). By tessera's convention only
-serving work preempts (``batchMayPreempt`` turns that off); pods with ``preemptionPolicy:
-Never`` do not preempt.
+work lost since the pod started (``status.startTime``, else when tessera bound it:
+:func:`~scheduler.plugins.helper.starttime.started_at`; against the backend's clock), per
+batch gang broken, fragmentation created. A victim gang is evicted whole or not at all
+(never half a gang). By tessera's convention only serving work preempts
+(``batchMayPreempt`` turns that off); pods with ``preemptionPolicy: Never`` do not preempt.
 
 Candidate nodes are decided as kube-scheduler's DefaultPreemption decides them: the profile's
 own PreFilter and Filter plugins run for each preemptor pod (through the framework's Handle);

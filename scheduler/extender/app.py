@@ -42,6 +42,7 @@ from starlette.routing import Route
 from scheduler.extender.backend import Decisions
 from scheduler.extender.binding import Binder
 from scheduler.extender.candidates import Candidates, RecentCandidates
+from scheduler.extender.clock import parse_time
 from scheduler.extender.evictions import GangPreemptions
 from scheduler.extender.metrics import CONTENT_TYPE, WebhookMetrics
 from scheduler.extender.state import ClusterState
@@ -297,13 +298,20 @@ def _health_routes(webhook: Webhook) -> list[Route]:
 
     async def sync(request: Request) -> Response:
         # the simulator's sync probe (docs/extender.md, "What the webhook must do for a
-        # replay"): 200 once every informer has processed the API up to ?resourceVersion=N
+        # replay"): 200 once every informer has processed the API up to ?resourceVersion=N;
+        # &time=T (RFC 3339) is the replay's virtual time, the webhook's clock from now on
         text = request.query_params.get("resourceVersion", "")
         if not text:
             return await readyz(request)
         if not text.isdigit() or len(text) > 30:
             return _text(400, f"resourceVersion {text[:40]!r}: expected a decimal integer")
         wanted = int(text)
+        told = request.query_params.get("time")
+        if told is not None:
+            try:
+                webhook.state.clock.tell(parse_time(told))
+            except ValueError as err:
+                return _text(400, f"time: {err}")
         synced_to = webhook.synced_to
         if synced_to is not None and await run_in_threadpool(synced_to, wanted, SYNC_WAIT):
             if webhook.preemptions is not None:

@@ -1,8 +1,9 @@
 """WebhookCluster: the webhook's ClusterBackend (state source, clock, predicted claims).
 
 The framework runs unchanged in the webhook (docs/architecture.md): this object gives it the
-:class:`~scheduler.extender.state.ClusterState`'s cache, wall-clock time, and the few writes
-the framework may ask for — of which the webhook performs none:
+:class:`~scheduler.extender.state.ClusterState`'s cache, the cluster's clock
+(:mod:`scheduler.extender.clock`), and the few writes the framework may ask for — of which
+the webhook performs none:
 
 * it **never writes a claim allocation** (kube-scheduler's DynamicResources does, in its
   PreBind) and never binds through the framework (the bind verb does,
@@ -21,7 +22,6 @@ the framework may ask for — of which the webhook performs none:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 from scheduler.api.dra import ResourceClaim
@@ -66,8 +66,9 @@ class WebhookCluster:
         return self.state.cache
 
     def now(self) -> float:
-        """Wall-clock seconds."""
-        return time.time()
+        """The cluster's time in seconds (the wall clock, or a served replay's virtual clock:
+        :mod:`scheduler.extender.clock`)."""
+        return self.state.clock.now()
 
     def claim_templates(self) -> Mapping[str, object]:
         """ResourceClaimTemplates by ``namespace/name``."""

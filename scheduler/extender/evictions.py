@@ -80,9 +80,10 @@ WRITE_WAIT = 2.0
 """Seconds the filter that decided a preemption waits for its evictions to be written."""
 
 
-def disruption_condition(preemptor: PodInfo) -> dict[str, Any]:
+def disruption_condition(preemptor: PodInfo, now: float | None = None) -> dict[str, Any]:
     """The ``DisruptionTarget`` condition kube-scheduler's ``PreemptPod`` sets on a victim
-    (its message, plus the preemptor and its gang)."""
+    (its message, plus the preemptor and its gang), stamped at ``now`` (seconds since the
+    epoch; None: the wall clock)."""
     scheduler = preemptor.pod.spec.scheduler_name or "default-scheduler"
     gang = f" (gang {preemptor.gang.key})" if preemptor.gang is not None else ""
     return {
@@ -92,7 +93,9 @@ def disruption_condition(preemptor: PodInfo) -> dict[str, Any]:
         "message": (
             f"{scheduler}: preempting to accommodate a higher priority pod: {preemptor.key}{gang}"
         ),
-        "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastTransitionTime": datetime.fromtimestamp(
+            time.time() if now is None else now, UTC
+        ).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -325,7 +328,7 @@ class GangPreemptions:
             return Status.unschedulable(f"preemption refused: {problem}")
         cache = self.state.cache
         evicting = {v for p in self.gangs.values() for v in p.victims}
-        condition = disruption_condition(preemptor)
+        condition = disruption_condition(preemptor, self.state.clock.now())
         record: dict[str, _Evicting] = {}
         for key in victims:
             pod = cache.pods[key].pod

@@ -70,6 +70,7 @@ from scheduler.cluster.bulk import SliceLoader
 from scheduler.cluster.cache import ClusterCache
 from scheduler.dra.convert import device_results
 from scheduler.dra.features import Features
+from scheduler.extender.clock import Clock
 
 __all__ = [
     "API_VERSIONS",
@@ -136,6 +137,7 @@ def _scheduling_view(pod: Pod) -> tuple[object, ...]:
         status.resource_claim_statuses,
         status.extended_resource_claim_status,
         status.nominated_node_name,
+        status.start_time,
     )
 
 
@@ -145,6 +147,8 @@ class ClusterState:
     def __init__(self, *, features: Features | None = None) -> None:
         self.lock = threading.RLock()
         self.cache = ClusterCache(features=features)
+        self.clock = Clock()
+        """The cluster's "now" (:mod:`scheduler.extender.clock`)."""
         self.templates: dict[str, ResourceClaimTemplate] = {}
         self.uids: dict[str, str] = {}
         """Pod UID -> ``namespace/name``."""

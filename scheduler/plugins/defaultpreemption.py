@@ -40,8 +40,6 @@ but not bound are never victims.
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +48,6 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from scheduler.api.pod import Pod
-from scheduler.cluster.cache import PodRecord
 from scheduler.cluster.snapshot import Snapshot
 from scheduler.cluster.whatif import without
 from scheduler.framework.cycle_state import CycleState
@@ -59,6 +56,7 @@ from scheduler.framework.interfaces import Diagnosis, Handle, NodeIds, PostFilte
 from scheduler.framework.podinfo import PodInfo, pod_priority
 from scheduler.framework.status import Code, Status
 from scheduler.plugins.helper.args import PluginArgs, parse_args
+from scheduler.plugins.helper.starttime import start_time
 
 __all__ = [
     "NOT_HELPFUL",
@@ -72,8 +70,6 @@ __all__ = [
     "pick_one_node",
     "start_time",
 ]
-
-log = logging.getLogger(__name__)
 
 NO_VICTIMS = "No preemption victims found for incoming pod"
 """SelectVictimsOnNode's UNSCHEDULABLE_AND_UNRESOLVABLE status: no lower-priority pod."""
@@ -167,22 +163,6 @@ def pick_one_node(candidates: Sequence[Candidate]) -> Candidate:
         best = max(scores)
         left = [c for c, s in zip(left, scores, strict=True) if s == best]
     return left[0]
-
-
-def start_time(record: PodRecord, now: float) -> float:
-    """``GetPodStartTime`` in seconds: ``status.startTime``, else when tessera bound the pod
-    (simulated pods have no kubelet to report a start), else ``now`` (not started)."""
-    text = record.pod.status.start_time
-    if text:
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            log.warning("Pod %s: status.startTime %r is not RFC 3339; ignored", record.key, text)
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
-            return moment.timestamp()
-    return record.bound_at if record.bound_at is not None else now
 
 
 def _terminating_by_preemption(pod: Pod) -> bool:

@@ -4,10 +4,11 @@ PostFilter for a lone pod, and :meth:`Preemption.preempt_gang` for a whole gang,
 nothing fits. The solver's preemption planner (:func:`scheduler.solver.solve.solve_preemption`)
 chooses victims among running pods of *lower priority* so that the preemptor's pods fit in
 one domain of their required level, at minimum cost: per evicted pod, by priority rank,
-work lost since the pod started, per batch gang broken, fragmentation created. A victim
-gang is evicted whole or not at all (never half a gang). By tessera's convention only
-serving work preempts (``batchMayPreempt`` turns that off); pods with ``preemptionPolicy:
-Never`` do not preempt.
+work lost since the pod started (``status.startTime``, else when tessera bound it:
+:func:`~scheduler.plugins.helper.starttime.started_at`; against the backend's clock), per
+batch gang broken, fragmentation created. A victim gang is evicted whole or not at all
+(never half a gang). By tessera's convention only serving work preempts
+(``batchMayPreempt`` turns that off); pods with ``preemptionPolicy: Never`` do not preempt.
 
 Candidate nodes are decided as kube-scheduler's DefaultPreemption decides them: the profile's
 own PreFilter and Filter plugins run for each preemptor pod (through the framework's Handle);
@@ -42,12 +43,14 @@ from scheduler.framework.interfaces import Diagnosis, Handle, NodeIds, PostFilte
 from scheduler.framework.podinfo import PodInfo, feasibility_key, gang_of, pod_priority
 from scheduler.framework.status import Status
 from scheduler.plugins.helper.solvertable import TableBuilder
+from scheduler.plugins.helper.starttime import started_at
 from scheduler.solver.config import SolverConfig
 from scheduler.solver.instance import PreemptionInstance, Victim
 from scheduler.topology.domains import DEFAULT_LEVELS
 
 _Entry = tuple[str, int, int, float | None, str | None, tuple[str, ...]]
-"""A running pod as a victim: key, node id, priority, bound at, gang key, claim keys."""
+"""A running pod as a victim: key, node id, priority, start (:func:`started_at`), gang key,
+claim keys."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,7 @@ class Preemption:
                     record.key,
                     i,
                     victim_priority,
-                    record.bound_at,
+                    started_at(record),
                     gang.key if gang else None,
                     info_claims,
                 )
@@ -218,7 +221,7 @@ class Preemption:
     def _victims(
         self, snapshot: Snapshot, priority: int, nodes: set[int]
     ) -> tuple[list[_Entry], set[int]]:
-        """Eligible victims: (key, node, priority, bound_at, gang, claims), and extra nodes
+        """Eligible victims: (key, node, priority, start, gang, claims), and extra nodes
         that members of victim gangs run on."""
         # a victim, or a member of a victim gang, runs on a candidate node at lower priority
         ids = np.fromiter(nodes, dtype=np.intp, count=len(nodes))
@@ -270,7 +273,7 @@ class Preemption:
         spec = self.tables.gang_spec(members, snapshot, layout, domains, allowed, len(table_nodes))
         now = self.handle.backend.now()
         victim_models = []
-        for key, node, priority, bound_at, gang, claims in victims:
+        for key, node, priority, started, gang, claims in victims:
             record = snapshot.pods[key]
             freed = [record.requests.get("cpu", 0), record.requests.get("memory", 0), 1]
             freed.extend(self.tables.freed_devices(claims, snapshot, node, layout))
@@ -282,7 +285,7 @@ class Preemption:
                     key=key,
                     node=node,
                     priority=priority,
-                    work_lost=int(max(now - bound_at, 0.0)) if bound_at is not None else 0,
+                    work_lost=int(max(now - started, 0.0)) if started is not None else 0,
                     gang=gang,
                     freed=tuple(freed),
                 )

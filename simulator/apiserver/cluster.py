@@ -33,7 +33,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from scheduler.api.dra import ResourceClaim, ResourceClaimTemplate
@@ -43,6 +42,7 @@ from scheduler.api.node import Node
 from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
 from simulator.apiserver import status
+from simulator.apiserver.clock import Clock, rfc3339, wall_clock
 from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.resources import TABLE, Resource
 from simulator.apiserver.status import ApiError
@@ -56,10 +56,6 @@ Obj = dict[str, Any]
 
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 """Namespaces a fresh cluster has (created by the API server's system namespaces controller)."""
-
-
-def _timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -78,8 +74,12 @@ class ServedCluster:
         writable: bool = True,
         kubelet: bool = True,
         replay_binds: bool = False,
+        clock: Clock = wall_clock,
     ) -> None:
         self.store = store
+        self.clock = clock
+        """The cluster's time: what the simulated kubelet and kube-scheduler's failure writes
+        stamp (:mod:`simulator.apiserver.clock`; a replay's virtual time when it is served)."""
         self.backend = backend
         self.writable = writable
         self.replay_binds = replay_binds
@@ -228,7 +228,7 @@ class ServedCluster:
             return pod
         if st.get("phase") == "Running":
             return pod
-        now = _timestamp()
+        now = rfc3339(self.clock())
         st["phase"] = "Running"
         st.setdefault("startTime", now)
         conditions = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]

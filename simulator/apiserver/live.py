@@ -7,9 +7,11 @@ creation, claim allocation, binding and deletion appears to list and watch as it
 (3) swaps in a :class:`PacedEngine` whose hook runs before every event: it mirrors node
 failures into the API (the replay removes nodes from the cache directly) and lets a
 :class:`Pacer` sleep so that virtual seconds pass at ``realtime``× wall time (None: as fast
-as possible). Pods get deterministic UIDs (the trace's own when it has them), so the served
-pods and the simulator's agree. Nothing else in the replay changes: the same inputs give
-byte-identical ``placements.jsonl`` with or without the API (tested).
+as possible). The served objects' timestamps are the replay's virtual time, dated from the
+wall-clock second it started (:mod:`simulator.apiserver.clock`). Pods get deterministic UIDs
+(the trace's own when it has them), so the served pods and the simulator's agree. Nothing
+else in the replay changes: the same inputs give byte-identical ``placements.jsonl`` with or
+without the API (tested).
 
 A replay played with an extender (``ReplayConfig.kube_scheduler``) is also wired to the API
 (:func:`attach_extender`): extender requests carry the served objects, ``pods/binding`` is
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scheduler.framework.profiles import Profile
+from simulator.apiserver.clock import ReplayClock, rfc3339
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.replay_extender import attach_extender
@@ -121,8 +124,13 @@ def serve_replay(
         raise ValueError("serve_replay: the replay has already started")
     kube = replay.kube
     replay.stamp_uids = True
+    clock = ReplayClock(lambda: replay.engine.now)
     cluster = ServedCluster(
-        Store(TABLE), replay.backend, writable=False, replay_binds=kube is not None
+        Store(TABLE, clock=lambda: rfc3339(clock())),
+        replay.backend,
+        writable=False,
+        replay_binds=kube is not None,
+        clock=clock,
     )
     cluster.load_cluster(replay.cluster)
     cluster.load_objects(replay.backend.templates.values())
@@ -141,7 +149,9 @@ def serve_replay(
     replay.engine = paced
     if kube is not None:
         attach_extender(kube, cluster)
-        deletions = ReplayDeletions(cluster.store, cluster.resource("pods"), cluster.changed)
+        deletions = ReplayDeletions(
+            cluster.store, cluster.resource("pods"), cluster.changed, clock=clock
+        )
         cluster.replay_deletions = deletions
         binds = paced.barrier
 

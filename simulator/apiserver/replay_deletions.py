@@ -36,10 +36,10 @@ import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from simulator.apiserver import status
+from simulator.apiserver.clock import Clock, rfc3339, wall_clock
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.status import bad_request
 from simulator.apiserver.store import Entry, Store
@@ -119,10 +119,18 @@ class ReplayDeletions:
     """The status writes and deletions a replay accepts from its extender (see the module
     docstring)."""
 
-    def __init__(self, store: Store, pods: Resource, changed: threading.Event) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pods: Resource,
+        changed: threading.Event,
+        clock: Clock = wall_clock,
+    ) -> None:
         self.store = store
         self.pods = pods
         self.changed = changed
+        self.clock = clock
+        """Stamps ``deletionTimestamp`` (:mod:`simulator.apiserver.clock`)."""
         self._pending: list[ApiDeletion] = []
         self._lock = threading.Lock()
         self.applied = 0
@@ -197,7 +205,7 @@ class ReplayDeletions:
         if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
             raise bad_request("gracePeriodSeconds: expected an integer")
         seconds = grace if grace is not None else spec.get("terminationGracePeriodSeconds")
-        meta["deletionTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["deletionTimestamp"] = rfc3339(self.clock())
         meta["deletionGracePeriodSeconds"] = (
             seconds if isinstance(seconds, int) else DEFAULT_GRACE_SECONDS
         )

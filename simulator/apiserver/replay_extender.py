@@ -22,10 +22,10 @@ simulator*.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
+from simulator.apiserver.clock import rfc3339
 from simulator.apiserver.cluster import ServedCluster
 from simulator.kubescheduler.objects import ModelObjects, Obj
 from simulator.kubescheduler.session import FailedAttempt, KubeSchedulerSession
@@ -41,6 +41,7 @@ class ServedObjects:
 
     def __init__(self, cluster: ServedCluster) -> None:
         self.store = cluster.store
+        self.clock = cluster.clock
         self._pods = cluster.resource("pods")
         self._nodes = cluster.resource("nodes")
         self._models = ModelObjects()
@@ -94,6 +95,7 @@ class FailureWriter:
 
     def __init__(self, cluster: ServedCluster) -> None:
         self.store = cluster.store
+        self.clock = cluster.clock
         self._pods = cluster.resource("pods")
         self._events = cluster.resource("events")
         self._claims = cluster.resource("resourceclaims")
@@ -120,7 +122,7 @@ class FailureWriter:
         old = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
         changed = old is None or any(old.get(k) != v for k, v in condition.items())
         if changed:
-            condition["lastTransitionTime"] = _now()
+            condition["lastTransitionTime"] = rfc3339(self.clock())
             status["conditions"] = [
                 *(c for c in conditions if c.get("type") != "PodScheduled"),
                 condition,
@@ -132,7 +134,7 @@ class FailureWriter:
             pod["metadata"].pop("resourceVersion", None)
             self.store.update(self._pods, pod)
         self._count += 1
-        now = _now()
+        now = rfc3339(self.clock(), micro=True)
         note = message.encode()[:EVENT_NOTE_LIMIT].decode(errors="ignore")
         self.store.create(
             self._events,
@@ -193,10 +195,6 @@ class FailureWriter:
             self.store.update(self._claims, claim)
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def attach_extender(kube: KubeSchedulerSession, cluster: ServedCluster) -> None:
     """Connect a replay's kube-scheduler session to its served API: extender requests carry
     the served objects, extender binds are checked against the served bindings, failed
@@ -215,4 +213,5 @@ def attach_extender(kube: KubeSchedulerSession, cluster: ServedCluster) -> None:
             version=lambda: store.rv,
             request_progress=store.request_progress,
             timeout=setup.sync_timeout,
+            clock=cluster.clock,
         )

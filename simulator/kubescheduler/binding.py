@@ -22,7 +22,17 @@ finds it finished, but never later than its *due* time, its issue plus the bind 
 ``httpTimeout`` (the HTTP client's timeout, 5 s by default; a negative one means none, as in
 kube-scheduler): before the engine passes that instant the barrier waits for the bind, which
 ends by the extender's own deadline or the timeout (a timed-out bind fails like any other).
-When no event is left the barrier waits for every bind. How long a held bind lasts in
+When no event is left the barrier waits for every bind.
+
+**Stragglers.** A held bind usually ends because of a new one: the gang's last member asks,
+and the webhook answers every held member at once. Their replies reach the binding threads
+within milliseconds of each other but in no set order, so the barrier that waited for the
+last member's (new) bind could find the others not quite finished and leave them to the
+next barrier — which, when no event follows for a while, comes many virtual seconds later,
+although kube-scheduler's binding goroutines would all have returned at that instant. So
+once a barrier has seen a new bind finish, it also gives the held binds
+:data:`BIND_STRAGGLER_SECONDS` wall seconds to finish, again after each one that does, and
+completes those that did at the current instant. How long a held bind lasts in
 virtual time depends on wall-clock timing, so a replay with held binds is reproducible only
 up to that timing.
 """
@@ -32,14 +42,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from scheduler.framework.status import Status
 
-__all__ = ["BIND_SETTLE_SECONDS", "MAX_BINDS_IN_FLIGHT", "DoneBind", "InFlightBinds"]
+__all__ = [
+    "BIND_SETTLE_SECONDS",
+    "BIND_STRAGGLER_SECONDS",
+    "MAX_BINDS_IN_FLIGHT",
+    "DoneBind",
+    "InFlightBinds",
+]
 
 MAX_BINDS_IN_FLIGHT = 1024
 """Binds running at once; more wait for a thread (a bind hold of more pods than this would
@@ -49,6 +65,10 @@ BIND_SETTLE_SECONDS = 2.0
 """Wall seconds a new bind may take and still complete at the virtual instant it was issued
 (a bind that the extender answers at once takes milliseconds; a held one takes until its
 gang is complete)."""
+
+BIND_STRAGGLER_SECONDS = 0.1
+"""Wall seconds a barrier that saw a new bind finish waits for held binds to finish too (the
+other members of a gang the new bind completed: see the module docstring)."""
 
 T = TypeVar("T")
 
@@ -77,11 +97,15 @@ class InFlightBinds(Generic[T]):
     """Binds running on binding threads until the barrier (see the module docstring)."""
 
     def __init__(
-        self, max_in_flight: int = MAX_BINDS_IN_FLIGHT, settle: float = BIND_SETTLE_SECONDS
+        self,
+        max_in_flight: int = MAX_BINDS_IN_FLIGHT,
+        settle: float = BIND_SETTLE_SECONDS,
+        straggle: float | None = None,
     ) -> None:
         self._flight: list[_Flight[T]] = []
         self._max = max_in_flight
         self._settle = settle
+        self._straggle = BIND_STRAGGLER_SECONDS if straggle is None else straggle
         self._pool: ThreadPoolExecutor | None = None
         self.submitted = 0
         self.wall_seconds = 0.0
@@ -117,15 +141,18 @@ class InFlightBinds(Generic[T]):
 
     def wait(self, next_time: float | None = None) -> list[DoneBind[T]]:
         """The barrier, before the engine moves on to an event at virtual ``next_time`` (None:
-        no event is left). New binds get their settle window; a bind due at or before
-        ``next_time`` is waited for; without a next event every bind is. Returns the binds
-        that have finished, in submission order; the others stay in flight."""
+        no event is left). New binds get their settle window, and once one has finished the
+        held ones get the straggler window (see the module docstring); a bind due at or
+        before ``next_time`` is waited for; without a next event every bind is. Returns the
+        binds that have finished, in submission order; the others stay in flight."""
         if not self._flight:
             return []
         start = time.perf_counter()
         fresh = [flight.future for flight in self._flight if not flight.settled]
         if fresh:
             wait_futures(fresh, timeout=self._settle)
+            if any(future.done() for future in fresh):
+                self._stragglers()
         done: list[DoneBind[T]] = []
         held: list[_Flight[T]] = []
         for flight in self._flight:
@@ -138,3 +165,13 @@ class InFlightBinds(Generic[T]):
         self._flight = held
         self.wall_seconds += time.perf_counter() - start
         return done
+
+    def _stragglers(self) -> None:
+        """Wait for held binds while they keep finishing, each within the straggler window."""
+        pending = {f.future for f in self._flight if f.settled and not f.future.done()}
+        while pending:
+            finished, pending = wait_futures(
+                pending, timeout=self._straggle, return_when=FIRST_COMPLETED
+            )
+            if not finished:
+                return

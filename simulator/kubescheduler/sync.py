@@ -8,23 +8,28 @@ a change of the served API, that the extender has seen that change:
 1. the served API sends a BOOKMARK at its current ``resourceVersion`` N on every open watch
    that asked for bookmarks (``allowWatchBookmarks=true``), so an informer whose kind did not
    change learns at once that it is current;
-2. the simulator sends ``GET URL?resourceVersion=N`` and waits for a 200: the webhook answers
-   once each of its informers has processed every event up to N (its last event or bookmark
-   carries a ``resourceVersion`` >= N; a kind it does not serve counts as current). Any other
+2. the simulator sends ``GET URL?resourceVersion=N&time=T`` and waits for a 200: the webhook
+   answers once each of its informers has processed every event up to N (its last event or
+   bookmark carries a ``resourceVersion`` >= N; a kind it does not serve counts as current).
+   ``T`` is the replay's current time (RFC 3339 with microseconds, the clock the served
+   objects are stamped with: :mod:`simulator.apiserver.clock`), which the webhook takes as
+   its "now" — durations it reads from timestamps, such as how long a preemption victim has
+   run since its ``status.startTime``, are then virtual durations, as in the replay. Any other
    status, or no connection, is retried every ``retry_interval`` seconds until ``timeout``,
    and each retry asks for bookmarks again: a watch the informer opened after the first
    request (its stream had dropped, or the webhook restarted) would otherwise get none until
    the server's next periodic bookmark, and a kind without events would never confirm N.
 
 The contract the webhook implements is written out in docs/extender.md (*Playing
-kube-scheduler in the simulator*). Nothing is sent while the API has not changed since the
-last successful probe.
+kube-scheduler in the simulator*). Nothing is sent while neither the API nor the replay's
+time has changed since the last successful probe.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 
@@ -43,7 +48,8 @@ class SyncProbe:
     """``GET URL?resourceVersion=N`` before scheduling cycles (see the module docstring).
 
     ``version`` returns the served API's current resourceVersion; ``request_progress`` makes
-    it send bookmarks at that version. Both are wired by the served replay
+    it send bookmarks at that version; ``clock`` (optional) gives the replay's current time in
+    seconds since the epoch, sent as ``time``. All are wired by the served replay
     (``simulator.apiserver.live``).
     """
 
@@ -55,14 +61,17 @@ class SyncProbe:
         request_progress: Callable[[], None],
         timeout: float = DEFAULT_SYNC_TIMEOUT,
         retry_interval: float = 0.05,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.url = url
         self._version = version
         self._progress = request_progress
+        self._clock = clock
         self.timeout = timeout
         self.retry_interval = retry_interval
         self._client = httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False)
         self.synced = -1
+        self.synced_time: float | None = None
         self.probes = 0
         self.seconds = 0.0
 
@@ -71,12 +80,17 @@ class SyncProbe:
         self._client.close()
 
     def before_cycle(self) -> None:
-        """Wait until the webhook has seen the API's current state (no-op when nothing
-        changed since the last probe). ExtenderSyncError naming the URL, the version and the
-        last answer when it does not confirm within ``timeout`` seconds."""
+        """Wait until the webhook has seen the API's current state, and tell it the replay's
+        time (no-op when neither changed since the last probe). ExtenderSyncError naming the
+        URL, the version and the last answer when it does not confirm within ``timeout``
+        seconds."""
         version = self._version()
-        if version == self.synced:
+        moment = self._clock() if self._clock is not None else None
+        if version == self.synced and moment == self.synced_time:
             return
+        params = {"resourceVersion": str(version)}
+        if moment is not None:
+            params["time"] = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._progress()
         start = time.perf_counter()
         deadline = time.monotonic() + self.timeout
@@ -92,7 +106,7 @@ class SyncProbe:
             try:
                 response = self._client.get(
                     self.url,
-                    params={"resourceVersion": str(version)},
+                    params=params,
                     timeout=httpx.Timeout(remaining),
                 )
             except httpx.HTTPError as exc:
@@ -104,5 +118,6 @@ class SyncProbe:
             time.sleep(min(self.retry_interval, max(deadline - time.monotonic(), 0.0)))
             self._progress()
         self.synced = version
+        self.synced_time = moment
         self.probes += 1
         self.seconds += time.perf_counter() - start

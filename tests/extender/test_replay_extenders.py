@@ -12,6 +12,7 @@ bind, and the sync probe with its progress bookmarks.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from simulator.cli import app
 from simulator.clusters import LoadedCluster, cluster_from_spec
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, ReplayResult, run_replay
+from simulator.kubescheduler import binding
 from simulator.kubescheduler.session import ExtenderSetup, load_extender_setup
 from simulator.kubescheduler.sync import ExtenderSyncError
 from simulator.traces.model import Trace, TraceItem
@@ -496,6 +498,41 @@ def test_a_held_bind_lets_virtual_time_run_until_its_partner_arrives(
     assert time.monotonic() - start < 15.0
 
 
+def test_held_binds_released_by_a_new_one_complete_at_its_instant(
+    server: ExtenderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gang hold released by its last member's bind: the webhook answers the held member
+    too, just after the new one (here 0.2 s, within a straggler window widened to 1 s so
+    that a loaded machine cannot make the test flaky). Both complete at the instant of the
+    new bind (t = 10 s), not at the next event (t = 25 s, before the held bind's due time),
+    as kube-scheduler's binding goroutines both return then."""
+    monkeypatch.setattr(binding, "BIND_STRAGGLER_SECONDS", 1.0)
+    both = asyncio.Event()
+
+    async def hold(args: Any) -> dict[str, str]:
+        if args["PodName"] == "b":
+            both.set()
+            return {"Error": ""}
+        await asyncio.wait_for(both.wait(), timeout=25.0)
+        await asyncio.sleep(0.2)  # its reply goes out just after the new bind's
+        return {"Error": ""}
+
+    server.reply("/b/bind", handler=hold)
+    result = replay(
+        [
+            TraceItem(cpu_pod("a"), 0.0, 100.0),
+            TraceItem(cpu_pod("b"), 10.0, 100.0),
+            TraceItem(cpu_pod("c"), 25.0, 100.0),
+        ],
+        [entry(server, "/b", bindVerb="bind", nodeCacheCapable=True, httpTimeout="30s")],
+    )
+    assert sorted((e[0], e[1], e[2]) for e in events(result)) == [
+        (10.0, "bind", "a"),
+        (10.0, "bind", "b"),
+        (25.0, "bind", "c"),
+    ]
+
+
 def test_a_held_bind_is_waited_for_before_its_timeout_passes(server: ExtenderServer) -> None:
     """Virtual time never runs past a held bind's issue plus its ``httpTimeout``: a bind
     held beyond the timeout fails there, not when a much later event comes."""
@@ -670,6 +707,49 @@ def test_sync_probe_precedes_each_cycle_with_the_served_version(server: Extender
     versions = [int(r.query["resourceVersion"]) for r in server.requests if r.path == "/sync"]
     assert versions[0] < versions[1]
     assert result.summary["extenders"]["sync"]["probes"] == 2
+
+
+def test_served_objects_are_stamped_in_virtual_time_and_the_probe_tells_it(
+    server: ExtenderServer,
+) -> None:
+    """The served replay's clock is its virtual time dated from the second it started: a pod
+    bound at t = 5 s has ``status.startTime`` 5 s after one bound at t = 0, and each sync
+    probe sends the replay's time (``time``, RFC 3339); a cycle at a later instant is probed
+    although the API did not change."""
+    server.reply("/sync", body={})
+    server.reply("/e/filter", handler=lambda a: filter_reply(a["NodeNames"]))
+    seen: dict[str, Any] = {}
+
+    def inspect_api(live: LiveReplay) -> None:
+        pods = live.cluster.resource("pods")
+        for name in ("a", "b"):
+            found = live.cluster.store.get(pods, "default", name)
+            assert found is not None
+            seen[name] = found.obj()
+
+    loaded = loaded_cluster()
+    run_replay_served(
+        loaded,
+        trace_of([TraceItem(cpu_pod("a"), 0.0, None), TraceItem(cpu_pod("b"), 5.0, None)]),
+        replay_profile("kube-default", levels=loaded.levels),
+        setup(
+            [entry(server, "/e", filterVerb="filter", nodeCacheCapable=True)],
+            sync_url=server.url + "/sync",
+            sync_timeout=5.0,
+        ),
+        port=0,
+        linger=inspect_api,
+    )
+
+    def seconds(text: str) -> float:
+        return dt.datetime.fromisoformat(text).timestamp()
+
+    start_a = seconds(seen["a"]["status"]["startTime"])
+    start_b = seconds(seen["b"]["status"]["startTime"])
+    assert start_b - start_a == 5.0
+    assert seconds(seen["b"]["metadata"]["creationTimestamp"]) - start_a == 5.0
+    told = [seconds(r.query["time"]) for r in server.requests if r.path == "/sync"]
+    assert told[0] == start_a and told[-1] == start_b
 
 
 def test_sync_probe_that_never_confirms_stops_the_replay(server: ExtenderServer) -> None:

@@ -24,6 +24,7 @@ How a GPU's free share (milli-GPU) is read from its devices:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -107,6 +108,74 @@ def gpu_free_rows(
     return out.astype(np.int32)
 
 
+_RowPlan = tuple[tuple[int, ...], ...]
+"""Per GPU column of a template, how :func:`gpu_free_row` reads it: ``(0, slot, compute,
+total)`` shared with compute capacity, ``(1, kind)`` shared without, ``(2, set, whole)``
+dynamic MIG, ``(3, kind)`` exclusive whole GPU, ``(4, whole, kind, weight, ...)`` static
+MIG (kind/weight pairs)."""
+
+_ROW_PLANS: weakref.WeakKeyDictionary[DeviceTemplate, _RowPlan] = weakref.WeakKeyDictionary()
+
+
+def _row_plan(t: DeviceTemplate) -> _RowPlan:
+    """The template's per-column reading plan (the branches of :func:`gpu_free_rows`)."""
+    plan = _ROW_PLANS.get(t)
+    if plan is not None:
+        return plan
+    layout = t.gpus
+    compute = t.capacity_names.index("compute") if "compute" in t.capacity_names else -1
+    memory = t.capacity_names.index("memory") if "memory" in t.capacity_names else -1
+    slices = layout.slice_counters
+    steps: list[tuple[int, ...]] = []
+    for g in range(layout.count):
+        shared, full, counter_set = (
+            layout.shared_kind[g],
+            layout.full_kind[g],
+            layout.counter_set[g],
+        )
+        if shared >= 0 and compute >= 0:
+            total = int(t.capacity[shared, compute])
+            steps.append((0, int(t.shared_slot[shared]), compute, total))
+        elif shared >= 0:
+            steps.append((1, shared))
+        elif full >= 0 and counter_set >= 0 and slices:
+            steps.append((2, counter_set, int(t.set_totals[counter_set, slices].sum())))
+        elif full >= 0:
+            steps.append((3, full))
+        else:
+            kinds = layout.kinds[g]
+            weight = [max(int(t.capacity[k, memory]), 0) if memory >= 0 else 1 for k in kinds]
+            pairs = [x for k, w in zip(kinds, weight, strict=True) for x in (k, w)]
+            steps.append((4, sum(weight), *pairs))
+    plan = _ROW_PLANS[t] = tuple(steps)
+    return plan
+
+
+def gpu_free_row(t: DeviceTemplate, state: TemplateState, row: int) -> list[int]:
+    """:func:`gpu_free_rows` of one row in plain Python: the same integers (the same floor
+    divisions and clamps), without the per-call array set-up (one node per bind)."""
+    out: list[int] = []
+    slices = t.gpus.slice_counters
+    for step in _row_plan(t):
+        kind = step[0]
+        if kind == 0:
+            _, slot, compute, total = step
+            used = int(state.shared_used[row, slot, compute])
+            out.append((total - used) * GPU_MILLI // max(total, 1))
+        elif kind == 1:
+            out.append(0 if state.share_count[row, step[1]] > 0 else GPU_MILLI)
+        elif kind == 2:
+            left = int(state.counters_left[row, step[1], slices].sum())
+            out.append(left * GPU_MILLI // max(step[2], 1))
+        elif kind == 3:
+            out.append(0 if state.allocated[row, step[1]] else GPU_MILLI)
+        else:
+            allocated = state.allocated[row]
+            free = sum(step[j + 1] for j in range(2, len(step), 2) if not allocated[step[j]])
+            out.append(free * GPU_MILLI // max(step[1], 1))
+    return out
+
+
 def node_gpu_free(
     templates: Sequence[DeviceTemplate],
     states: Sequence[TemplateState],
@@ -114,12 +183,11 @@ def node_gpu_free(
 ) -> npt.NDArray[np.int32]:
     """Free milli per physical GPU of one node, in the view's column order, from the node's
     templated pools ``(template index, row, pool)`` read in ``states``."""
-    parts = [
-        gpu_free_rows(templates[t], states[t], np.array([row], dtype=np.intp))[0]
-        for t, row, _ in sorted(rows)
-        if templates[t].gpus.count
-    ]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    free: list[int] = []
+    for t, row, _ in sorted(rows):
+        if templates[t].gpus.count:
+            free.extend(gpu_free_row(templates[t], states[t], row))
+    return np.array(free, dtype=np.int32)
 
 
 class GpuViewTracker:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from scheduler.api.dra import ResourceClaim
 from scheduler.cluster.cache import ClusterCache
-from scheduler.cluster.gpuview import GpuView, GpuViewTracker
+from scheduler.cluster.gpuview import GpuView, GpuViewTracker, gpu_free_row, gpu_free_rows
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.build import build_cluster
 from tests.builders import make_node, make_pod, pools_spec
@@ -228,3 +228,30 @@ def test_incremental_view_matches_rebuild_and_slice_geometry(
                 expected[n, g] = (8 - len(used)) * 1000 // 8
         assert view.gpu_free.tolist() == expected.tolist()
         assert_views_equal(view, fresh_view(cache))
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "claims"),
+    [
+        (T4_SHARED, [("a", "gpu-1", "470"), ("b", "gpu-1", "200"), ("c", "gpu-0", "1000")]),
+        (H100_WHOLE, [("a", "gpu-1", None), ("b", "gpu-3", None)]),
+        (H100_DYNAMIC, [("a", "gpu-2-mig-3g40gb-9-0", None), ("b", "gpu-0", None)]),
+        (H100_STATIC, [("a", "gpu-1-mig-3g40gb-9-4", None), ("b", "gpu-0-mig-1g10gb-19-2", None)]),
+    ],
+)
+def test_one_row_reading_equals_the_vectorised_one(
+    accelerator: dict[str, Any], claims: list[tuple[str, str, str | None]]
+) -> None:
+    """gpu_free_row (one node per bind, plain Python) gives gpu_free_rows' integers."""
+    cache = gpu_cache(accelerator, count=2)
+    for name, device, compute in claims:
+        cache.add(claim(name, "gpu-0001", device, compute))
+    inventory = cache.devices
+    checked = 0
+    for template, state in zip(inventory.templates, inventory.states, strict=True):
+        rows = np.arange(state.rows, dtype=np.intp)
+        expected = gpu_free_rows(template, state, rows).tolist()
+        assert [gpu_free_row(template, state, int(r)) for r in rows] == expected
+        checked += state.rows
+    assert checked == 2
+    assert cache.gpu_view().gpu_free[1].tolist() != cache.gpu_view().gpu_free[0].tolist()

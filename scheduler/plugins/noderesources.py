@@ -292,13 +292,16 @@ class NodeResourcesFit:
                     hopeless |= bit > 0
                 continue
             fails = snapshot.free[:, column][nodes] < amount
-            whole = snapshot.allocatable[:, column][nodes] < amount
             if delegable:
                 elsewhere = snapshot.allocatable[:, column][nodes] > 0
                 fails &= elsewhere
-                whole &= elsewhere
+            if not fails.any():
+                continue
             codes |= fails.astype(np.int64) << bit
             if bit:
+                whole = snapshot.allocatable[:, column][nodes] < amount
+                if delegable:
+                    whole &= elsewhere
                 hopeless |= fails & whole
         codes |= hopeless.astype(np.int64) << len(wanted)
         rejected = codes != 0

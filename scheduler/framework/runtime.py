@@ -13,8 +13,11 @@ Algorithm overview of one cycle (:meth:`Framework.schedule_one`):
 5. Reserve every reserve plugin in order (any failure -> Unreserve all, reverse order),
    Permit, PreBind, Bind; a failure after Reserve unreserves.
 
-The runtime times every plugin call (``timings``), attributes every status to its plugin,
-and never imports a plugin module: it receives instances.
+The runtime times plugin calls (``timings``) in one lone-pod cycle out of
+:data:`PLUGIN_METRICS_SAMPLE_EVERY`, as kube-scheduler samples its plugin metrics
+(``pluginMetricsSamplePercent = 10`` in kubernetes/kubernetes ``pkg/scheduler/schedule_one.go``;
+calls outside :meth:`Framework.schedule_one` are timed whenever the last cycle was), attributes
+every status to its plugin, and never imports a plugin module: it receives instances.
 """
 
 from __future__ import annotations
@@ -92,6 +95,10 @@ class ScheduleResult:
     victims: tuple[str, ...] = ()
     feasible: int = 0
     binding: BindingCycle | None = None
+
+
+PLUGIN_METRICS_SAMPLE_EVERY = 10
+"""One lone-pod cycle in this many records :attr:`Framework.timings` (kube-scheduler's 10 %)."""
 
 
 @dataclass(slots=True)
@@ -184,6 +191,9 @@ class Framework:
         self.filter_memo = FilterMemo()
         """PreFilter + Filter verdicts of the current cache generation, per pod shape."""
         self.timings: dict[tuple[str, str], PluginTiming] = {}
+        """Plugin calls timed so far (sampled: see the module docstring)."""
+        self._cycles = 0
+        self._sampled = True
         by_name = {plugin.name: plugin for plugin in self.plugins}
         try:
             expanded = expand_plugins(
@@ -213,6 +223,8 @@ class Framework:
         *args: Params.args,
         **kwargs: Params.kwargs,
     ) -> R:
+        if not self._sampled:
+            return call(*args, **kwargs)
         start = time.perf_counter()
         try:
             return call(*args, **kwargs)
@@ -586,6 +598,8 @@ class Framework:
         scheduling cycle is kube-scheduler's ``schedulePod``: :meth:`find_nodes_that_fit`,
         one feasible node taken without scoring, else :meth:`prioritize`.
         """
+        self._sampled = self._cycles % PLUGIN_METRICS_SAMPLE_EVERY == 0
+        self._cycles += 1
         if self.sampler is not None:
             return self._schedule_kube(pod, bind=bind)
         snapshot = self.handle.cache.snapshot()

@@ -21,7 +21,7 @@ from scheduler.framework.interfaces import (
 )
 from scheduler.framework.podinfo import PodInfo
 from scheduler.framework.profiles import Profile
-from scheduler.framework.runtime import Framework, ScheduleResult
+from scheduler.framework.runtime import PLUGIN_METRICS_SAMPLE_EVERY, Framework, ScheduleResult
 from scheduler.framework.status import Code, Status
 from scheduler.plugins.defaultbinder import DefaultBinder
 from tests.builders import FakeHandle, info, make_handle, make_node, make_pod
@@ -160,6 +160,20 @@ def run_cycle(fw: Framework, handle: FakeHandle, name: str = "p", cpu: str = "1"
 def binder(handle: FakeHandle) -> DefaultBinder:
     """The real DefaultBinder over the fake backend."""
     return DefaultBinder({}, handle)
+
+
+def test_plugin_timings_are_sampled_one_cycle_in_ten() -> None:
+    """Like kube-scheduler's pluginMetricsSamplePercent: cycles 1 and 11 of 20 are timed,
+    every cycle still runs every plugin."""
+    handle = cluster()
+    log: Log = []
+    fw = framework(handle, [fake("A", log, filter=pass_all), binder(handle)])
+    for n in range(20):
+        assert run_cycle(fw, handle, name=f"p{n}", cpu="0.1").status.ok
+    assert log.count(("Filter", "A")) == 20
+    assert fw.timings[("Filter", "A")].calls == 2
+    assert fw.timings[("Bind", "DefaultBinder")].calls == 2
+    assert PLUGIN_METRICS_SAMPLE_EVERY == 10
 
 
 # -- order and attribution ----------------------------------------------------------------------

@@ -8,10 +8,11 @@ Contract: an entry mirrors ``snapshot.pods_on(node)`` for the snapshot last refr
 with, in the same order. A refresh re-reads only the nodes whose ``node_version`` changed
 (every pod added to, assumed on, forgotten from or removed from a node bumps it), and all
 nodes when the node set changed (``node_generation``), so the cost per cycle is one vector
-comparison plus the pods of the nodes that changed. An entry is rebuilt only when its
-pod object changed, so affinity terms are parsed once per pod version. Pods are also
-indexed by label key and by (key, value), so a selector that requires a label visits only
-the pods carrying it (:meth:`PlacedPods.candidates`). An instance serves one cache: the
+comparison plus the pods of the nodes that changed. An entry is rebuilt only when its pod
+object changed, so affinity terms are parsed once per pod version. Pods are also indexed by
+label key and by (key, value), so a selector that requires a label visits only the pods
+carrying it; that index catches up only when read, so cycles of pods without affinity terms
+never pay for it (:meth:`PlacedPods.candidates`). An instance serves one cache: the
 versions of two caches are not comparable.
 
 What the cache does not signal cannot be seen here either: an update of a pod that is
@@ -79,10 +80,14 @@ class PlacedPods:
         self._anti = np.empty(0, dtype=bool)
         self._affinity = np.empty(0, dtype=bool)
         self._by_label: dict[tuple[str, str | None], _Bucket] = {}  # value None: any value
+        self._unindexed: dict[int, tuple[PlacedPod, ...]] = {}
+        """Nodes changed since the label index was last brought up to date, with the
+        entries it still holds for them."""
 
     def refresh(self, snapshot: Snapshot) -> None:
         """Bring the entries up to ``snapshot`` (re-reading only the nodes that changed;
-        nothing at all when the cache has not changed since the last refresh)."""
+        nothing at all when the cache has not changed since the last refresh). The label
+        index catches up when :meth:`candidates` next reads it."""
         seen = (snapshot.cache_id, snapshot.generation)
         if seen == self._seen:
             return
@@ -94,14 +99,16 @@ class PlacedPods:
             self._anti = np.zeros(size, dtype=bool)
             self._affinity = np.zeros(size, dtype=bool)
             self._by_label = {}
+            self._unindexed = {}
             stale: list[int] = list(range(size))
         else:
             stale = np.flatnonzero(self._versions != snapshot.node_version).tolist()
         before: dict[str, PlacedPod] = {}
-        for i in stale:  # unindex every stale node first: a pod may have moved between two
-            for p in self._by_node[i]:
+        for i in stale:
+            old = self._by_node[i]
+            self._unindexed.setdefault(i, old)  # what the label index still holds for i
+            for p in old:
                 before[p.key] = p
-                self._unindex(p)
         for i in stale:
             entries: list[PlacedPod] = []
             for record in snapshot.pods_on(snapshot.node_names[i]).values():
@@ -109,13 +116,25 @@ class PlacedPods:
                 if entry is None or entry.pod is not record.pod:
                     entry = _placed(record)
                 entries.append(entry)
-                self._index(i, entry)
             self._by_node[i] = tuple(entries)
             self._occupied[i] = bool(entries)
             self._anti[i] = any(p.terms.required_anti_affinity for p in entries)
             self._affinity[i] = any(p.terms.has_affinity for p in entries)
         self._versions = np.array(snapshot.node_version, dtype=np.int64)
         self._seen = seen
+
+    def _catch_up(self) -> None:
+        """Re-index by label the nodes changed since the last read: every old entry out
+        first (a pod may have moved between two of them), then the current ones in."""
+        if not self._unindexed:
+            return
+        for old in self._unindexed.values():
+            for p in old:
+                self._unindex(p)
+        for i in self._unindexed:
+            for p in self._by_node[i]:
+                self._index(i, p)
+        self._unindexed = {}
 
     def _index(self, node: int, pod: PlacedPod) -> None:
         for key, value in pod.labels.items():
@@ -140,6 +159,7 @@ class PlacedPods:
         ``None``), in no particular order: callers still run the full match."""
         if narrowing is None:
             return [(i, p) for i in self.occupied() for p in self._by_node[i]]
+        self._catch_up()
         key, values = narrowing
         slots: tuple[str | None, ...] = (None,) if values is None else tuple(sorted(values))
         return [hit for v in slots for hit in self._by_label.get((key, v), {}).values()]

@@ -57,6 +57,10 @@ _N_BUCKETS = 7
 SCALAR_BATCH = 4
 """Batches of at most this many node states take the plain-Python path (same result)."""
 
+FEW_STALE = 16
+"""A :class:`FragTracker` refresh of at most this many nodes goes through
+:func:`node_frag_states` (plain Python through the memo; bit for bit :func:`node_frag`)."""
+
 
 class TaskShape(NamedTuple):
     """The grouping key of a task class: requests per pod and the trace's `gpu_spec` string.
@@ -432,9 +436,11 @@ def _frag_few(
     """F_n(M) of a few node states in plain Python, through the memo (tuple keys: the CPU
     level, the model, the GPUs' free milli in ascending order; see :func:`_state_keys`)."""
     flat = [g for row in gpus for g in row]
-    _check_states(
-        min(flat, default=0), max(flat, default=0), np.asarray(models, dtype=np.int64), n_models
-    )
+    low, high = min(flat, default=0), max(flat, default=0)
+    if (
+        low < 0 or high > GPU_MILLI or (models and (min(models) < -1 or max(models) >= n_models))
+    ):  # the error, worded once
+        _check_states(low, high, np.asarray(models, dtype=np.int64), n_models)
     levels = tables.cpu_level_list
     out: list[float] = []
     for c, g, m in zip(cpu, gpus, models, strict=True):
@@ -536,7 +542,15 @@ class FragTracker:
             self._generation = generation
         else:
             stale = np.flatnonzero(self._versions != snapshot.node_version)
-            if len(stale):
+            if 0 < len(stale) <= FEW_STALE:  # one node per bind: lists, no array set-up
+                self._values[stale] = node_frag_states(
+                    gpus.cpu_free[stale].tolist(),
+                    gpus.gpu_free[stale].tolist(),
+                    gpus.gpu_model[stale].tolist(),
+                    self.mix,
+                )
+                self._versions[stale] = snapshot.node_version[stale]
+            elif len(stale):
                 self._values[stale] = node_frag(
                     gpus.cpu_free[stale], gpus.gpu_free[stale], gpus.gpu_model[stale], self.mix
                 )

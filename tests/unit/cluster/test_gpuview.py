@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scheduler.api.dra import ResourceClaim
 from scheduler.cluster.cache import ClusterCache
 from scheduler.cluster.gpuview import GpuView, GpuViewTracker, gpu_free_row, gpu_free_rows
+from scheduler.plugins.gpu.measure import FragTracker, TaskShape, WorkloadMix, node_frag
 from simulator.clusters import cluster_from_spec
 from simulator.drivers.build import build_cluster
 from tests.builders import make_node, make_pod, pools_spec
@@ -255,3 +256,27 @@ def test_one_row_reading_equals_the_vectorised_one(
         checked += state.rows
     assert checked == 2
     assert cache.gpu_view().gpu_free[1].tolist() != cache.gpu_view().gpu_free[0].tolist()
+
+
+def test_frag_tracker_follows_every_change_node_by_node() -> None:
+    """FragTracker's incremental values (a few stale nodes: the list path) equal F_n(M) of
+    the whole current view after every allocate and release."""
+    mix = WorkloadMix.from_shapes(
+        [TaskShape(0, 0, 0), TaskShape(1000, 300, 1), TaskShape(2000, 1000, 1)],
+        [0.2, 0.5, 0.3],
+        ["Tesla T4"],
+    )
+    cache = gpu_cache(T4_SHARED, count=20)
+    tracker = FragTracker(mix)
+    tracker.values(cache.snapshot())
+    steps = [(f"c{i}", f"gpu-{i % 20:04d}", f"gpu-{i % 2}", "300") for i in range(24)]
+    for name, pool, device, compute in steps:
+        cache.add(claim(name, pool, device, compute))
+        if name == "c12":  # a batch of changes at once
+            for other in ("c3", "c4", "c5", "c6"):
+                cache.remove_claim(f"default/{other}")
+            continue
+        snapshot = cache.snapshot()
+        view = snapshot.gpus
+        expected = node_frag(view.cpu_free, view.gpu_free, view.gpu_model, mix)
+        assert tracker.values(snapshot).tolist() == expected.tolist()

@@ -32,17 +32,27 @@ if TYPE_CHECKING:
     from scheduler.cluster.snapshot import Snapshot
 
 MAX_ENTRIES = 4096
+_KEYS: dict[int, tuple[PodInfo, tuple[object, ...]]] = {}
+"""memo_key per PodInfo object (frozen; held here, so its id is not reused while kept)."""
 
 
 def memo_key(pod: PodInfo) -> tuple[object, ...]:
-    """The pod's shape for the filters (see the module docstring)."""
+    """The pod's shape for the filters (see the module docstring), computed once per
+    PodInfo object: a pending pod is retried with the same one."""
+    found = _KEYS.get(id(pod))
+    if found is not None and found[0] is pod:
+        return found[1]
     spec = pod.pod.spec
     ports = tuple(
         (p.host_ip, p.protocol, p.host_port, p.container_port)
         for c in (*spec.init_containers, *spec.containers)
         for p in c.ports
     )
-    return (feasibility_key(pod), spec.node_name, ports)
+    key = (feasibility_key(pod), spec.node_name, ports)
+    if len(_KEYS) >= MAX_ENTRIES:
+        _KEYS.clear()
+    _KEYS[id(pod)] = (pod, key)
+    return key
 
 
 class FilterMemo:

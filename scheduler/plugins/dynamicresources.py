@@ -267,7 +267,11 @@ class DynamicResources:
             codes = ext.demand.codes(snapshot, nodes)
             data.codes.update(zip(nodes.tolist(), codes.tolist(), strict=True))
         needs = codes != 0 if not data.pending else np.ones(len(nodes), dtype=bool)
-        for code in np.unique(codes[needs & passed]).tolist():
+        if ext is None:  # every code is 0
+            distinct = [0] if (needs & passed).any() else []
+        else:
+            distinct = np.unique(codes[needs & passed]).tolist()
+        for code in distinct:
             group = needs & passed & (codes == code)
             answer = self._answer(data, snapshot, code)
             hopeless = group & ~answer.possible[nodes]

@@ -219,6 +219,18 @@ _FIT_KEY = StateKey[tuple[_Check, ...]]("PreFilterNodeResourcesFit")
 _SCORE_KEY = StateKey[tuple[int, ...]]("PreScoreNodeResourcesFit")
 
 
+_ARANGE: list[NodeIds] = [np.arange(0, dtype=np.intp)]
+
+
+def _all_nodes(nodes: NodeIds, size: int) -> bool:
+    """Whether ``nodes`` is exactly ``0, 1, ..., size - 1`` (every node, in order)."""
+    if len(nodes) != size:
+        return False
+    if len(_ARANGE[0]) != size:
+        _ARANGE[0] = np.arange(size, dtype=np.intp)
+    return bool(np.array_equal(nodes, _ARANGE[0]))
+
+
 class NodeResourcesFit:
     """Filter: does the node have room for the pod's requests and one more pod?
     Score: the configured scoring strategy (see the module docstring)."""
@@ -285,21 +297,25 @@ class NodeResourcesFit:
         ]
         codes = np.zeros(count, dtype=np.int64)
         hopeless = np.zeros(count, dtype=bool)
+        every = _all_nodes(nodes, snapshot.size)  # then columns are read without a gather
+        free, allocatable = snapshot.free, snapshot.allocatable
         for bit, (column, amount, delegable) in enumerate(wanted):
             if column is None:  # no node has the resource: fails everywhere, for good
                 if not delegable:
                     codes |= 1 << bit
                     hopeless |= bit > 0
                 continue
-            fails = snapshot.free[:, column][nodes] < amount
+            fails = (free[:, column] if every else free[:, column][nodes]) < amount
             if delegable:
-                elsewhere = snapshot.allocatable[:, column][nodes] > 0
+                elsewhere = allocatable[:, column][nodes] > 0
                 fails &= elsewhere
             if not fails.any():
                 continue
             codes |= fails.astype(np.int64) << bit
             if bit:
-                whole = snapshot.allocatable[:, column][nodes] < amount
+                whole = (
+                    allocatable[:, column] if every else allocatable[:, column][nodes]
+                ) < amount
                 if delegable:
                     whole &= elsewhere
                 hopeless |= fails & whole

@@ -177,6 +177,26 @@ def test_fit_only_sees_the_candidates_it_is_given() -> None:
     assert verdicts(result, 2) == [(UU, ("Insufficient cpu",)), None]
 
 
+def test_fit_reads_a_full_length_candidate_list_in_its_own_order() -> None:
+    """As many candidates as nodes, but reordered or repeated: still aligned with them
+    (only the exact 0..N-1 list reads the columns without a gather)."""
+    nodes = [make_node("a", cpu="1"), make_node("b", cpu="4"), make_node("c", cpu="1")]
+    handle = make_handle(nodes)
+    plugin = NodeResourcesFit({}, handle)
+    snapshot = handle.cache.snapshot()
+    pod = info(make_pod("p", cpu="2"))
+    fails = (UU, ("Insufficient cpu",))
+    for ids, expected in (
+        ([0, 1, 2], [fails, None, fails]),
+        ([1, 0, 2], [None, fails, fails]),
+        ([1, 1, 1], [None, None, None]),
+    ):
+        state = CycleState()
+        plugin.pre_filter(state, pod, snapshot)
+        result = plugin.filter(state, pod, snapshot, np.array(ids, dtype=np.intp))
+        assert verdicts(result, 3) == expected, ids
+
+
 @pytest.mark.parametrize(
     ("name", "scalar", "extended"),
     [

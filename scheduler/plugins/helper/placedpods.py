@@ -100,9 +100,12 @@ class PlacedPods:
             self._affinity = np.zeros(size, dtype=bool)
             self._by_label = {}
             self._unindexed = {}
+            self._versions = np.array(snapshot.node_version, dtype=np.int64)
             stale: list[int] = list(range(size))
         else:
-            stale = np.flatnonzero(self._versions != snapshot.node_version).tolist()
+            moved = np.flatnonzero(self._versions != snapshot.node_version)
+            self._versions[moved] = snapshot.node_version[moved]
+            stale = moved.tolist()
         before: dict[str, PlacedPod] = {}
         for i in stale:
             old = self._by_node[i]
@@ -120,7 +123,6 @@ class PlacedPods:
             self._occupied[i] = bool(entries)
             self._anti[i] = any(p.terms.required_anti_affinity for p in entries)
             self._affinity[i] = any(p.terms.has_affinity for p in entries)
-        self._versions = np.array(snapshot.node_version, dtype=np.int64)
         self._seen = seen
 
     def _catch_up(self) -> None:

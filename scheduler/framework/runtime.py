@@ -277,8 +277,10 @@ class Framework:
             np.arange(snapshot.size, dtype=np.intp) if candidates is None else candidates
         )
         for plugin in self.points.pre_filter:
-            result, status = self._timed(
-                "PreFilter", plugin.name, plugin.pre_filter, state, pod, snapshot
+            result, status = (
+                self._timed("PreFilter", plugin.name, plugin.pre_filter, state, pod, snapshot)
+                if self._sampled
+                else plugin.pre_filter(state, pod, snapshot)
             )
             if status.code == Code.SKIP:
                 state.skip_filter.add(plugin.name)
@@ -312,7 +314,11 @@ class Framework:
             name = filter_plugin.name
             if name in state.skip_filter or len(nodes) == 0:
                 continue
-            verdict = self._timed("Filter", name, filter_plugin.filter, state, pod, snapshot, nodes)
+            verdict = (
+                self._timed("Filter", name, filter_plugin.filter, state, pod, snapshot, nodes)
+                if self._sampled
+                else filter_plugin.filter(state, pod, snapshot, nodes)
+            )
             for status, failed in verdict.failures:
                 if status.code == Code.ERROR:
                     diagnosis.prefilter = status.with_plugin(name)
@@ -357,8 +363,12 @@ class Framework:
             if name in state.skip_score:
                 continue
             weight = self.weights[name]
-            scores = self._timed(
-                "Score", name, _score_and_normalize, scorer, state, pod, snapshot, nodes
+            scores = (
+                self._timed(
+                    "Score", name, _score_and_normalize, scorer, state, pod, snapshot, nodes
+                )
+                if self._sampled
+                else scorer.normalize(state, pod, scorer.score(state, pod, snapshot, nodes))
             )
             if scores.shape != (len(nodes),):
                 raise ValueError(f"plugin {name}: {scores.shape} scores for {len(nodes)} nodes")

@@ -88,7 +88,8 @@ class NodeView:
             shape = getattr(self, name).shape
             if shape != (n,):
                 raise ValueError(f"NodeView.{name}: shape {shape} != ({n},) of gpu_free")
-        if np.any(self.gpu_count > self.gpu_free.shape[1]) or np.any(self.gpu_count < 0):
+        count = self.gpu_count
+        if len(count) and (count.max() > self.gpu_free.shape[1] or count.min() < 0):
             raise ValueError(
                 f"NodeView.gpu_count: values must be in 0..{self.gpu_free.shape[1]} (the GPU axis)"
             )

@@ -53,6 +53,8 @@ __all__ = [
     "StrictBool",
     "StrictInt",
     "Timestamp",
+    "format_timestamp",
+    "parse_timestamp",
     "resource_amount",
     "resource_amounts",
 ]
@@ -129,6 +131,25 @@ def _rfc3339(moment: dt.datetime | dt.date) -> str:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
     return text + "Z"
+
+
+def parse_timestamp(text: str) -> float:
+    """An RFC 3339 timestamp (``2026-01-02T03:04:05.678Z``; without a zone: UTC) in seconds
+    since the epoch; ValueError naming the text when it is not one."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not an RFC 3339 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def format_timestamp(seconds: float, *, micro: bool = False) -> str:
+    """``seconds`` since the epoch as the API writes timestamps (``2026-01-02T03:04:05Z``;
+    ``micro``: with microseconds, as ``MicroTime`` fields such as ``eventTime``)."""
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _timestamp_text(value: object) -> object:

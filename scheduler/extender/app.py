@@ -39,10 +39,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from scheduler.api.meta import parse_timestamp
 from scheduler.extender.backend import Decisions
 from scheduler.extender.binding import Binder
 from scheduler.extender.candidates import Candidates, RecentCandidates
-from scheduler.extender.clock import parse_time
 from scheduler.extender.evictions import GangPreemptions
 from scheduler.extender.metrics import CONTENT_TYPE, WebhookMetrics
 from scheduler.extender.state import ClusterState
@@ -309,7 +309,7 @@ def _health_routes(webhook: Webhook) -> list[Route]:
         told = request.query_params.get("time")
         if told is not None:
             try:
-                webhook.state.clock.tell(parse_time(told))
+                webhook.state.clock.tell(parse_timestamp(told))
             except ValueError as err:
                 return _text(400, f"time: {err}")
         synced_to = webhook.synced_to

@@ -13,11 +13,10 @@ replay.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 
-__all__ = ["Clock", "parse_time"]
+__all__ = ["Clock"]
 
 
 class Clock:
@@ -44,15 +43,3 @@ class Clock:
         """Whether the clock follows a time it was told (a replay), not the wall clock."""
         with self._lock:
             return self._told is not None
-
-
-def parse_time(text: str) -> float:
-    """An RFC 3339 timestamp (``2026-01-02T03:04:05.678Z``; no zone: UTC) in seconds since
-    the epoch; ValueError naming the text when it is not one."""
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text[:40]!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()

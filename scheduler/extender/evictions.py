@@ -46,12 +46,12 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import anyio.to_thread
 
 from scheduler.api.dra import ResourceClaim
+from scheduler.api.meta import format_timestamp
 from scheduler.api.pod import Pod, pod_claim_keys, pod_extended_claim_key
 from scheduler.api.podgroup import PodGroup
 from scheduler.extender.metrics import WebhookMetrics
@@ -93,9 +93,7 @@ def disruption_condition(preemptor: PodInfo, now: float | None = None) -> dict[s
         "message": (
             f"{scheduler}: preempting to accommodate a higher priority pod: {preemptor.key}{gang}"
         ),
-        "lastTransitionTime": datetime.fromtimestamp(
-            time.time() if now is None else now, UTC
-        ).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastTransitionTime": format_timestamp(time.time() if now is None else now),
     }
 
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-__all__ = ["Clock", "ReplayClock", "rfc3339", "wall_clock"]
+__all__ = ["Clock", "ReplayClock", "wall_clock"]
 
 Clock = Callable[[], float]
 """Seconds since the epoch, now."""
@@ -28,13 +27,6 @@ Clock = Callable[[], float]
 def wall_clock() -> float:
     """The wall clock (:func:`time.time`)."""
     return time.time()
-
-
-def rfc3339(seconds: float, *, micro: bool = False) -> str:
-    """``seconds`` since the epoch as the API writes timestamps (``2026-01-02T03:04:05Z``;
-    ``micro``: with microseconds, as ``MicroTime`` fields such as ``eventTime``)."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
 
 class ReplayClock:

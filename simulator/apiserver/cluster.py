@@ -37,12 +37,12 @@ from typing import Any
 
 from scheduler.api.dra import ResourceClaim, ResourceClaimTemplate
 from scheduler.api.loaders import load_object
-from scheduler.api.meta import KubeObject
+from scheduler.api.meta import KubeObject, format_timestamp
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
 from scheduler.cluster.cache import ClusterCache
 from simulator.apiserver import status
-from simulator.apiserver.clock import Clock, rfc3339, wall_clock
+from simulator.apiserver.clock import Clock, wall_clock
 from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.resources import TABLE, Resource
 from simulator.apiserver.status import ApiError
@@ -228,7 +228,7 @@ class ServedCluster:
             return pod
         if st.get("phase") == "Running":
             return pod
-        now = rfc3339(self.clock())
+        now = format_timestamp(self.clock())
         st["phase"] = "Running"
         st.setdefault("startTime", now)
         conditions = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]

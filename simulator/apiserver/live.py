@@ -29,8 +29,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scheduler.api.meta import format_timestamp
 from scheduler.framework.profiles import Profile
-from simulator.apiserver.clock import ReplayClock, rfc3339
+from simulator.apiserver.clock import ReplayClock
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.replay_deletions import ReplayDeletions
 from simulator.apiserver.replay_extender import attach_extender
@@ -126,7 +127,7 @@ def serve_replay(
     replay.stamp_uids = True
     clock = ReplayClock(lambda: replay.engine.now)
     cluster = ServedCluster(
-        Store(TABLE, clock=lambda: rfc3339(clock())),
+        Store(TABLE, clock=lambda: format_timestamp(clock())),
         replay.backend,
         writable=False,
         replay_binds=kube is not None,

@@ -38,8 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.api.meta import format_timestamp
 from simulator.apiserver import status
-from simulator.apiserver.clock import Clock, rfc3339, wall_clock
+from simulator.apiserver.clock import Clock, wall_clock
 from simulator.apiserver.resources import Resource
 from simulator.apiserver.status import bad_request
 from simulator.apiserver.store import Entry, Store
@@ -205,7 +206,7 @@ class ReplayDeletions:
         if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
             raise bad_request("gracePeriodSeconds: expected an integer")
         seconds = grace if grace is not None else spec.get("terminationGracePeriodSeconds")
-        meta["deletionTimestamp"] = rfc3339(self.clock())
+        meta["deletionTimestamp"] = format_timestamp(self.clock())
         meta["deletionGracePeriodSeconds"] = (
             seconds if isinstance(seconds, int) else DEFAULT_GRACE_SECONDS
         )

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import threading
 
+from scheduler.api.meta import format_timestamp
 from scheduler.api.node import Node
 from scheduler.api.pod import Pod
-from simulator.apiserver.clock import rfc3339
 from simulator.apiserver.cluster import ServedCluster
 from simulator.kubescheduler.objects import ModelObjects, Obj
 from simulator.kubescheduler.session import FailedAttempt, KubeSchedulerSession
@@ -122,7 +122,7 @@ class FailureWriter:
         old = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
         changed = old is None or any(old.get(k) != v for k, v in condition.items())
         if changed:
-            condition["lastTransitionTime"] = rfc3339(self.clock())
+            condition["lastTransitionTime"] = format_timestamp(self.clock())
             status["conditions"] = [
                 *(c for c in conditions if c.get("type") != "PodScheduled"),
                 condition,
@@ -134,7 +134,7 @@ class FailureWriter:
             pod["metadata"].pop("resourceVersion", None)
             self.store.update(self._pods, pod)
         self._count += 1
-        now = rfc3339(self.clock(), micro=True)
+        now = format_timestamp(self.clock(), micro=True)
         note = message.encode()[:EVENT_NOTE_LIMIT].decode(errors="ignore")
         self.store.create(
             self._events,

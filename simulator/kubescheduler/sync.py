@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
+
+from scheduler.api.meta import format_timestamp
 
 __all__ = ["DEFAULT_SYNC_TIMEOUT", "ExtenderSyncError", "SyncProbe"]
 
@@ -90,7 +91,7 @@ class SyncProbe:
             return
         params = {"resourceVersion": str(version)}
         if moment is not None:
-            params["time"] = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            params["time"] = format_timestamp(moment, micro=True)
         self._progress()
         start = time.perf_counter()
         deadline = time.monotonic() + self.timeout

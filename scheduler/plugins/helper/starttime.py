@@ -10,9 +10,9 @@ Both are the start of the work an eviction loses.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
+from scheduler.api.meta import parse_timestamp
 from scheduler.cluster.cache import PodRecord
 
 __all__ = ["start_time", "started_at"]
@@ -27,13 +27,9 @@ def started_at(record: PodRecord) -> float | None:
     text = record.pod.status.start_time
     if text:
         try:
-            moment = dt.datetime.fromisoformat(text)
+            return parse_timestamp(text)
         except ValueError:
             log.warning("Pod %s: status.startTime %r is not RFC 3339; ignored", record.key, text)
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
-            return moment.timestamp()
     return record.bound_at
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from scheduler.dra.features import Features
 from scheduler.extender.app import Webhook
@@ -53,6 +54,17 @@ def write_cluster(directory: Path, spec: Path = TWO_RACK) -> list[str]:
     built = build_cluster(load_cluster_spec(spec))
     write_objects(directory, "cluster", built.objects())
     return [n["metadata"]["name"] for n in built.nodes]
+
+
+def small_snapshot(
+    factory: pytest.TempPathFactory, name: str, pods: Iterable[tuple[Obj, Obj | None]]
+) -> tuple[Path, list[str]]:
+    """A ``--snapshot`` directory named after ``name``: the :func:`small_spec` cluster plus
+    ``pods`` (:func:`gpu_pod` results) and their claims; with the cluster's node names."""
+    directory = factory.mktemp(name)
+    names = write_cluster(directory, small_spec(factory.mktemp("spec")))
+    write_objects(directory, "work", pods_and_claims(pods))
+    return directory, names
 
 
 def small_spec(directory: Path, gpu_nodes: int = 3) -> Path:

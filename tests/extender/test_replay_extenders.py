@@ -125,6 +125,19 @@ def bind_ok(_args: Any) -> dict[str, str]:
     return {"Error": ""}
 
 
+def slow_first(seconds: float) -> Callable[[Any], Awaitable[dict[str, str]]]:
+    """A bind handler whose first reply comes ``seconds`` late; the others at once."""
+    calls = {"n": 0}
+
+    async def bind(_args: Any) -> dict[str, str]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            await asyncio.sleep(seconds)
+        return {"Error": ""}
+
+    return bind
+
+
 # -- the verbs, in order --------------------------------------------------------------------------
 def test_filter_prioritize_bind_in_order_with_the_pod_and_the_survivors(
     server: ExtenderServer,
@@ -391,15 +404,7 @@ def test_an_empty_preempt_reply_means_no_preemption(server: ExtenderServer) -> N
 def test_bind_timeout_fails_the_binding_and_the_pod_retries(server: ExtenderServer) -> None:
     """The bind entry's httpTimeout bounds the call: a reply later than it fails the
     binding (Unreserve, backoff) and the pod binds on its retry at t = 1 s."""
-    calls = {"n": 0}
-
-    async def slow_once(_args: Any) -> dict[str, str]:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            await asyncio.sleep(1.0)
-        return {"Error": ""}
-
-    server.reply("/b/bind", handler=slow_once)
+    server.reply("/b/bind", handler=slow_first(1.0))
     start = time.monotonic()
     result = replay(
         [TraceItem(gpu_claim_pod("p", 2), 0.0, 50.0)],
@@ -536,15 +541,7 @@ def test_held_binds_released_by_a_new_one_complete_at_its_instant(
 def test_a_held_bind_is_waited_for_before_its_timeout_passes(server: ExtenderServer) -> None:
     """Virtual time never runs past a held bind's issue plus its ``httpTimeout``: a bind
     held beyond the timeout fails there, not when a much later event comes."""
-    calls = {"n": 0}
-
-    async def hold_first(_args: Any) -> dict[str, str]:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            await asyncio.sleep(4.0)
-        return {"Error": ""}
-
-    server.reply("/b/bind", handler=hold_first)
+    server.reply("/b/bind", handler=slow_first(4.0))
     result = replay(
         [TraceItem(cpu_pod("a"), 0.0, 50.0), TraceItem(cpu_pod("b"), 1000.0, 50.0)],
         [entry(server, "/b", bindVerb="bind", nodeCacheCapable=True, httpTimeout="3s")],

@@ -19,10 +19,7 @@ from tests.extender.serve_harness import (
     filter_args,
     gpu_allocation,
     gpu_pod,
-    pods_and_claims,
-    small_spec,
-    write_cluster,
-    write_objects,
+    small_snapshot,
 )
 
 Obj = dict[str, Any]
@@ -62,10 +59,8 @@ SURGE_GANG = "default/tessera/surge"
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("preempt")
-    names = write_cluster(directory, small_spec(tmp_path_factory.mktemp("spec")))
+    directory, names = small_snapshot(tmp_path_factory, "preempt", [*RUNNING, *SURGE, LATE])
     assert names[:3] == NODES
-    write_objects(directory, "work", pods_and_claims([*RUNNING, *SURGE, LATE]))
     return directory
 
 

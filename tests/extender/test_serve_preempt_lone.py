@@ -16,10 +16,7 @@ from tests.extender.serve_harness import (
     FEATURES,
     Served,
     gpu_pod,
-    pods_and_claims,
-    small_spec,
-    write_cluster,
-    write_objects,
+    small_snapshot,
 )
 from tests.extender.test_serve_preempt_gangs import (
     LATE,
@@ -38,18 +35,14 @@ BATCH_GANG = {"default/old-0", "default/old-1"}
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("lone")
-    names = write_cluster(directory, small_spec(tmp_path_factory.mktemp("spec")))
+    directory, names = small_snapshot(tmp_path_factory, "lone", [*RUNNING, SERVING])
     assert names[:3] == NODES
-    write_objects(directory, "work", pods_and_claims([*RUNNING, SERVING]))
     return directory
 
 
 @pytest.fixture(scope="module")
 def gang_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("gang")
-    write_cluster(directory, small_spec(tmp_path_factory.mktemp("spec")))
-    write_objects(directory, "work", pods_and_claims([*RUNNING, *SURGE, LATE]))
+    directory, _ = small_snapshot(tmp_path_factory, "gang", [*RUNNING, *SURGE, LATE])
     return directory
 
 

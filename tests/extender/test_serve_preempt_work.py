@@ -16,10 +16,7 @@ from tests.extender.serve_harness import (
     Served,
     gpu_allocation,
     gpu_pod,
-    pods_and_claims,
-    small_spec,
-    write_cluster,
-    write_objects,
+    small_snapshot,
 )
 from tests.extender.test_serve_preempt_gangs import NODES, Recording, _filter
 
@@ -52,10 +49,8 @@ SERVING = gpu_pod("serving-1", gpus=8, priority=1000)
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("work")
-    names = write_cluster(directory, small_spec(tmp_path_factory.mktemp("spec")))
+    directory, names = small_snapshot(tmp_path_factory, "work", [*RUNNING, SERVING])
     assert names[:3] == NODES
-    write_objects(directory, "work", pods_and_claims([*RUNNING, SERVING]))
     return directory
 
 

@@ -80,10 +80,10 @@ WRITE_WAIT = 2.0
 """Seconds the filter that decided a preemption waits for its evictions to be written."""
 
 
-def disruption_condition(preemptor: PodInfo, now: float | None = None) -> dict[str, Any]:
+def disruption_condition(preemptor: PodInfo, now: float) -> dict[str, Any]:
     """The ``DisruptionTarget`` condition kube-scheduler's ``PreemptPod`` sets on a victim
     (its message, plus the preemptor and its gang), stamped at ``now`` (seconds since the
-    epoch; None: the wall clock)."""
+    epoch: the cluster's clock)."""
     scheduler = preemptor.pod.spec.scheduler_name or "default-scheduler"
     gang = f" (gang {preemptor.gang.key})" if preemptor.gang is not None else ""
     return {
@@ -93,7 +93,7 @@ def disruption_condition(preemptor: PodInfo, now: float | None = None) -> dict[s
         "message": (
             f"{scheduler}: preempting to accommodate a higher priority pod: {preemptor.key}{gang}"
         ),
-        "lastTransitionTime": format_timestamp(time.time() if now is None else now),
+        "lastTransitionTime": format_timestamp(now),
     }
 
 

@@ -27,6 +27,7 @@ candidate nodes at once over the snapshot's ``allocatable`` / ``requested`` arra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -219,16 +220,17 @@ _FIT_KEY = StateKey[tuple[_Check, ...]]("PreFilterNodeResourcesFit")
 _SCORE_KEY = StateKey[tuple[int, ...]]("PreScoreNodeResourcesFit")
 
 
-_ARANGE: list[NodeIds] = [np.arange(0, dtype=np.intp)]
+@functools.lru_cache(maxsize=4)
+def _every_node(size: int) -> NodeIds:
+    """``0, 1, ..., size - 1`` (read-only, shared)."""
+    ids = np.arange(size, dtype=np.intp)
+    ids.setflags(write=False)
+    return ids
 
 
 def _all_nodes(nodes: NodeIds, size: int) -> bool:
     """Whether ``nodes`` is exactly ``0, 1, ..., size - 1`` (every node, in order)."""
-    if len(nodes) != size:
-        return False
-    if len(_ARANGE[0]) != size:
-        _ARANGE[0] = np.arange(size, dtype=np.intp)
-    return bool(np.array_equal(nodes, _ARANGE[0]))
+    return len(nodes) == size and bool(np.array_equal(nodes, _every_node(size)))
 
 
 class NodeResourcesFit:

@@ -542,19 +542,18 @@ class FragTracker:
             self._generation = generation
         else:
             stale = np.flatnonzero(self._versions != snapshot.node_version)
-            if 0 < len(stale) <= FEW_STALE:  # one node per bind: lists, no array set-up
+            if len(stale) > FEW_STALE:
+                self._values[stale] = node_frag(
+                    gpus.cpu_free[stale], gpus.gpu_free[stale], gpus.gpu_model[stale], self.mix
+                )
+            elif len(stale):  # one node per bind: lists, no array set-up
                 self._values[stale] = node_frag_states(
                     gpus.cpu_free[stale].tolist(),
                     gpus.gpu_free[stale].tolist(),
                     gpus.gpu_model[stale].tolist(),
                     self.mix,
                 )
-                self._versions[stale] = snapshot.node_version[stale]
-            elif len(stale):
-                self._values[stale] = node_frag(
-                    gpus.cpu_free[stale], gpus.gpu_free[stale], gpus.gpu_model[stale], self.mix
-                )
-                self._versions[stale] = snapshot.node_version[stale]
+            self._versions[stale] = snapshot.node_version[stale]
         view = self._values.view()
         view.setflags(write=False)
         return view

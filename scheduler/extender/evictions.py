@@ -32,9 +32,15 @@ extender when no node passes its own filters).
   victim already gone (404, or the UID precondition failing) is a success.
   :class:`ApiEvictions` writes through the API (in a worker thread);
   :class:`InMemoryEvictions` applies both to the state (``--snapshot``).
-* :meth:`GangPreemptions.run_pending` runs the queued evictions; the filter verb that decided
-  them awaits it (up to :data:`WRITE_WAIT` seconds, the writes go on in the background after
-  that) on the event loop, so no other request waits.
+* :meth:`GangPreemptions.run_pending` runs the queued evictions one after another, in the
+  order they were queued (a preemption's victims in the planner's order, its sorted keys).
+  kube-scheduler deletes one node's victims in parallel, in no set order; here the order is
+  fixed because it is observable: each victim's controller creates its replacement as the
+  deletion arrives, and replacements of equal priority queue in creation order, so parallel
+  deletions would make which replacement is scheduled first (and the replay's outcome) vary
+  from run to run. The filter verb or sync probe that decided them awaits the writes (up to
+  :data:`WRITE_WAIT` seconds, they go on in the background after that) on the event loop,
+  so no other request waits.
 
 Every method but :meth:`~GangPreemptions.run_pending` runs under the state's lock.
 """
@@ -373,17 +379,21 @@ class GangPreemptions:
 
     # -- on the event loop --------------------------------------------------------------------
     async def run_pending(self) -> None:
-        """Run the queued evictions; return when they are written, or after
-        :attr:`write_wait` seconds (they go on in the background)."""
+        """Run the queued evictions one after another, in queue order (see the module
+        docstring); return when they are written, or after :attr:`write_wait` seconds (they
+        go on in the background)."""
         with self.state.lock:
             queued, self._queue = self._queue, []
         if not queued:
             return
-        tasks = [asyncio.ensure_future(self._evict(v)) for v in queued]
-        for task in tasks:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await asyncio.wait(tasks, timeout=self.write_wait)
+        task = asyncio.ensure_future(self._evict_in_order(queued))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.wait([task], timeout=self.write_wait)
+
+    async def _evict_in_order(self, victims: Sequence[Victim]) -> None:
+        for victim in victims:
+            await self._evict(victim)
 
     async def _evict(self, victim: Victim) -> None:
         try:

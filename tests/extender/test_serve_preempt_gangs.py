@@ -4,6 +4,8 @@ and is planned before any other pod once they are gone."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +174,40 @@ def test_terminating_victims_are_not_evicted_again(snapshot: Path) -> None:
         assert len(planned.node_names) == 1
         assert SURGE_GANG in served.webhook.binder.planner.plans
         assert len(writer.victims) == count
+
+
+class SlowFirst(InMemoryEvictions):
+    """The in-memory writer run as the API writer runs (in worker threads), the first
+    eviction slower than the rest; records the order the evictions complete in."""
+
+    blocking = True
+
+    def __init__(self, state: ClusterState) -> None:
+        super().__init__(state)
+        self.written: list[str] = []
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def evict(self, victim: Victim) -> str:
+        with self._lock:
+            self._calls += 1
+            first = self._calls == 1
+        if first:
+            time.sleep(0.3)
+        error = super().evict(victim)
+        with self._lock:
+            self.written.append(victim.key)
+        return error
+
+
+def test_victims_are_evicted_one_at_a_time_in_the_planners_order(snapshot: Path) -> None:
+    # each victim's controller recreates it as its deletion arrives, and equal-priority
+    # replacements queue in creation order: the deletions' order must not be a thread race
+    state = ClusterState(features=FEATURES)
+    writer = SlowFirst(state)
+    served = Served(snapshot, state=state, evictions=writer)
+    with served:
+        first = _filter(served, SURGE[0][0])
+        assert first.node_names == ()
+        assert len(writer.written) >= 2
+        assert writer.written == sorted(writer.written)

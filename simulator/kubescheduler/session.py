@@ -234,10 +234,18 @@ class KubeSchedulerSession:
     def failed(self, attempt: FailedAttempt) -> None:
         """``handleSchedulingFailure``'s writes, when the replay is served: the pod's
         ``PodScheduled=False`` condition, its ``status.nominatedNodeName`` and a
-        ``FailedScheduling`` Event (what a webhook watching the API sees of a failure)."""
+        ``FailedScheduling`` Event (what a webhook watching the API sees of a failure).
+
+        With a sync probe, the webhook is then asked to catch up at once, at the failure's
+        virtual instant: what it decides on seeing the failure (a preempting webhook deletes
+        victims) is written before the replay takes its next event, as a webhook reacts
+        within milliseconds of the write — not at whatever later instant the next cycle
+        runs."""
         if self.report_failure is not None:
             self.report_failure(attempt)
             self.failures_reported += 1
+            if self.sync is not None:
+                self.sync.before_cycle()
 
     def before_cycle(self) -> None:
         """Before a scheduling cycle: the sync probe, when one is attached."""

@@ -3,7 +3,8 @@
 A real kube-scheduler and its extender watch the same API server, each at its own pace; a
 replay runs much faster than any informer could notice on its own. ``tessera replay
 --api-port P --extender-sync URL`` therefore asks, before each scheduling cycle that follows
-a change of the served API, that the extender has seen that change:
+a change of the served API and right after a failed attempt is written (the webhook reacts to
+it at its virtual instant), that the extender has seen that change:
 
 1. the served API sends a BOOKMARK at its current ``resourceVersion`` N on every open watch
    that asked for bookmarks (``allowWatchBookmarks=true``), so an informer whose kind did not

@@ -706,6 +706,34 @@ def test_sync_probe_precedes_each_cycle_with_the_served_version(server: Extender
     assert result.summary["extenders"]["sync"]["probes"] == 2
 
 
+def test_sync_probe_follows_a_failed_attempt_at_its_instant(server: ExtenderServer) -> None:
+    """A failed attempt is written and probed at once, at the failure's virtual time (a
+    preempting webhook's evictions then land before the replay moves on), not first at the
+    next cycle's later time."""
+    server.reply("/sync", body={})
+
+    def reject_a(args: Any) -> Any:
+        names = args["NodeNames"]
+        if args["Pod"]["metadata"]["name"] == "a":
+            return filter_reply([], unresolvable=dict.fromkeys(names, "no room"))
+        return filter_reply(names)
+
+    server.reply("/e/filter", handler=reject_a)
+    served(
+        [TraceItem(cpu_pod("a"), 0.0, 50.0), TraceItem(cpu_pod("b"), 5.0, 50.0)],
+        [entry(server, "/e", filterVerb="filter", nodeCacheCapable=True)],
+        Api(),
+        sync_url=server.url + "/sync",
+    )
+    paths = server.paths()
+    assert paths[:4] == ["/sync", "/e/filter", "/sync", "/sync"]
+    probes = [r.query for r in server.requests if r.path == "/sync"]
+    # the failure's probe: a newer version (the failure's writes), the same instant
+    assert int(probes[1]["resourceVersion"]) > int(probes[0]["resourceVersion"])
+    assert probes[1]["time"] == probes[0]["time"]
+    assert probes[2]["time"] > probes[1]["time"]
+
+
 def test_served_objects_are_stamped_in_virtual_time_and_the_probe_tells_it(
     server: ExtenderServer,
 ) -> None:

@@ -27,12 +27,32 @@ things on top, so that a pod is never retried when nothing could have changed:
   (the scheduler is deterministic), the queue's timers stop: the rest stays pending.
 
 Errors (``Status.ERROR``) go to backoffQ and are retried after the backoff, as upstream.
+
+**SchedulerPopFromBackoffQ** (``pop_from_backoff=True``; kube-scheduler's feature gate, beta
+and on by default since 1.33, KEP-5142). Upstream, with the gate on
+(``pkg/scheduler/backend/queue/backoff_queue.go`` and ``active_queue.go``):
+
+* a pod's backoff expiry is truncated to a whole-second ordering window
+  (``alignToWindow``), and it is still backing off while that expiry is not before the
+  current window (``isPodBackingoff``: ``!expiry.Before(alignToWindow(now))``), so the
+  once-a-second flush moves it at the first whole second after its expiry's window;
+* backoffQ is ordered by that expiry, then as activeQ (priority, then the time the pod last
+  failed) (``lessBackoffCompletedWithPriority``);
+* when activeQ is empty, ``Pop`` takes the head of backoffQ at once, backing off or not
+  (``popBackoff``) — but never a pod backing off after an error (``podErrorBackoffQ`` keeps
+  the plain expiry order and waits out its backoff).
+
+So an idle scheduler retries a pod a cluster event moved without waiting out its backoff.
+It is off by default here: the native replays' published results were measured with the
+queue as it was before 1.33; a replay that plays kube-scheduler 1.35 over HTTP
+(``replay --extender``) turns it on (``ReplayConfig.pop_from_backoff``).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from dataclasses import dataclass, field
 
 from scheduler.framework.podinfo import PodInfo
@@ -40,6 +60,9 @@ from scheduler.framework.podinfo import PodInfo
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 MAX_UNSCHEDULABLE = 300.0
+ORDERING_WINDOW = 1.0
+"""Seconds of backoffQ's ordering window with SchedulerPopFromBackoffQ
+(``backoffQOrderingWindowDuration``)."""
 
 
 @dataclass(slots=True)
@@ -80,13 +103,24 @@ class SchedulingQueue:
         initial_backoff: float = INITIAL_BACKOFF,
         max_backoff: float = MAX_BACKOFF,
         max_unschedulable: float = MAX_UNSCHEDULABLE,
+        pop_from_backoff: bool = False,
     ) -> None:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.max_unschedulable = max_unschedulable
+        self.pop_from_backoff = pop_from_backoff
+        """SchedulerPopFromBackoffQ (see the module docstring)."""
         self._seq = itertools.count()
         self._active: list[tuple[int, float, int, str]] = []
-        self._backoff: list[tuple[float, int, str]] = []
+        self._backoff: list[tuple[float, int, float, int, str]] = []
+        """(expiry, -priority, failed_at, seq, key) of pods backing off after an
+        unschedulable attempt (priority and failed_at are 0 without pop_from_backoff: expiry
+        then insertion order)."""
+        self._error_backoff: list[tuple[float, int, float, int, str]] = []
+        """With pop_from_backoff, the same for pods backing off after an error (expiry, then
+        insertion order); without, they share ``_backoff``."""
+        self._errored: set[str] = set()
+        """Keys of the pods in ``_error_backoff``."""
         self._parked: list[tuple[float, int, str]] = []
         """(failed_at, seq, key) of unschedulable pods; entries go stale when the pod leaves
         ``unschedulable`` (checked against its ``failed_at``)."""
@@ -115,10 +149,48 @@ class SchedulingQueue:
         self._where[pod.key] = "active"
         heapq.heappush(self._active, (-pod.info.priority, now, next(self._seq), pod.key))
 
-    def _to_backoff(self, pod: QueuedPod) -> None:
-        self._where[pod.key] = "backoff"
+    def _expiry(self, pod: QueuedPod) -> float:
+        """When the pod's backoff expires: its backoff end, truncated to the ordering window
+        with pop_from_backoff (upstream ``getBackoffTime``)."""
         until = pod.backoff_until(self.initial_backoff, self.max_backoff)
-        heapq.heappush(self._backoff, (until, next(self._seq), pod.key))
+        if self.pop_from_backoff and pod.attempts:
+            return math.floor(until / ORDERING_WINDOW) * ORDERING_WINDOW
+        return until
+
+    def _backing_off(self, expiry: float, now: float) -> bool:
+        """Whether a pod whose backoff expires at ``expiry`` still backs off at ``now``
+        (with pop_from_backoff: while the expiry is not before the current window)."""
+        if self.pop_from_backoff:
+            return expiry >= math.floor(now / ORDERING_WINDOW) * ORDERING_WINDOW
+        return expiry > now
+
+    def _done_at(self, expiry: float) -> float:
+        """The first instant a pod whose backoff expires at ``expiry`` is no longer backing
+        off (with pop_from_backoff: the start of the next window)."""
+        return expiry + ORDERING_WINDOW if self.pop_from_backoff else expiry
+
+    def _to_backoff(self, pod: QueuedPod, *, error: bool = False) -> None:
+        self._where[pod.key] = "backoff"
+        expiry = self._expiry(pod)
+        if error and self.pop_from_backoff:  # kept apart only where it changes the order
+            self._errored.add(pod.key)
+            heapq.heappush(self._error_backoff, (expiry, 0, 0.0, next(self._seq), pod.key))
+            return
+        self._errored.discard(pod.key)
+        if self.pop_from_backoff:
+            entry = (expiry, -pod.info.priority, pod.failed_at, next(self._seq), pod.key)
+        else:
+            entry = (expiry, 0, 0.0, next(self._seq), pod.key)
+        heapq.heappush(self._backoff, entry)
+
+    def _live_backoff(self, heap: list[tuple[float, int, float, int, str]], error: bool) -> bool:
+        """Drop stale entries at the top of a backoff heap; whether a live one is left."""
+        while heap:
+            key = heap[0][4]
+            if self._where.get(key) == "backoff" and (key in self._errored) == error:
+                return True
+            heapq.heappop(heap)
+        return False
 
     def add(self, info: PodInfo, now: float) -> QueuedPod:
         """A new pending pod goes to activeQ."""
@@ -136,16 +208,24 @@ class SchedulingQueue:
         return pod
 
     def pop(self, now: float) -> QueuedPod | None:
-        """The head of activeQ (after moving expired backoffs), removed from the queue."""
+        """The head of activeQ (after moving expired backoffs), removed from the queue; with
+        pop_from_backoff and activeQ empty, the head of backoffQ (never an errored pod)."""
         self.flush(now)
         while self._active:
             _, _, _, key = heapq.heappop(self._active)
             if self._where.get(key) != "active":
                 continue  # stale heap entry
-            pod = self._pods.pop(key)
-            del self._where[key]
-            return pod
+            return self._take(key)
+        if self.pop_from_backoff and self._live_backoff(self._backoff, False):
+            key = heapq.heappop(self._backoff)[4]
+            return self._take(key)
         return None
+
+    def _take(self, key: str) -> QueuedPod:
+        pod = self._pods.pop(key)
+        del self._where[key]
+        self._errored.discard(key)
+        return pod
 
     def requeue_unschedulable(self, pod: QueuedPod, now: float) -> None:
         """After a failed attempt: park the pod until a cluster event or the flush."""
@@ -173,7 +253,7 @@ class SchedulingQueue:
         pod.attempts += 1
         pod.failed_at = now
         self._pods[pod.key] = pod
-        self._to_backoff(pod)
+        self._to_backoff(pod, error=True)
 
     def move_all(self, now: float) -> int:
         """A cluster event that may help: unschedulable pods go to active or backoff."""
@@ -181,19 +261,20 @@ class SchedulingQueue:
         self.unschedulable.clear()
         self._parked.clear()
         for pod in moved:
-            if pod.backoff_until(self.initial_backoff, self.max_backoff) <= now:
-                self._to_active(pod, now)
-            else:
+            if self._backing_off(self._expiry(pod), now):
                 self._to_backoff(pod)
+            else:
+                self._to_active(pod, now)
         return len(moved)
 
     def flush(self, now: float) -> None:
-        """Expired backoffs to activeQ; pods unschedulable for too long back to the queues."""
-        while self._backoff and self._backoff[0][0] <= now:
-            _, _, key = heapq.heappop(self._backoff)
-            pod = self._pods.get(key)
-            if pod is not None and self._where.get(key) == "backoff":
-                self._to_active(pod, now)
+        """Expired backoffs to activeQ (unschedulable ones, then errored ones, as upstream's
+        ``popAllBackoffCompleted``); pods unschedulable for too long back to the queues."""
+        for heap, error in ((self._backoff, False), (self._error_backoff, True)):
+            while self._live_backoff(heap, error) and not self._backing_off(heap[0][0], now):
+                key = heapq.heappop(heap)[4]
+                self._errored.discard(key)
+                self._to_active(self._pods[key], now)
         while self._parked and now - self._parked[0][0] >= self.max_unschedulable:
             failed_at, _, key = heapq.heappop(self._parked)
             pod = self.unschedulable.get(key)
@@ -205,6 +286,7 @@ class SchedulingQueue:
         """Drop a pod from whichever sub-queue holds it (it was deleted)."""
         pod = self._pods.pop(key, None)
         self._where.pop(key, None)
+        self._errored.discard(key)
         self.unschedulable.pop(key, None)
         self.gated.pop(key, None)
         return pod
@@ -215,9 +297,6 @@ class SchedulingQueue:
         Stale heap entries at the top are dropped here, so the answer costs O(log n)
         amortised rather than a scan of every waiting pod.
         """
-        backoff = self._backoff
-        while backoff and self._where.get(backoff[0][2]) != "backoff":
-            heapq.heappop(backoff)
         parked = self._parked
         while parked:
             failed_at, _, key = parked[0]
@@ -225,9 +304,11 @@ class SchedulingQueue:
             if pod is not None and pod.failed_at == failed_at:
                 break
             heapq.heappop(parked)
-        times = []
-        if backoff:
-            times.append(backoff[0][0])
+        times = [
+            self._done_at(heap[0][0])
+            for heap, error in ((self._backoff, False), (self._error_backoff, True))
+            if self._live_backoff(heap, error)
+        ]
         if parked:
             times.append(parked[0][0] + self.max_unschedulable)
         return min(times) if times else None

@@ -167,7 +167,9 @@ class ReplayConfig:
     (``replay --extender FILE``): lone pods go through kube-scheduler's cycle (sampled
     filtering, the extenders' filter, prioritize and preempt), extender binds run on
     binding threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
-    carry UIDs, and summary.json gains an ``extenders`` section. None: tessera's own cycle."""
+    carry UIDs, summary.json gains an ``extenders`` section, and the scheduling queue runs
+    with 1.35's default SchedulerPopFromBackoffQ (:mod:`simulator.queue`). None: tessera's
+    own cycle."""
 
 
 def checkpointed_work(progress: float, interval: float) -> float:
@@ -233,7 +235,9 @@ class Replay:
         self.config = config
         self.engine = Engine()
         self.queue = SchedulingQueue(
-            initial_backoff=config.initial_backoff, max_backoff=config.max_backoff
+            initial_backoff=config.initial_backoff,
+            max_backoff=config.max_backoff,
+            pop_from_backoff=config.kube_scheduler is not None,
         )
         self.backend = SimulatedCluster(self.cache)
         self.backend.on_evict = self._evicted

@@ -208,8 +208,10 @@ def test_non_ignorable_filter_failure_fails_the_attempt_and_backs_off(
     server: ExtenderServer,
 ) -> None:
     """A filter reply with ``Error`` from a non-ignorable extender ends the attempt with that
-    error (an error, not "unschedulable": no preemption); the pod is retried after the 1 s
-    backoff and binds once the extender answers."""
+    error (an error, not "unschedulable": no preemption); the pod is retried after its 1 s
+    backoff and binds once the extender answers. kube-scheduler 1.35 (SchedulerPopFromBackoffQ)
+    truncates the expiry (1.0) to its second and flushes the pod at the next whole second
+    after that window: 2.0."""
     calls = {"n": 0}
 
     def flaky(args: Any) -> Any:
@@ -225,7 +227,7 @@ def test_non_ignorable_filter_failure_fails_the_attempt_and_backs_off(
     )
     assert events(result)[0][:3] == (0.0, "fail", "p")
     assert result.placements[0]["reason"] == "not ready"
-    assert events(result)[1][:3] == (1.0, "bind", "p")
+    assert events(result)[1][:3] == (2.0, "bind", "p")
     filters = result.summary["extenders"]["calls"]["filter"]
     assert (filters["calls"], filters["failures"]) == (2, 1)
 
@@ -403,7 +405,8 @@ def test_an_empty_preempt_reply_means_no_preemption(server: ExtenderServer) -> N
 # -- bind -----------------------------------------------------------------------------------------
 def test_bind_timeout_fails_the_binding_and_the_pod_retries(server: ExtenderServer) -> None:
     """The bind entry's httpTimeout bounds the call: a reply later than it fails the
-    binding (Unreserve, backoff) and the pod binds on its retry at t = 1 s."""
+    binding (Unreserve, backoff) and the pod binds on its retry at t = 2 s (its 1 s backoff
+    ends in the 1 s window, flushed at the next: SchedulerPopFromBackoffQ's windows)."""
     server.reply("/b/bind", handler=slow_first(1.0))
     start = time.monotonic()
     result = replay(
@@ -413,7 +416,7 @@ def test_bind_timeout_fails_the_binding_and_the_pod_retries(server: ExtenderServ
     got = events(result)
     assert got[0][:3] == (0.0, "fail", "p")
     assert "context deadline exceeded" in result.placements[0]["reason"]
-    assert got[1][:3] == (1.0, "bind", "p")
+    assert got[1][:3] == (2.0, "bind", "p")
     assert time.monotonic() - start < 5.0
     assert result.summary["extenders"]["calls"]["bind"]["failures"] == 1
 
@@ -433,7 +436,7 @@ def test_ignorable_binder_failure_falls_through_to_default_binder(
 
 def test_non_ignorable_binder_error_fails_the_binding(server: ExtenderServer) -> None:
     """A bind reply with ``Error`` fails the binding; the devices it reserved are freed
-    (the retry gets the same first-fit devices)."""
+    (the retry, at the 2 s window after its backoff, gets the same first-fit devices)."""
     calls = {"n": 0}
 
     def once(_args: Any) -> dict[str, str]:
@@ -447,7 +450,7 @@ def test_non_ignorable_binder_error_fails_the_binding(server: ExtenderServer) ->
         loaded=loaded_cluster(nodes=1, per_rack=1),
     )
     assert events(result)[0][1] == "fail" and result.placements[0]["reason"] == "not now"
-    assert events(result)[1][:3] == (1.0, "bind", "p")
+    assert events(result)[1][:3] == (2.0, "bind", "p")
 
 
 def hold_until_two(

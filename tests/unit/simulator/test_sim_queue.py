@@ -154,3 +154,68 @@ def test_backoff_of_a_long_starving_pod_stays_capped() -> None:
     assert queued.backoff_until(1.0, 10.0) == 50_010.0
     assert queue.move_all(50_020.0) == 1
     assert pop_all(queue, 50_020.0) == ["starving"]
+
+
+# -- SchedulerPopFromBackoffQ (kube-scheduler 1.33+ default) -----------------------------------
+
+
+def failed(queue: SchedulingQueue, name: str, at: float, priority: int = 0) -> QueuedPod:
+    """Add ``name``, pop it and park it as unschedulable at ``at``."""
+    queue.add(pod(name, priority), at)
+    popped = queue.pop(at)
+    assert popped is not None and popped.info.name == name
+    queue.requeue_unschedulable(popped, at)
+    return popped
+
+
+def test_pop_from_backoff_takes_a_backing_off_pod_when_active_is_empty() -> None:
+    """A pod an event moved while it backs off is popped at once when activeQ is empty, but
+    only after every pod in activeQ; without the gate it waits out its backoff."""
+    for enabled, expected in ((True, ["new", "moved"]), (False, ["new"])):
+        queue = SchedulingQueue(pop_from_backoff=enabled)
+        failed(queue, "moved", 10.0)
+        assert queue.move_all(10.0) == 1  # backing off until 11
+        queue.add(pod("new"), 10.0)
+        assert pop_all(queue, 10.0) == expected
+
+
+def test_pop_from_backoff_never_takes_a_pod_backing_off_after_an_error() -> None:
+    """podErrorBackoffQ is not popped early: the errored pod waits out its backoff."""
+    queue = SchedulingQueue(pop_from_backoff=True)
+    queue.add(pod("p"), 0.0)
+    popped = queue.pop(0.0)
+    assert popped is not None
+    queue.requeue_error(popped, 10.0)  # expires at 11, flushed at the 12 s window
+    assert queue.pop(10.0) is None
+    assert queue.pop(11.5) is None
+    assert queue.next_timer() == 12.0
+    assert pop_all(queue, 12.0) == ["p"]
+
+
+@pytest.mark.parametrize("failed_at", [10.0, 10.3, 10.9])
+def test_pop_from_backoff_aligns_backoff_to_whole_second_windows(failed_at: float) -> None:
+    """The expiry (failure + 1 s) is truncated to its second, and the pod backs off until the
+    window after it (isPodBackingoff: ``!expiry.Before(alignToWindow(now))``): failed at
+    10.0, 10.3 or 10.9, an event at 11.5 still finds it backing off, flushed at 12.0; an
+    event at 12.0 sends it straight to activeQ."""
+    queue = SchedulingQueue(pop_from_backoff=True)
+    failed(queue, "p", failed_at)
+    queue.move_all(11.5)
+    assert queue.next_timer() == 12.0
+    later = SchedulingQueue(pop_from_backoff=True)
+    failed(later, "p", failed_at)
+    later.move_all(12.0)
+    assert later.next_timer() is None and later.has_active
+
+
+def test_backoff_queue_orders_a_window_by_priority_then_failure_time() -> None:
+    """Pods whose backoff ends in the same window pop by priority, then the earlier failure
+    (lessBackoffCompletedWithPriority); an earlier window comes first whatever the
+    priority."""
+    queue = SchedulingQueue(pop_from_backoff=True)
+    failed(queue, "early-low", 9.0, priority=0)  # expiry 10
+    failed(queue, "late-low", 10.6, priority=0)  # expiry 11
+    failed(queue, "mid-low", 10.2, priority=0)  # expiry 11
+    failed(queue, "high", 10.8, priority=5)  # expiry 11
+    assert queue.move_all(10.9) == 4
+    assert pop_all(queue, 10.9) == ["early-low", "high", "mid-low", "late-low"]

@@ -245,6 +245,17 @@ def replay(
     ] = None,
     extender: ExtenderOption = None,
     extender_sync: ExtenderSyncOption = None,
+    pop_from_backoff: Annotated[
+        bool | None,
+        typer.Option(
+            "--pop-from-backoff/--no-pop-from-backoff",
+            help="The scheduling queue's SchedulerPopFromBackoffQ (kube-scheduler 1.33+ "
+            "default): backoffs end in whole-second windows and an idle scheduler takes a "
+            "backing-off pod at once. Default: on with --extender (playing kube-scheduler "
+            "1.35), off otherwise (the queue tessera's published results used).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
@@ -325,6 +336,8 @@ def replay(
         config = dataclasses.replace(config, scheduler_names=tuple(scheduler_name))
     if kube_scheduler is not None:
         config = dataclasses.replace(config, kube_scheduler=kube_scheduler)
+    if pop_from_backoff is not None:
+        config = dataclasses.replace(config, pop_from_backoff=pop_from_backoff)
     result = replay_with_api(
         loaded,
         data,

@@ -168,8 +168,12 @@ class ReplayConfig:
     filtering, the extenders' filter, prioritize and preempt), extender binds run on
     binding threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
     carry UIDs, summary.json gains an ``extenders`` section, and the scheduling queue runs
-    with 1.35's default SchedulerPopFromBackoffQ (:mod:`simulator.queue`). None: tessera's
-    own cycle."""
+    with 1.35's default SchedulerPopFromBackoffQ unless :attr:`pop_from_backoff` says
+    otherwise. None: tessera's own cycle."""
+    pop_from_backoff: bool | None = None
+    """The queue's SchedulerPopFromBackoffQ (:mod:`simulator.queue`); None: on exactly when
+    playing kube-scheduler (:attr:`kube_scheduler`), off for tessera's native replays (the
+    queue their published results used)."""
 
 
 def checkpointed_work(progress: float, interval: float) -> float:
@@ -237,7 +241,11 @@ class Replay:
         self.queue = SchedulingQueue(
             initial_backoff=config.initial_backoff,
             max_backoff=config.max_backoff,
-            pop_from_backoff=config.kube_scheduler is not None,
+            pop_from_backoff=(
+                config.pop_from_backoff
+                if config.pop_from_backoff is not None
+                else config.kube_scheduler is not None
+            ),
         )
         self.backend = SimulatedCluster(self.cache)
         self.backend.on_evict = self._evicted

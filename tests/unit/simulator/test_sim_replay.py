@@ -379,3 +379,18 @@ def test_retry_at_the_same_epoch_reuses_the_failed_cycle(monkeypatch: Any) -> No
     assert len({result.placements[i]["reason"] for i in range(1, len(fails) + 1)}) == 1
     assert events(result)[-1] == (1000.0, "bind", "b", "gpu-0000")
     assert len([k for k in calls if k.endswith("/b")]) == 2  # the first failure, the bind
+
+
+def test_pop_from_backoff_retries_a_backing_off_pod_as_soon_as_the_scheduler_is_idle() -> None:
+    """b fails at 99.5 (backing off until 100.5); a's completion at 100 moves it. With
+    SchedulerPopFromBackoffQ (``--pop-from-backoff``; on when playing kube-scheduler) the
+    idle scheduler takes it from backoffQ at once; without, it binds when its backoff ends."""
+    items = [TraceItem(gpu_pod("a"), 0.0, 100.0), TraceItem(gpu_pod("b"), 99.5, 10.0)]
+    trace = Trace("tiny", items, [gpu_claim_template(8)])
+    profile = replay_profile("tessera", levels=cluster(nodes=1).levels)
+    binds = {}
+    for enabled in (None, False, True):
+        config = ReplayConfig(pop_from_backoff=enabled)
+        result = run_replay(cluster(nodes=1), trace, profile, config)
+        binds[enabled] = [e[0] for e in events(result) if e[1:3] == ("bind", "b")]
+    assert binds == {None: [100.5], False: [100.5], True: [100.0]}

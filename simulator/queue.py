@@ -44,8 +44,9 @@ and on by default since 1.33, KEP-5142). Upstream, with the gate on
 
 So an idle scheduler retries a pod a cluster event moved without waiting out its backoff.
 It is off by default here: the native replays' published results were measured with the
-queue as it was before 1.33; a replay that plays kube-scheduler 1.35 over HTTP
-(``replay --extender``) turns it on (``ReplayConfig.pop_from_backoff``).
+queue as it was before 1.33. A replay that plays kube-scheduler 1.35 over HTTP
+(``replay --extender``) turns it on; ``replay --pop-from-backoff`` / ``--no-pop-from-backoff``
+(``ReplayConfig.pop_from_backoff``) choose either way.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``tessera replay --fault``: the good forms inject a lost node and a NoExecute device taint
 at their times (given in any order); every bad form exits 2 with one line naming the option
-and the value, before anything is written."""
+and the value, before anything is written; ``--pop-from-backoff`` switches the queue to
+1.35's SchedulerPopFromBackoffQ."""
 
 from __future__ import annotations
 
@@ -84,3 +85,25 @@ def test_bad_fault_exits_2_with_one_line(tmp_path: Path, fault: str, problem: st
     [line] = result.stderr.splitlines()
     assert line == f"error: --fault {fault!r}: {problem}"
     assert not out.exists()
+
+
+def test_pop_from_backoff_flag_retries_a_backing_off_pod_when_the_scheduler_is_idle(
+    tmp_path: Path,
+) -> None:
+    """On llm-serving-diurnal, eval-0031 last fails at t = 1,900 s (its backoff is capped at
+    10 s) and room frees at 1,908 s: the queue as before 1.33 binds it when its backoff ends,
+    ``--pop-from-backoff`` (1.35's SchedulerPopFromBackoffQ) at once."""
+    trace = REPO / "traces" / "scenarios" / "llm-serving-diurnal.yaml"
+    bound = {}
+    for flag in ("--no-pop-from-backoff", "--pop-from-backoff"):
+        out = tmp_path / flag
+        args = ["replay", "--trace", str(trace), "--horizon", "2000", flag, "--out", str(out)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in (out / "placements.jsonl").read_text().splitlines()]
+        bound[flag] = [
+            e["t"]
+            for e in events
+            if e["event"] == "bind" and e["pod"].startswith("batch/eval-0031")
+        ]
+    assert bound == {"--no-pop-from-backoff": [1910.0], "--pop-from-backoff": [1908.0]}

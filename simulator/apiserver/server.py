@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp
 from simulator.apiserver.app import ApiApp
 from simulator.apiserver.cluster import ServedCluster
 from simulator.apiserver.kubeconfig import write_kubeconfig
+from simulator.apiserver.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,21 @@ LOOPBACK = "127.0.0.1"
 
 class ListenError(ValueError):
     """The address cannot be listened on (port taken, address not local): bad input."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the watch streams first when a signal stops it (Ctrl-C,
+    SIGTERM): otherwise uvicorn cancels them after its graceful-shutdown timeout and logs a
+    traceback for each."""
+
+    def __init__(self, config: uvicorn.Config, store: Store) -> None:
+        super().__init__(config)
+        self._store = store
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Close the watches, then uvicorn's own exit."""
+        self._store.close_watches()
+        super().handle_exit(sig, frame)
 
 
 class ApiServer:
@@ -66,6 +83,7 @@ class ApiServer:
         self.port: int = self._socket.getsockname()[1]
         address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.url = f"http://{address}"
+        self._store = cluster.store
         self.app = ApiApp(
             cluster, address=address, bookmark_interval=bookmark_interval, rv_wait=rv_wait
         )
@@ -81,7 +99,7 @@ class ApiServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config, self._store)
         self._thread: threading.Thread | None = None
 
     def write_kubeconfig(self, path: str | Path) -> Path:
@@ -110,7 +128,8 @@ class ApiServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving (open watches end) and wait for the thread."""
+        """Stop serving (open watches end first, cleanly) and wait for the thread."""
+        self._store.close_watches()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)

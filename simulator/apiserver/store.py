@@ -149,6 +149,8 @@ class Store:
         self.progress = 0
         """Bumped by :meth:`request_progress`; watch streams that asked for bookmarks send one
         when they see it change."""
+        self.closing = False
+        """Set by :meth:`close_watches`: every watch stream ends."""
 
     # -- versions and wakers -------------------------------------------------------------------
     @property
@@ -173,6 +175,13 @@ class Store:
         informers of kinds that did not change learn that they are current."""
         with self._lock:
             self.progress += 1
+        self._wake()
+
+    def close_watches(self) -> None:
+        """End every open watch stream (the server is shutting down): each sends what it
+        has and closes its response, as kube-apiserver closes watches when it stops, so
+        none is left for the ASGI server to cancel."""
+        self.closing = True
         self._wake()
 
     def wake_watchers(self) -> None:

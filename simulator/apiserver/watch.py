@@ -177,7 +177,7 @@ async def stream(
             if out:
                 yield b"".join(out)
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or store.closing:
                 return
             if opts.bookmarks and (now >= next_bookmark or asked != progress):
                 yield bookmark_line(resource, cursor)

@@ -4,11 +4,13 @@ error policy (GuardedGroup)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +36,7 @@ from simulator.clusters import load_cluster
 from simulator.experiments.policies import replay_profile
 from simulator.experiments.replay import ReplayConfig, run_replay
 from simulator.inputs import read_trace
+from tests.apiserver.conftest import serve as serve_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "traces/clusters/two-rack-h100-dynamic-mig.yaml"
@@ -142,6 +145,74 @@ def test_cluster_serve_serves_schedules_and_stops_on_ctrl_c(tmp_path: Path) -> N
         stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert f"on {url}" in stdout and f"kubeconfig: {kubeconfig}" in stdout
+
+
+def _watch_until_closed(url: str, ended: list[str]) -> threading.Thread:
+    """A pod watch held open in a thread; appends "closed" when the server ends the
+    response cleanly, else the error."""
+
+    def run() -> None:
+        try:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                path = "/api/v1/pods?watch=1&timeoutSeconds=300"
+                with http.stream("GET", path) as response:
+                    for _ in response.iter_lines():
+                        pass
+            ended.append("closed")
+        except httpx.HTTPError as err:
+            ended.append(f"{type(err).__name__}: {err}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_ends_open_watches_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C with a watch open: the server ends the watch's response (the client sees a
+    clean end) and exits 0 without logging a traceback (uvicorn used to cancel the stream
+    after its graceful-shutdown timeout and log "Exception in ASGI application")."""
+    kubeconfig = tmp_path / "kubeconfig"
+    command = [
+        sys.executable,
+        "-c",
+        "from tests.apiserver.test_cli import app; app()",
+        *("cluster", "serve", str(SPEC), "--port", "0", "--kubeconfig-out", str(kubeconfig)),
+    ]
+    proc = _start_serving(command, kubeconfig, 60)
+    ended: list[str] = []
+    try:
+        url = _server_url(kubeconfig)
+        for _ in range(100):
+            try:
+                httpx.get(url + "/api/v1/nodes", timeout=10)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        watch = _watch_until_closed(url, ended)
+        time.sleep(0.5)
+        assert not ended
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    watch.join(10)
+    assert ended == ["closed"]
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Exception in ASGI application" not in stderr, stderr
+
+
+def test_stop_ends_open_watches_cleanly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``ApiServer.stop`` (a served replay's end) with a watch open: the watch's response
+    ends cleanly and uvicorn logs no error."""
+    served = serve_cluster(tmp_path)
+    ended: list[str] = []
+    watch = _watch_until_closed(served.server.url, ended)
+    time.sleep(0.5)
+    assert not ended
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
+        served.server.stop()
+    watch.join(10)
+    assert ended == ["closed"]
+    assert not [r for r in caplog.records if r.name.startswith("uvicorn")]
 
 
 def test_cluster_serve_bad_input_is_one_line(tmp_path: Path) -> None:

@@ -149,8 +149,8 @@ class Store:
         self.progress = 0
         """Bumped by :meth:`request_progress`; watch streams that asked for bookmarks send one
         when they see it change."""
-        self.closing = False
-        """Set by :meth:`close_watches`: every watch stream ends."""
+        self.watch_epoch = 0
+        """Bumped by :meth:`close_watches`: a watch stream opened in an earlier epoch ends."""
 
     # -- versions and wakers -------------------------------------------------------------------
     @property
@@ -178,10 +178,12 @@ class Store:
         self._wake()
 
     def close_watches(self) -> None:
-        """End every open watch stream (the server is shutting down): each sends what it
-        has and closes its response, as kube-apiserver closes watches when it stops, so
-        none is left for the ASGI server to cancel."""
-        self.closing = True
+        """End every watch stream open now (the server is shutting down): each sends what
+        it has and closes its response, as kube-apiserver closes watches when it stops, so
+        none is left for the ASGI server to cancel. Watches opened later (a restarted server
+        over the same store) are not affected."""
+        with self._lock:
+            self.watch_epoch += 1
         self._wake()
 
     def wake_watchers(self) -> None:

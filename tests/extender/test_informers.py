@@ -23,6 +23,7 @@ from kubernetes import config
 from scheduler.extender.informers import (
     ALL_KINDS,
     KINDS,
+    SHORT_WATCH_SECONDS,
     Backoff,
     Informers,
     choose_version,
@@ -516,6 +517,9 @@ def test_watch_gap_gets_410_and_relists(make_api: Callable[..., Api], informers:
     inf.start()
     assert inf.wait_synced(10)
     listed = sink.of("Pod", "replace")[0][3]
+    # the stopping server ends its watches cleanly: one younger than SHORT_WATCH_SECONDS
+    # without events would be re-listed by client-go's "very short watch" rule instead
+    time.sleep(SHORT_WATCH_SECONDS + 0.2)
     api.stop()
     for i in range(25):
         api.create("Pod", f"g{i:02d}", **POD_SPEC)

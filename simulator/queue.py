@@ -119,9 +119,11 @@ class SchedulingQueue:
         then insertion order)."""
         self._error_backoff: list[tuple[float, int, float, int, str]] = []
         """With pop_from_backoff, the same for pods backing off after an error (expiry, then
-        insertion order); without, they share ``_backoff``."""
-        self._errored: set[str] = set()
-        """Keys of the pods in ``_error_backoff``."""
+        insertion order; their place is ``error-backoff``); without, they share
+        ``_backoff``."""
+        self._backoff_heaps = ((self._backoff, "backoff"), (self._error_backoff, "error-backoff"))
+        """Each backoff heap with the place (``_where``) of its live entries, unschedulable
+        first (upstream's ``popAllBackoffCompleted`` order)."""
         self._parked: list[tuple[float, int, str]] = []
         """(failed_at, seq, key) of unschedulable pods; entries go stale when the pod leaves
         ``unschedulable`` (checked against its ``failed_at``)."""
@@ -171,24 +173,19 @@ class SchedulingQueue:
         return expiry + ORDERING_WINDOW if self.pop_from_backoff else expiry
 
     def _to_backoff(self, pod: QueuedPod, *, error: bool = False) -> None:
-        self._where[pod.key] = "backoff"
         expiry = self._expiry(pod)
         if error and self.pop_from_backoff:  # kept apart only where it changes the order
-            self._errored.add(pod.key)
+            self._where[pod.key] = "error-backoff"
             heapq.heappush(self._error_backoff, (expiry, 0, 0.0, next(self._seq), pod.key))
             return
-        self._errored.discard(pod.key)
-        if self.pop_from_backoff:
-            entry = (expiry, -pod.info.priority, pod.failed_at, next(self._seq), pod.key)
-        else:
-            entry = (expiry, 0, 0.0, next(self._seq), pod.key)
-        heapq.heappush(self._backoff, entry)
+        self._where[pod.key] = "backoff"
+        rank, failed = (-pod.info.priority, pod.failed_at) if self.pop_from_backoff else (0, 0.0)
+        heapq.heappush(self._backoff, (expiry, rank, failed, next(self._seq), pod.key))
 
-    def _live_backoff(self, heap: list[tuple[float, int, float, int, str]], error: bool) -> bool:
+    def _live_backoff(self, heap: list[tuple[float, int, float, int, str]], place: str) -> bool:
         """Drop stale entries at the top of a backoff heap; whether a live one is left."""
         while heap:
-            key = heap[0][4]
-            if self._where.get(key) == "backoff" and (key in self._errored) == error:
+            if self._where.get(heap[0][4]) == place:
                 return True
             heapq.heappop(heap)
         return False
@@ -217,7 +214,7 @@ class SchedulingQueue:
             if self._where.get(key) != "active":
                 continue  # stale heap entry
             return self._take(key)
-        if self.pop_from_backoff and self._live_backoff(self._backoff, False):
+        if self.pop_from_backoff and self._live_backoff(self._backoff, "backoff"):
             key = heapq.heappop(self._backoff)[4]
             return self._take(key)
         return None
@@ -225,7 +222,6 @@ class SchedulingQueue:
     def _take(self, key: str) -> QueuedPod:
         pod = self._pods.pop(key)
         del self._where[key]
-        self._errored.discard(key)
         return pod
 
     def requeue_unschedulable(self, pod: QueuedPod, now: float) -> None:
@@ -269,13 +265,11 @@ class SchedulingQueue:
         return len(moved)
 
     def flush(self, now: float) -> None:
-        """Expired backoffs to activeQ (unschedulable ones, then errored ones, as upstream's
-        ``popAllBackoffCompleted``); pods unschedulable for too long back to the queues."""
-        for heap, error in ((self._backoff, False), (self._error_backoff, True)):
-            while self._live_backoff(heap, error) and not self._backing_off(heap[0][0], now):
-                key = heapq.heappop(heap)[4]
-                self._errored.discard(key)
-                self._to_active(self._pods[key], now)
+        """Expired backoffs to activeQ (unschedulable ones, then errored ones); pods
+        unschedulable for too long back to the queues."""
+        for heap, place in self._backoff_heaps:
+            while self._live_backoff(heap, place) and not self._backing_off(heap[0][0], now):
+                self._to_active(self._pods[heapq.heappop(heap)[4]], now)
         while self._parked and now - self._parked[0][0] >= self.max_unschedulable:
             failed_at, _, key = heapq.heappop(self._parked)
             pod = self.unschedulable.get(key)
@@ -287,7 +281,6 @@ class SchedulingQueue:
         """Drop a pod from whichever sub-queue holds it (it was deleted)."""
         pod = self._pods.pop(key, None)
         self._where.pop(key, None)
-        self._errored.discard(key)
         self.unschedulable.pop(key, None)
         self.gated.pop(key, None)
         return pod
@@ -307,8 +300,8 @@ class SchedulingQueue:
             heapq.heappop(parked)
         times = [
             self._done_at(heap[0][0])
-            for heap, error in ((self._backoff, False), (self._error_backoff, True))
-            if self._live_backoff(heap, error)
+            for heap, place in self._backoff_heaps
+            if self._live_backoff(heap, place)
         ]
         if parked:
             times.append(parked[0][0] + self.max_unschedulable)

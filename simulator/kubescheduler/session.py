@@ -245,12 +245,12 @@ class KubeSchedulerSession:
             self.report_failure(attempt)
             self.failures_reported += 1
             if self.sync is not None:
-                self.sync.before_cycle()
+                self.sync.catch_up()
 
     def before_cycle(self) -> None:
         """Before a scheduling cycle: the sync probe, when one is attached."""
         if self.sync is not None:
-            self.sync.before_cycle()
+            self.sync.catch_up()
 
     def close(self) -> None:
         """Close the clients and the binding threads."""

@@ -1,4 +1,5 @@
-"""The extender sync probe: make the webhook catch up with the served API before a cycle.
+"""The extender sync probe: make the webhook catch up with the served API before a cycle
+and after a failed attempt.
 
 A real kube-scheduler and its extender watch the same API server, each at its own pace; a
 replay runs much faster than any informer could notice on its own. ``tessera replay
@@ -47,7 +48,8 @@ class ExtenderSyncError(ConnectionError):
 
 
 class SyncProbe:
-    """``GET URL?resourceVersion=N`` before scheduling cycles (see the module docstring).
+    """``GET URL?resourceVersion=N`` before scheduling cycles and after failed attempts (see
+    the module docstring).
 
     ``version`` returns the served API's current resourceVersion; ``request_progress`` makes
     it send bookmarks at that version; ``clock`` (optional) gives the replay's current time in
@@ -81,7 +83,7 @@ class SyncProbe:
         """Close the HTTP client."""
         self._client.close()
 
-    def before_cycle(self) -> None:
+    def catch_up(self) -> None:
         """Wait until the webhook has seen the API's current state, and tell it the replay's
         time (no-op when neither changed since the last probe). ExtenderSyncError naming the
         URL, the version and the last answer when it does not confirm within ``timeout``

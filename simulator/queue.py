@@ -147,10 +147,13 @@ class SchedulingQueue:
         return list(self._pods.values())
 
     # -- adding and moving -------------------------------------------------------------------------
-    def _to_active(self, pod: QueuedPod, now: float) -> None:
+    def _to_active(self, pod: QueuedPod, now: float, *, first: bool = False) -> None:
+        """Into activeQ, stamped ``now``; ``first`` puts it ahead of every pod of its
+        priority already there (see :meth:`requeue_active`)."""
         pod.timestamp = now
         self._where[pod.key] = "active"
-        heapq.heappush(self._active, (-pod.info.priority, now, next(self._seq), pod.key))
+        rank = -math.inf if first else now
+        heapq.heappush(self._active, (-pod.info.priority, rank, next(self._seq), pod.key))
 
     def _expiry(self, pod: QueuedPod) -> float:
         """When the pod's backoff expires: its backoff end, truncated to the ordering window
@@ -234,16 +237,19 @@ class SchedulingQueue:
         heapq.heappush(self._parked, (now, next(self._seq), pod.key))
 
     def requeue_active(self, pod: QueuedPod, now: float) -> None:
-        """After a failed attempt that preempted victims: retry right away.
+        """After a failed attempt that preempted victims: retry first among its priority.
 
-        kube-scheduler nominates the preemptor to the node its victims free, and lower
-        priority pods may not use it meanwhile; retrying the preemptor at once, ahead of the
-        victims' replacements (it has the higher priority), has the same effect here.
+        kube-scheduler nominates the preemptor to the node its victims free, and counts a
+        nominated pod on that node when it filters any pod of equal or lower priority
+        (``RunFilterPluginsWithNominatedPods``): only a higher-priority pod may take the
+        room first. The replay evicts victims at once, so retrying the preemptor before
+        every pod of its priority already waiting (those of higher priority still come
+        first) gives it the room it nominated, as upstream.
         """
         pod.attempts += 1
         pod.failed_at = now
         self._pods[pod.key] = pod
-        self._to_active(pod, now)
+        self._to_active(pod, now, first=True)
 
     def requeue_error(self, pod: QueuedPod, now: float) -> None:
         """After an error: retry after the backoff."""

@@ -1003,7 +1003,11 @@ class Replay:
 
     # -- evictions and faults ---------------------------------------------------------------
     def _evicted(self, key: str, reason: str) -> None:
-        """Backend callback: a running pod is being deleted by preemption or a fault."""
+        """Backend callback: a running pod is being deleted by preemption or a fault.
+
+        Its controller recreates it (a new arrival); the unschedulable pods move, as upstream
+        on any assigned pod's deletion (the room it held is free now), and a scheduling pass
+        is asked for."""
         now = self.engine.now
         index = self._live.get(key)
         state = self.states.get(index) if index is not None else None
@@ -1025,6 +1029,8 @@ class Replay:
             state.remaining -= saved
         self.lost[self._cause][state.cls] += (progress - saved) * milli / MILLI
         self._push_pod(now, PodArrival(state.index))
+        self.queue.move_all(now)
+        self._want_pass(now)
         track = self.book.of_index.get(state.index)
         if track is not None:
             self.book.stopped(track, state.index, now)

@@ -107,6 +107,24 @@ def test_requeue_active_retries_at_once_with_its_priority() -> None:
     assert pop_all(queue, 1.0) == ["serve", "batch"]
 
 
+def test_requeue_active_goes_first_among_its_priority_after_higher_ones() -> None:
+    """A preemptor's nominated node counts against pods of equal or lower priority only:
+    it retries before the pods of its priority already waiting (earlier enqueue times
+    included), after those of higher priority."""
+    queue = SchedulingQueue()
+    queue.add(pod("serve-a", 100), 0.0)
+    queue.add(pod("serve-b", 100), 0.0)
+    queue.add(pod("urgent", 200), 2.0)
+    first = queue.pop(0.0)
+    assert first is not None and first.info.name == "urgent"
+    queue.requeue_unschedulable(first, 2.0)
+    preemptor = queue.pop(2.0)
+    assert preemptor is not None and preemptor.info.name == "serve-a"
+    queue.requeue_active(preemptor, 2.0)
+    queue.move_all(2.0)  # urgent back to activeQ, behind nothing of its priority
+    assert pop_all(queue, 20.0) == ["urgent", "serve-a", "serve-b"]
+
+
 def test_remove_drops_a_pod_from_any_sub_queue() -> None:
     """remove() takes a pod out of any sub-queue; stale heap entries are skipped."""
     queue = SchedulingQueue()

@@ -203,6 +203,50 @@ def test_preemption_is_recorded_and_the_preemptor_binds_in_the_same_second() -> 
     assert (400.0, "bind", victim, victim_node) in events(result)
 
 
+def test_preemptor_takes_the_room_it_freed_before_an_equal_priority_pod() -> None:
+    """Two serving pods arrive together on a full cluster. The first one tried preempts a
+    batch pod and binds where it freed room, in the same second: its nominated node counts
+    against the other pod of its priority, which preempts for itself (upstream's
+    ``RunFilterPluginsWithNominatedPods``)."""
+    items = [
+        TraceItem(gpu_pod("batch-0", priority=-10), 0.0, 5000.0),
+        TraceItem(gpu_pod("batch-1", priority=-10), 0.0, 5000.0),
+        TraceItem(gpu_pod("serve-0", priority=100), 100.0, 300.0),
+        TraceItem(gpu_pod("serve-1", priority=100), 100.0, 300.0),
+    ]
+    result = replay(items, cluster(nodes=2))
+    at_100 = [p for p in result.placements if p["t"] == 100.0]
+    evictions = [p for p in at_100 if p["event"] == "evict"]
+    assert len(evictions) == 2
+    for eviction in evictions:
+        preemptor = eviction["reason"].removeprefix("preempted by ")
+        binds = [p for p in at_100 if p["event"] == "bind" and p["pod"] == preemptor]
+        assert [p["node"] for p in binds] == [eviction["node"]]
+    assert [p["pod"] for p in at_100 if p["event"] == "bind"] == [
+        "default/serve-0",
+        "default/serve-1",
+    ]
+
+
+def test_an_eviction_moves_the_unschedulable_pods() -> None:
+    """A preemption frees more than the preemptor needs: the pod waiting unschedulable
+    binds into the rest in the same second (the victim's deletion is a cluster event),
+    not at the 5-minute flush."""
+    items = [
+        TraceItem(gpu_pod("batch-old", priority=-20), 0.0, 5000.0),
+        TraceItem(gpu_pod("batch-new", 4, priority=-10), 10.0, 500.0),
+        TraceItem(gpu_pod("serve", 4, priority=100), 100.0, 300.0),
+    ]
+    result = replay(items, cluster(nodes=1))
+    assert [e for e in events(result) if e[0] == 100.0] == [
+        (100.0, "evict", "batch-old", "gpu-0000"),
+        (100.0, "fail", "serve", None),
+        (100.0, "bind", "serve", "gpu-0000"),
+        (100.0, "bind", "batch-new", "gpu-0000"),
+        (100.0, "fail", "batch-old", None),
+    ]
+
+
 def test_batch_pod_waits_instead_of_preempting() -> None:
     """A batch pod arriving on a cluster full of lower-priority batch work does not preempt."""
     items = [

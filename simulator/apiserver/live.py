@@ -154,6 +154,11 @@ def serve_replay(
             cluster.store, cluster.resource("pods"), cluster.changed, clock=clock
         )
         cluster.replay_deletions = deletions
+
+        def apply_writes() -> None:
+            apply_deletions(replay, deletions)
+
+        kube.apply_api_writes = apply_writes
         binds = paced.barrier
 
         def barrier() -> None:

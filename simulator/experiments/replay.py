@@ -715,6 +715,8 @@ class Replay:
             if queued is None:
                 return
             self._cycle(queued, now)
+            if self.kube is not None:
+                self.kube.after_cycle()
 
     def _cycle(self, queued: QueuedPod, now: float) -> None:
         info = queued.info

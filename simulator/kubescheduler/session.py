@@ -176,6 +176,9 @@ class KubeSchedulerSession:
         """The node the served API shows a pod (by key) bound to; None without an API."""
         self.report_failure: Callable[[FailedAttempt], None] | None = None
         """Writes a failed attempt to the served API (None without one)."""
+        self.apply_api_writes: Callable[[], None] | None = None
+        """Applies to the replay what clients wrote to the served API since the last call
+        (pods deleted over it), at the current virtual time (None without an API)."""
         self.failures_reported = 0
         self.binds_unconfirmed = 0
         self.binds_elsewhere = 0
@@ -251,6 +254,14 @@ class KubeSchedulerSession:
         """Before a scheduling cycle: the sync probe, when one is attached."""
         if self.sync is not None:
             self.sync.catch_up()
+
+    def after_cycle(self) -> None:
+        """After a scheduling cycle, once the pod is requeued: what clients wrote to the API
+        meanwhile takes effect before the next cycle (a webhook that deleted preemption
+        victims on seeing the failure acts within milliseconds, as the scheduler's next
+        cycle would see upstream)."""
+        if self.apply_api_writes is not None:
+            self.apply_api_writes()
 
     def close(self) -> None:
         """Close the clients and the binding threads."""

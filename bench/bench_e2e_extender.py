@@ -3,9 +3,9 @@
 
 Runs, on the shipped two-rack H100 cluster:
 
-* ``native`` — ``tessera replay --policy tessera`` (the queue as before kube-scheduler 1.33);
-* ``native-pop-from-backoff`` — the same with ``--pop-from-backoff`` (1.35's queue, as the
-  simulated kube-scheduler runs it);
+* ``native`` — ``tessera replay --policy tessera`` (kube-scheduler 1.35's queue);
+* ``native-old-queue`` — the same with ``--no-pop-from-backoff`` (the queue as before
+  kube-scheduler 1.33), to show what the queue alone changes;
 * ``kube-default`` — a stock kube-scheduler, no extender;
 * ``webhook`` (``--runs`` times) — ``tessera replay --policy kube-default --extender
   traces/schedulers/tessera-extender.yaml --api-port P --extender-sync URL`` with a real
@@ -14,7 +14,7 @@ Runs, on the shipped two-rack H100 cluster:
 
 Per run: pods scheduled, gangs placed / partial, mean GPU allocation, batch fill,
 preemptions, serving pending p95/p99, wall seconds; per webhook run, the binds the simulator
-checked on the API. Compared with ``native`` and ``native-pop-from-backoff``: the pod names
+checked on the API. Compared with ``native`` and ``native-old-queue``: the pod names
 placed by both and by one side only, and the first bind or eviction that differs (time, pod,
 node on each side). Webhook runs are also compared with each other (identical placements?).
 
@@ -182,9 +182,9 @@ def main() -> int:
         work = Path(tmp)
         outs = {
             "native": (work / "native", ["--policy", "tessera"]),
-            "native-pop-from-backoff": (
-                work / "native-pop",
-                ["--policy", "tessera", "--pop-from-backoff"],
+            "native-old-queue": (
+                work / "native-old-queue",
+                ["--policy", "tessera", "--no-pop-from-backoff"],
             ),
             "kube-default": (work / "kube-default", ["--policy", "kube-default"]),
         }
@@ -200,9 +200,7 @@ def main() -> int:
             print(name, runs[name]["pods_scheduled"], flush=True)
         comparisons = {  # left vs right
             "native vs webhook-1": compare(outs["native"][0], hooks[0]),
-            "native-pop-from-backoff vs webhook-1": compare(
-                outs["native-pop-from-backoff"][0], hooks[0]
-            ),
+            "native-old-queue vs webhook-1": compare(outs["native-old-queue"][0], hooks[0]),
         }
         for i, other in enumerate(hooks[1:], start=2):
             comparisons[f"webhook-1 vs webhook-{i}"] = compare(hooks[0], other)

@@ -43,10 +43,9 @@ and on by default since 1.33, KEP-5142). Upstream, with the gate on
   the plain expiry order and waits out its backoff).
 
 So an idle scheduler retries a pod a cluster event moved without waiting out its backoff.
-It is off by default here: the native replays' published results were measured with the
-queue as it was before 1.33. A replay that plays kube-scheduler 1.35 over HTTP
-(``replay --extender``) turns it on; ``replay --pop-from-backoff`` / ``--no-pop-from-backoff``
-(``ReplayConfig.pop_from_backoff``) choose either way.
+Replays turn it on by default (``ReplayConfig.pop_from_backoff``);
+``replay --no-pop-from-backoff`` runs the queue as it was before 1.33. The class itself
+defaults to off, the plain queue.
 """
 
 from __future__ import annotations

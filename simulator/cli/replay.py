@@ -246,16 +246,15 @@ def replay(
     extender: ExtenderOption = None,
     extender_sync: ExtenderSyncOption = None,
     pop_from_backoff: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--pop-from-backoff/--no-pop-from-backoff",
-            help="The scheduling queue's SchedulerPopFromBackoffQ (kube-scheduler 1.33+ "
-            "default): backoffs end in whole-second windows and an idle scheduler takes a "
-            "backing-off pod at once. Default: on with --extender (playing kube-scheduler "
-            "1.35), off otherwise (the queue tessera's published results used).",
-            show_default=False,
+            help="The scheduling queue's SchedulerPopFromBackoffQ, on by default as in "
+            "kube-scheduler since 1.33: backoffs end in whole-second windows and an idle "
+            "scheduler takes a backing-off pod at once. --no-pop-from-backoff: the queue as "
+            "before 1.33.",
         ),
-    ] = None,
+    ] = True,
 ) -> None:
     """Replay TRACE on CLUSTER under a placement policy or a scheduler configuration.
 
@@ -336,8 +335,8 @@ def replay(
         config = dataclasses.replace(config, scheduler_names=tuple(scheduler_name))
     if kube_scheduler is not None:
         config = dataclasses.replace(config, kube_scheduler=kube_scheduler)
-    if pop_from_backoff is not None:
-        config = dataclasses.replace(config, pop_from_backoff=pop_from_backoff)
+    if not pop_from_backoff:
+        config = dataclasses.replace(config, pop_from_backoff=False)
     result = replay_with_api(
         loaded,
         data,

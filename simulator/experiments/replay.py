@@ -167,13 +167,11 @@ class ReplayConfig:
     (``replay --extender FILE``): lone pods go through kube-scheduler's cycle (sampled
     filtering, the extenders' filter, prioritize and preempt), extender binds run on
     binding threads and complete before the next event (:mod:`simulator.kubescheduler`), pods
-    carry UIDs, summary.json gains an ``extenders`` section, and the scheduling queue runs
-    with 1.35's default SchedulerPopFromBackoffQ unless :attr:`pop_from_backoff` says
-    otherwise. None: tessera's own cycle."""
-    pop_from_backoff: bool | None = None
-    """The queue's SchedulerPopFromBackoffQ (:mod:`simulator.queue`); None: on exactly when
-    playing kube-scheduler (:attr:`kube_scheduler`), off for tessera's native replays (the
-    queue their published results used)."""
+    carry UIDs and summary.json gains an ``extenders`` section. None: tessera's own
+    cycle."""
+    pop_from_backoff: bool = True
+    """The queue's SchedulerPopFromBackoffQ (:mod:`simulator.queue`), on by default as in
+    kube-scheduler since 1.33; False: the queue as it was before."""
 
 
 def checkpointed_work(progress: float, interval: float) -> float:
@@ -241,11 +239,7 @@ class Replay:
         self.queue = SchedulingQueue(
             initial_backoff=config.initial_backoff,
             max_backoff=config.max_backoff,
-            pop_from_backoff=(
-                config.pop_from_backoff
-                if config.pop_from_backoff is not None
-                else config.kube_scheduler is not None
-            ),
+            pop_from_backoff=config.pop_from_backoff,
         )
         self.backend = SimulatedCluster(self.cache)
         self.backend.on_evict = self._evicted

@@ -91,13 +91,15 @@ def test_pop_from_backoff_flag_retries_a_backing_off_pod_when_the_scheduler_is_i
     tmp_path: Path,
 ) -> None:
     """On llm-serving-diurnal, eval-0031 last fails at t = 1,900 s (its backoff is capped at
-    10 s) and room frees at 1,908 s: the queue as before 1.33 binds it when its backoff ends,
-    ``--pop-from-backoff`` (1.35's SchedulerPopFromBackoffQ) at once."""
+    10 s) and room frees at 1,908 s: the queue as before 1.33 (``--no-pop-from-backoff``)
+    binds it when its backoff ends; 1.35's SchedulerPopFromBackoffQ, the default, at once."""
     trace = REPO / "traces" / "scenarios" / "llm-serving-diurnal.yaml"
     bound = {}
-    for flag in ("--no-pop-from-backoff", "--pop-from-backoff"):
-        out = tmp_path / flag
-        args = ["replay", "--trace", str(trace), "--horizon", "2000", flag, "--out", str(out)]
+    for flag in ("--no-pop-from-backoff", "--pop-from-backoff", None):
+        out = tmp_path / (flag or "default")
+        args = ["replay", "--trace", str(trace), "--horizon", "2000", "--out", str(out)]
+        if flag is not None:
+            args.append(flag)
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         events = [json.loads(line) for line in (out / "placements.jsonl").read_text().splitlines()]
@@ -106,4 +108,8 @@ def test_pop_from_backoff_flag_retries_a_backing_off_pod_when_the_scheduler_is_i
             for e in events
             if e["event"] == "bind" and e["pod"].startswith("batch/eval-0031")
         ]
-    assert bound == {"--no-pop-from-backoff": [1910.0], "--pop-from-backoff": [1908.0]}
+    assert bound == {
+        "--no-pop-from-backoff": [1910.0],
+        "--pop-from-backoff": [1908.0],
+        None: [1908.0],
+    }

@@ -427,14 +427,18 @@ def test_retry_at_the_same_epoch_reuses_the_failed_cycle(monkeypatch: Any) -> No
 
 def test_pop_from_backoff_retries_a_backing_off_pod_as_soon_as_the_scheduler_is_idle() -> None:
     """b fails at 99.5 (backing off until 100.5); a's completion at 100 moves it. With
-    SchedulerPopFromBackoffQ (``--pop-from-backoff``; on when playing kube-scheduler) the
-    idle scheduler takes it from backoffQ at once; without, it binds when its backoff ends."""
+    SchedulerPopFromBackoffQ (the default, as kube-scheduler since 1.33) the idle scheduler
+    takes it from backoffQ at once; without (``--no-pop-from-backoff``), it binds when its
+    backoff ends."""
     items = [TraceItem(gpu_pod("a"), 0.0, 100.0), TraceItem(gpu_pod("b"), 99.5, 10.0)]
     trace = Trace("tiny", items, [gpu_claim_template(8)])
     profile = replay_profile("tessera", levels=cluster(nodes=1).levels)
     binds = {}
-    for enabled in (None, False, True):
-        config = ReplayConfig(pop_from_backoff=enabled)
+    for name, config in (
+        ("default", ReplayConfig()),
+        ("off", ReplayConfig(pop_from_backoff=False)),
+        ("on", ReplayConfig(pop_from_backoff=True)),
+    ):
         result = run_replay(cluster(nodes=1), trace, profile, config)
-        binds[enabled] = [e[0] for e in events(result) if e[1:3] == ("bind", "b")]
-    assert binds == {None: [100.5], False: [100.5], True: [100.0]}
+        binds[name] = [e[0] for e in events(result) if e[1:3] == ("bind", "b")]
+    assert binds == {"default": [100.0], "off": [100.5], "on": [100.0]}

@@ -150,3 +150,20 @@ def test_other_writes_stay_refused(live: tuple[Replay, LiveReplay, Path]) -> Non
     assert "batch/victim" in replay.cache.pods
     assert served.cluster.replay_deletions is not None
     assert served.cluster.replay_deletions.pending() == 0
+
+
+def test_a_deletion_takes_effect_after_the_scheduling_cycle_that_saw_it(
+    live: tuple[Replay, LiveReplay, Path],
+) -> None:
+    """A webhook deletes victims on seeing a failure: the replay applies the deletion right
+    after that cycle (``KubeSchedulerSession.after_cycle``), before the next one, not at the
+    end of the scheduling pass."""
+    replay, _, kubeconfig = live
+    writer = ApiEvictions(api_client(kubeconfig))
+    assert writer.evict(Victim("batch", "victim", "uid-victim", NODE, CONDITION)) == ""
+    assert "batch/victim" in replay.cache.pods
+    assert replay.kube is not None
+    replay.kube.after_cycle()
+    assert "batch/victim" not in replay.cache.pods
+    ((when, key, _),) = replay.backend.evictions
+    assert (when, key) == (replay.engine.now, "batch/victim")

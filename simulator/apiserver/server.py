@@ -108,11 +108,13 @@ class ApiServer:
 
     def run(self) -> None:
         """Serve in the calling thread until interrupted (Ctrl-C) or :meth:`stop`."""
+        self._store.open_watches()
         self._socket.listen(2048)
         self._server.run(sockets=[self._socket])
 
     def start(self, timeout: float = 10.0) -> ApiServer:
         """Serve in a daemon thread; returns once the server accepts connections."""
+        self._store.open_watches()
         self._socket.listen(2048)
 
         def serve() -> None:

@@ -149,8 +149,9 @@ class Store:
         self.progress = 0
         """Bumped by :meth:`request_progress`; watch streams that asked for bookmarks send one
         when they see it change."""
-        self.watch_epoch = 0
-        """Bumped by :meth:`close_watches`: a watch stream opened in an earlier epoch ends."""
+        self.watches_closed = False
+        """Set by :meth:`close_watches` while a server over this store shuts down: every
+        watch stream ends, those opened since too; :meth:`open_watches` clears it."""
 
     # -- versions and wakers -------------------------------------------------------------------
     @property
@@ -178,13 +179,19 @@ class Store:
         self._wake()
 
     def close_watches(self) -> None:
-        """End every watch stream open now (the server is shutting down): each sends what
-        it has and closes its response, as kube-apiserver closes watches when it stops, so
-        none is left for the ASGI server to cancel. Watches opened later (a restarted server
-        over the same store) are not affected."""
+        """End every watch stream (the server is shutting down): each sends what it has and
+        closes its response, as kube-apiserver closes watches when it stops, so none is left
+        for the ASGI server to cancel. A watch a client opens meanwhile on a kept-alive
+        connection (an informer re-watching at once) ends the same way, until
+        :meth:`open_watches`."""
         with self._lock:
-            self.watch_epoch += 1
+            self.watches_closed = True
         self._wake()
+
+    def open_watches(self) -> None:
+        """Serve watches again (a server starting over this store)."""
+        with self._lock:
+            self.watches_closed = False
 
     def wake_watchers(self) -> None:
         """Wake every open watch without a change (they look at their state again)."""

@@ -125,7 +125,6 @@ async def stream(
     """The watch's encoded events until the timeout, an error, or the client leaves
     (``faults``: the test-only fault hook, :mod:`simulator.apiserver.faults`)."""
     accept = matcher(opts, namespace)
-    epoch = store.watch_epoch
     loop = asyncio.get_running_loop()
     waker = AsyncWaker(loop)
     store.add_waker(waker)
@@ -178,7 +177,7 @@ async def stream(
             if out:
                 yield b"".join(out)
             now = time.monotonic()
-            if now >= deadline or store.watch_epoch != epoch:
+            if now >= deadline or store.watches_closed:
                 return
             if opts.bookmarks and (now >= next_bookmark or asked != progress):
                 yield bookmark_line(resource, cursor)

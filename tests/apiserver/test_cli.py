@@ -215,6 +215,29 @@ def test_stop_ends_open_watches_cleanly(tmp_path: Path, caplog: pytest.LogCaptur
     assert not [r for r in caplog.records if r.name.startswith("uvicorn")]
 
 
+def test_a_watch_opened_while_the_server_stops_ends_at_once(tmp_path: Path) -> None:
+    """Between ``stop()`` closing the watches and uvicorn closing its connections, an
+    informer re-watches at once on its kept-alive connection: that watch ends too (else
+    uvicorn cancels it after its graceful-shutdown timeout and logs a traceback). A server
+    that starts over the store serves watches again."""
+    served = serve_cluster(tmp_path)
+    store = served.cluster.store
+    try:
+        store.close_watches()  # what stop() does first
+        ended: list[str] = []
+        _watch_until_closed(served.server.url, ended).join(5)
+        assert ended == ["closed"]
+        store.open_watches()  # what start() does
+        held: list[str] = []
+        watch = _watch_until_closed(served.server.url, held)
+        time.sleep(0.5)
+        assert not held
+    finally:
+        served.server.stop()
+    watch.join(10)
+    assert held == ["closed"]
+
+
 def test_cluster_serve_bad_input_is_one_line(tmp_path: Path) -> None:
     """A bad --policy and a missing spec are one line on stderr and exit code 2."""
     runner = CliRunner()

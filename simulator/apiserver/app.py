@@ -552,6 +552,8 @@ class ApiApp:
 
     # -- watch ----------------------------------------------------------------------------------
     async def _watch(self, t: Target, query: dict[str, str], fmt: Format) -> Response:
+        if self.store.watches_closed:
+            raise status.shutting_down()  # a stream opened now would outlive the server
         if t.name is not None:
             query = {
                 **query,

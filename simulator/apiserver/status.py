@@ -133,6 +133,19 @@ def invalid_kind(group: str, kind: str, name: str, causes: list[tuple[str, str, 
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}', details=details)
 
 
+def shutting_down() -> ApiError:
+    """429 TooManyRequests: kube-apiserver's answer while it shuts down with
+    ``--shutdown-send-retry-after`` (``WithRetryAfter`` in k8s.io/apiserver
+    ``pkg/server/filters``); a client retries the request after the delay, an informer
+    watches again from where it was."""
+    return ApiError(
+        429,
+        "TooManyRequests",
+        "The apiserver is shutting down, please try again later.",
+        details={"retryAfterSeconds": 1},
+    )
+
+
 def bad_request(message: str) -> ApiError:
     """400 BadRequest."""
     return ApiError(400, "BadRequest", message)

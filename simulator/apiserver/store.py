@@ -151,7 +151,7 @@ class Store:
         when they see it change."""
         self.watches_closed = False
         """Set by :meth:`close_watches` while a server over this store shuts down: every
-        watch stream ends, those opened since too; :meth:`open_watches` clears it."""
+        watch stream ends and new ones are refused; :meth:`open_watches` clears it."""
 
     # -- versions and wakers -------------------------------------------------------------------
     @property
@@ -181,9 +181,9 @@ class Store:
     def close_watches(self) -> None:
         """End every watch stream (the server is shutting down): each sends what it has and
         closes its response, as kube-apiserver closes watches when it stops, so none is left
-        for the ASGI server to cancel. A watch a client opens meanwhile on a kept-alive
-        connection (an informer re-watching at once) ends the same way, until
-        :meth:`open_watches`."""
+        for the ASGI server to cancel. A watch a client asks for meanwhile on a kept-alive
+        connection (an informer re-watching at once) is refused with a 429, as
+        kube-apiserver refuses requests while it shuts down, until :meth:`open_watches`."""
         with self._lock:
             self.watches_closed = True
         self._wake()

@@ -18,8 +18,8 @@ A replay played with an extender (``ReplayConfig.kube_scheduler``) is also wired
 accepted from the extender and checked when its bind reply arrives, and the optional sync
 probe runs before each scheduling cycle. A preempting extender's pod status writes and
 deletions are accepted too (:mod:`simulator.apiserver.replay_deletions`); the deletions are
-applied by the replay thread before it takes its next event (:func:`apply_deletions`), at
-the current virtual time.
+applied by the replay thread after each scheduling cycle and before it takes its next event
+(:func:`apply_deletions`), at the current virtual time.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def serve_replay(
         def barrier() -> None:
             if binds is not None:
                 binds()
-            apply_deletions(replay, deletions)
+            apply_writes()
 
         paced.barrier = barrier
     server = ApiServer(cluster, host=host, port=port, bookmark_interval=bookmark_interval).start()
@@ -175,17 +175,9 @@ def serve_replay(
 
 def apply_deletions(replay: Replay, deletions: ReplayDeletions) -> int:
     """The replay thread's side of :class:`ReplayDeletions`: evict the pods deleted over the
-    API at the current virtual time, then move the unschedulable pods and ask for a
-    scheduling pass, as the replay does after any pod leaves (``Replay._finish``)."""
-    if not deletions.pending():
-        return 0
-    now = replay.engine.now
-
-    def moved() -> None:
-        replay.queue.move_all(now)
-        replay._want_pass(now)  # the replay's own "a pod left" step (no public hook)
-
-    return deletions.apply(replay.backend, moved)
+    API at the current virtual time. Each eviction moves the unschedulable pods and asks for
+    a scheduling pass, as any pod's eviction does (``Replay._evicted``)."""
+    return deletions.apply(replay.backend)
 
 
 def run_replay_served(

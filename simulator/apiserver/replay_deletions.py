@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,10 +224,10 @@ class ReplayDeletions:
         with self._lock:
             return len(self._pending)
 
-    def apply(self, backend: SimulatedCluster, moved: Callable[[], None]) -> int:
+    def apply(self, backend: SimulatedCluster) -> int:
         """Evict every pod deleted over the API since the last call, through ``backend`` at
-        its current virtual time; then ``moved()`` (the replay retries its unschedulable
-        pods). A pod no longer running under that UID is skipped. Returns the evictions."""
+        its current virtual time. A pod no longer running under that UID is skipped. Returns
+        the evictions."""
         with self._lock:
             pending, self._pending = self._pending, []
         done = 0
@@ -240,7 +239,5 @@ class ReplayDeletions:
                 continue
             backend.evict(deletion.key, deletion.reason)
             done += 1
-        if done:
-            self.applied += done
-            moved()
+        self.applied += done
         return done
